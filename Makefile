@@ -1,0 +1,49 @@
+# One-command entry points. `make demo` and `make test` create the
+# environment themselves when it is missing.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CONFIG ?= configs/cranfield_demo.yaml
+CACHE ?= $(HOME)/.cache/ssd-rankers
+
+# Python 3.10 (PATH, then pyenv); see tools/find_python310.sh.
+PYTHON310 ?= $(shell tools/find_python310.sh)
+
+.PHONY: setup test test-fast demo weights lock clean help
+help:
+	@echo "make setup   - create $(VENV) (Python 3.10) from the lock in requirements.txt"
+	@echo "make test    - run the test suite (creates the environment if missing)"
+	@echo "make demo    - run the pipeline on Cranfield (creates the environment if missing)"
+	@echo "make weights - fetch the MiniLM-L6 checkpoint into $(CACHE)"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@if [ -z "$(PYTHON310)" ]; then \
+	  echo "error: Python 3.10 not found. Install it (e.g. 'pyenv install 3.10.13', or your distro's python3.10 + venv) and rerun 'make setup'." >&2; exit 1; fi
+	@echo "using $(PYTHON310)"
+	@[ -x $(PY) ] || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q tests
+
+demo: setup
+	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
+	$(VENV)/bin/ssd run --config=$(CONFIG) --cache_dir=$(CACHE)
+
+weights: setup
+	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
+
+# Re-resolve the lock from requirements.in in a scratch venv.
+lock:
+	rm -rf /tmp/ssd-lock && $(PYTHON310) -m venv /tmp/ssd-lock
+	/tmp/ssd-lock/bin/pip install -q -r requirements.in
+	(echo "# Full lock for Python 3.10. Regenerate with: make lock"; /tmp/ssd-lock/bin/pip freeze) > requirements.txt
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

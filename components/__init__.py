@@ -1,0 +1,1 @@
+"""TFX components of the SSD ranker pipeline (one folder per component)."""

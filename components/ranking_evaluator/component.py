@@ -1,0 +1,40 @@
+"""RankingEvaluator: query-grouped ranking metrics, a blessing and a selection.
+
+Why not the stock TFMA Evaluator: TFMA can group by query for NDCG but has no
+MRR@k or MAP over graded qrels, and its ideal DCG only sees the candidates in
+the examples, not the query's full judgements (which is what trec_eval and the
+published Cranfield figures use). This component computes nDCG@5/10, MRR@10
+and MAP with trec_eval semantics, and writes the standard `ModelEvaluation`
+and `ModelBlessing` artifacts, so the stock Pusher and TFX's latest-blessed
+resolvers work unchanged.
+
+Decision: the candidate is blessed when it beats the baseline model (or, with
+no baseline, the first stage) on the decision split (dev) by at least
+`min_improvement` in `decision_metric`. `selected_model` is a copy of the
+winner: downstream stages take it as the teacher, and its custom properties
+say which model it came from and why.
+"""
+
+from typing import Optional
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+
+from components.ranking_evaluator import executor
+from components.ranking_evaluator import spec as S
+
+
+class RankingEvaluator(base_component.BaseComponent):
+  SPEC_CLASS = S.RankingEvaluatorSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+  def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
+               config_json: str, baseline_model: Optional[types.BaseChannel] = None):
+    spec = S.RankingEvaluatorSpec(
+        examples=examples, model=model, baseline_model=baseline_model,
+        config_json=config_json,
+        evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+        blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+        selected_model=types.Channel(type=standard_artifacts.Model))
+    super().__init__(spec=spec)

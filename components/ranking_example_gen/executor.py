@@ -1,0 +1,130 @@
+"""RankingExampleGen executor.
+
+Reading, first-stage retrieval and splitting happen in memory (`rankdata`):
+a BM25 index needs the whole corpus anyway, and the collections this stage
+reads (up to a few million documents) fit on one worker. The heavy, per-pair
+work of the pipeline (scoring with BERT models) is what runs on Beam.
+"""
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Dict, List
+
+from absl import logging
+import numpy as np
+from tfx import types
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from components import example_io
+from components.ranking_example_gen import spec as S
+from rankdata import bm25 as rbm25
+from rankdata import features as F
+from rankdata import loaders
+from rankdata import pairs as rpairs
+from rankdata import splits as rsplits
+from ssd import config as C
+
+
+def subset_queries(ds, max_queries: int, seed: int):
+  """Keeps a seeded random subset of `max_queries` queries (and their judgements)."""
+  ids = sorted(ds.queries)
+  if max_queries >= len(ids):
+    return ds
+  rng = np.random.default_rng(seed)
+  keep = set(rng.choice(ids, size=max_queries, replace=False).tolist())
+  logging.info('subset: keeping %d of %d queries (seed %d)', len(keep), len(ids), seed)
+  return dataclasses.replace(
+      ds,
+      queries={q: v for q, v in ds.queries.items() if q in keep},
+      qrels={q: v for q, v in ds.qrels.items() if q in keep},
+      run=None if ds.run is None else {q: v for q, v in ds.run.items() if q in keep},
+      excluded_judgements={p for p in ds.excluded_judgements if p[0] in keep})
+
+
+def split_config(splits: C.SplitsConfig) -> 'rsplits.SplitConfig':
+  return rsplits.SplitConfig(
+      seed=splits.seed, train_queries=splits.train_queries, dev_queries=splits.dev_queries,
+      test_queries=splits.test_queries, candidates_k=splits.candidates_k,
+      include_judged_in_train=splits.include_judged_in_train,
+      title_queries=splits.title_queries, max_title_queries=splits.max_title_queries,
+      title_candidates_k=splits.title_candidates_k,
+      bm25=rbm25.BM25Params(k1=splits.bm25.k1, b=splits.bm25.b))
+
+
+def format_split_stats(stats: Dict[str, Dict[str, Any]]) -> str:
+  keys: List[str] = []
+  for s in stats.values():
+    keys.extend(k for k in s if k not in keys and isinstance(s[k], (int, float)))
+  width = max(len(k) for k in keys) if keys else 10
+  lines = [f'{"":{width}}  ' + '  '.join(f'{n:>10}' for n in stats)]
+  for k in keys:
+    lines.append(f'{k:{width}}  ' + '  '.join(f'{stats[n].get(k, ""):>10}' for n in stats))
+  return '\n'.join(lines)
+
+
+class Executor(base_executor.BaseExecutor):
+  """Loads a ranking dataset, builds the splits and writes tf.Examples."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    del input_dict
+    t0 = time.time()
+    raw = json.loads(exec_properties[S.CONFIG_KEY])
+    data = C.from_dict(C.DataConfig, raw.get('data', {}), prefix='data')
+    splits = C.from_dict(C.SplitsConfig, raw.get('splits', {}), prefix='splits')
+    fmt = exec_properties[S.DATA_FORMAT_KEY]
+    path = exec_properties[S.DATA_PATH_KEY]
+    examples = artifact_utils.get_single_instance(output_dict[S.EXAMPLES_KEY])
+
+    ds = loaders.load(fmt, path)
+    logging.info('loaded %s from %s: %d queries, %d documents, %d judged queries',
+                 fmt, path, len(ds.queries), len(ds.documents), len(ds.qrels))
+    if data.max_queries:
+      ds = subset_queries(ds, data.max_queries, splits.seed)
+    result = rsplits.build_examples(ds, split_config(splits))
+
+    extra_pairs = []
+    if data.unlabelled_pairs:
+      extra_pairs = rpairs.load_pairs(data.unlabelled_pairs)
+      for i, p in enumerate(extra_pairs):
+        result.examples[F.SPLIT_UNLABELLED].append({
+            F.QUERY_ID: p['query_id'], F.DOC_ID: p['doc_id'], F.QUERY: p['query'],
+            F.DOC: p['doc'], F.LABEL: None, F.FIRST_STAGE_SCORE: 0.0,
+            F.FIRST_STAGE_RANK: i + 1})
+      result.stats[F.SPLIT_UNLABELLED]['extra_pairs'] = len(extra_pairs)
+
+    split_names = [s for s in F.ALL_SPLITS if result.examples.get(s)]
+    written: Dict[str, int] = {}
+    for split in split_names:
+      written[split] = example_io.write_split(examples.uri, split, result.examples[split])
+      stats = result.stats.setdefault(split, {})
+      stats['examples_written'] = written[split]
+      for key, value in stats.items():
+        if isinstance(value, (int, np.integer)):
+          examples.set_int_custom_property(f'{split}_{key}', int(value))
+    examples.split_names = artifact_utils.encode_split_names(split_names)
+    examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+    examples.set_string_custom_property('data_format', fmt)
+    examples.set_string_custom_property('data_path', path)
+    examples.set_string_custom_property('data_fingerprint', exec_properties[S.DATA_FINGERPRINT_KEY])
+    examples.set_string_custom_property('split_params', json.dumps(result.params, sort_keys=True,
+                                                                  default=str))
+    for key, value in ds.report.items():
+      examples.set_int_custom_property(f'source_{key}', int(value))
+
+    io_utils.write_string_file(
+        os.path.join(examples.uri, S.QRELS_FILE),
+        json.dumps({s: q for s, q in result.qrels.items()}, sort_keys=True))
+    report = {'data_format': fmt, 'data_path': path, 'source_report': ds.report,
+              'split_stats': result.stats, 'params': result.params, 'written': written}
+    io_utils.write_string_file(os.path.join(examples.uri, S.REPORT_FILE),
+                               json.dumps(report, indent=1, sort_keys=True, default=str))
+    logging.info('ingested %s in %.1fs:\n%s', fmt, time.time() - t0,
+                 format_split_stats(result.stats))

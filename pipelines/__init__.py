@@ -1,0 +1,1 @@
+"""Pipeline factories and runners (local DirectRunner; Kubeflow in a later issue)."""

@@ -1,0 +1,73 @@
+"""Local runner: LocalDagRunner + Beam DirectRunner + SQLite ML Metadata.
+
+The embedded default: no server anywhere. The metadata store is a SQLite file
+under the pipeline root, so a second identical run finds the first one's
+executions and reuses their outputs (TFX caching).
+"""
+
+import json
+import os
+import time
+from typing import Any, Dict
+
+from absl import logging
+from tfx import v1 as tfx
+
+from components.ranking_evaluator import spec as eval_spec
+from pipelines import pipeline as P
+from ssd import config as C
+from ssd import lineage
+
+METRICS_FILE = 'metrics.json'
+
+
+def run(cfg: C.PipelineConfig) -> Dict[str, Any]:
+  """Runs the pipeline locally and returns the summary (also written to disk)."""
+  os.makedirs(cfg.pipeline_root, exist_ok=True)
+  metadata_path = os.path.abspath(cfg.metadata_sqlite)
+  pipeline = P.create_pipeline(
+      cfg,
+      metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+          metadata_path),
+      beam_pipeline_args=cfg.beam.pipeline_args())
+  t0 = time.time()
+  tfx.orchestration.LocalDagRunner().run(pipeline)
+  wall = time.time() - t0
+  summary = summarize(cfg)
+  summary['wall_seconds'] = round(wall, 1)
+  with open(summary['metrics_path'], 'w') as f:
+    json.dump(summary['metrics'], f, indent=1, sort_keys=True)
+  logging.info('pipeline finished in %.1fs', wall)
+  return summary
+
+
+def summarize(cfg: C.PipelineConfig) -> Dict[str, Any]:
+  """Reads the latest evaluation from MLMD and builds the metrics by role."""
+  store = lineage.open_store(os.path.abspath(cfg.metadata_sqlite))
+  evaluation = lineage.latest_output(store, cfg.pipeline_name, P.TEACHER_EVALUATOR,
+                                     eval_spec.EVALUATION_KEY)
+  if evaluation is None:
+    raise RuntimeError(f'no completed {P.TEACHER_EVALUATOR} execution in {cfg.metadata_sqlite}')
+  with open(os.path.join(evaluation.uri, eval_spec.METRICS_FILE)) as f:
+    payload = json.load(f)
+  test = payload['metrics']['test']
+  metrics = {P.ROLE_BM25: test[P.ROLE_BM25], P.ROLE_TEACHER: test[P.ROLE_TEACHER]}
+  return {
+      'metrics': metrics,
+      'dev_metrics': payload['metrics']['dev'],
+      'decision': payload['decision'],
+      'metrics_path': os.path.abspath(os.path.join(cfg.pipeline_root, METRICS_FILE)),
+      'metadata_path': os.path.abspath(cfg.metadata_sqlite),
+      'executions': lineage.execution_table(store, cfg.pipeline_name),
+  }
+
+
+METRIC_COLUMNS = ('ndcg@5', 'ndcg@10', 'mrr@10', 'map')
+
+
+def format_table(by_role: Dict[str, Dict[str, float]], title: str) -> str:
+  lines = [title, f'{"role":<20}' + ''.join(f'{m:>10}' for m in METRIC_COLUMNS) + f'{"queries":>9}']
+  for role, values in by_role.items():
+    lines.append(f'{role:<20}' + ''.join(f'{values.get(m, float("nan")):>10.4f}' for m in METRIC_COLUMNS)
+                 + f'{int(values.get("num_queries", 0)):>9}')
+  return '\n'.join(lines)

@@ -1,0 +1,1 @@
+"""Ranking datasets: readers, first-stage retrieval (BM25), splits and metrics."""

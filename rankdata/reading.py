@@ -1,0 +1,136 @@
+"""Small parsing helpers shared by the readers, so each rule lives in one place.
+
+Every helper raises `DataFormatError` naming file and line, so a user can open
+the file at the offending spot.
+"""
+
+import json
+import os
+from typing import Any, Dict, Iterator, Mapping, Tuple
+
+from rankdata import metrics
+from rankdata import types
+from rankdata.errors import DataFormatError
+from rankdata.tally import Tally
+
+
+def require_file(path: str, what: str) -> str:
+  """Returns `path` or raises FileNotFoundError saying which input is missing."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'{path}: {what} not found')
+  return path
+
+
+def iter_lines(path: str) -> Iterator[Tuple[int, str]]:
+  """Yields (1-based line number, line without its newline) of a UTF-8 file."""
+  with open(path, 'rb') as f:
+    for number, raw in enumerate(f, start=1):
+      try:
+        line = raw.decode('utf-8')
+      except UnicodeDecodeError as e:
+        raise DataFormatError(path, f'not valid UTF-8 ({e.reason})',
+                              line=number) from None
+      yield number, line.rstrip('\r\n')
+
+
+def iter_jsonl(path: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
+  """Yields (line number, object) of a JSON-lines file; blank lines carry nothing."""
+  for number, line in iter_lines(path):
+    if not line.strip():
+      continue
+    try:
+      obj = json.loads(line)
+    except json.JSONDecodeError as e:
+      raise DataFormatError(path, f'invalid JSON: {e.msg} (column {e.colno})',
+                            line=number) from None
+    if not isinstance(obj, dict):
+      raise DataFormatError(path, f'expected a JSON object, got '
+                            f'{type(obj).__name__}', line=number)
+    yield number, obj
+
+
+def json_id(obj: Mapping[str, Any], key: str, path: str, line: int) -> str:
+  """Reads an id field (string or integer) as a non-empty string."""
+  if key not in obj:
+    raise DataFormatError(path, f'missing key {key!r}', line=line)
+  value = obj[key]
+  if isinstance(value, bool) or not isinstance(value, (str, int)):
+    raise DataFormatError(path, f'{key!r} must be a string or integer, got '
+                          f'{type(value).__name__}', line=line)
+  value = str(value)
+  if not value.strip():
+    raise DataFormatError(path, f'{key!r} is empty', line=line)
+  return value
+
+
+def json_text(obj: Mapping[str, Any], key: str, path: str, line: int,
+              required: bool = True) -> str:
+  """Reads a text field; an optional one may be absent or null ('' then)."""
+  if key not in obj or obj[key] is None:
+    if required:
+      raise DataFormatError(path, f'missing key {key!r}', line=line)
+    return ''
+  value = obj[key]
+  if not isinstance(value, str):
+    raise DataFormatError(path, f'{key!r} must be a string, got '
+                          f'{type(value).__name__}', line=line)
+  return value
+
+
+def parse_int(value: str, path: str, line: int, what: str) -> int:
+  try:
+    return int(value)
+  except ValueError:
+    raise DataFormatError(path, f'{what} must be an integer, got {value!r}',
+                          line=line) from None
+
+
+def parse_float(value: str, path: str, line: int, what: str) -> float:
+  try:
+    return float(value)
+  except ValueError:
+    raise DataFormatError(path, f'{what} must be a number, got {value!r}',
+                          line=line) from None
+
+
+def split_columns(line: str, path: str, number: int, expected: Tuple[int, ...],
+                  sep: str = None, what: str = 'columns') -> list:
+  """Splits a line (on `sep`, default whitespace) and checks the column count."""
+  columns = line.split(sep)
+  if len(columns) not in expected:
+    want = ' or '.join(str(n) for n in expected)
+    raise DataFormatError(path, f'expected {want} {what}, got {len(columns)}',
+                          line=number)
+  return columns
+
+
+def add_judgement(qrels: types.Qrels, query_id: str, doc_id: str, gain: int,
+                  tally: Tally, where: str) -> bool:
+  """Adds a judgement; a repeated (query, doc) keeps the highest gain.
+
+  Returns True when this row's gain is the one kept.
+  """
+  docs = qrels.setdefault(query_id, {})
+  if doc_id in docs:
+    tally.add('qrels_duplicate', where)
+    if gain <= docs[doc_id]:
+      return False
+  docs[doc_id] = gain
+  return True
+
+
+def count_empty_texts(queries: Mapping[str, types.Query],
+                      documents: Mapping[str, types.Document],
+                      tally: Tally) -> None:
+  """Counts (and later warns about) empty documents and queries; keeps them."""
+  for doc in documents.values():
+    if doc.is_empty:
+      tally.add('empty_documents', f'doc {doc.id}')
+  for query in queries.values():
+    if query.is_empty:
+      tally.add('empty_queries', f'query {query.id}')
+
+
+def sort_run(run: types.Run) -> types.Run:
+  """Orders each query's candidates as evaluation will (`metrics.rank_order`)."""
+  return {q: metrics.rank_order(docs) for q, docs in run.items()}

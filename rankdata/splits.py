@@ -1,0 +1,308 @@
+"""Builds the ranking examples of each split; the ingestion component calls it.
+
+What goes where (all decided here, recorded in `SplitResult.params`):
+
+* Query assignment (`assign_query_splits`): source query ids are sorted
+  (numbers numerically, then other ids as strings), the queries with at least
+  one relevant judgement (gain >= 1) are shuffled with
+  ``numpy.random.default_rng(seed)`` and cut in the order test, dev, train, so
+  the test set does not move when the train/dev sizes change. Labelled queries
+  left over, and queries without any relevant judgement, go to unlabelled
+  (their labels are hidden).
+* First stage: the dataset's own run when it has one, else BM25 top
+  `candidates_k` (bm25s). Ranks are 1-based, in `metrics.rank_order`.
+* train / dev lists: top-K candidates, plus (if `include_judged_in_train`)
+  every judged document of the query not among them. Labels are the qrels
+  gains, 0.0 for unjudged candidates. Pairs in `excluded_judgements`
+  (Cranfield code -1) are left out of the lists and counted
+  (``excluded_pairs``), so pairs + excluded_pairs = |candidates U judged|
+  (``added_judged_pairs`` counts the judged documents kept from outside the
+  candidates). A judged document added from outside the top-K gets
+  its true BM25 rank and score when BM25 is the first stage; with a run file
+  it gets rank 0 (= "not retrieved") and the lowest candidate score of the
+  query (0.0 if the query has no candidates).
+* test: top-K candidates only, label = qrels gain (0 for unjudged and for
+  excluded pairs). `qrels['test']` holds the FULL qrels of the test queries,
+  so the ideal DCG counts relevant documents the first stage missed.
+* unlabelled: top-K candidates with label None, for labelled-source queries
+  not assigned above, for queries without relevant judgements, and for title
+  queries: each document with a non-empty title gives a query
+  ``title:<doc id>`` whose text is the title, retrieved with BM25 (top
+  `title_candidates_k`); `max_title_queries` caps them by a seeded sample.
+  A title query's own document normally comes first; it is kept (it is a
+  plausible positive for the teacher to label).
+"""
+
+import dataclasses
+import re
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from absl import logging
+import numpy as np
+
+from rankdata import bm25 as bm25_lib
+from rankdata import features
+from rankdata import types
+
+TITLE_QUERY_PREFIX = 'title:'
+# Separate random stream for the title-query sample, so that capping titles
+# never changes the query split.
+_TITLE_STREAM = 1
+
+STAT_KEYS = (
+    'queries', 'queries_without_pairs', 'pairs', 'labelled_pairs',
+    'judged_pairs', 'positive_pairs', 'added_judged_pairs', 'excluded_pairs',
+    'empty_docs', 'empty_queries', 'title_queries', 'hidden_label_queries',
+    'no_relevant_queries')
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+  """Everything that determines the examples; see the module docstring."""
+  seed: int = 42
+  train_queries: int = 50
+  dev_queries: int = 25
+  test_queries: int = 100
+  candidates_k: int = 30
+  include_judged_in_train: bool = True
+  title_queries: bool = True
+  max_title_queries: Optional[int] = None
+  title_candidates_k: Optional[int] = None
+  bm25: bm25_lib.BM25Params = dataclasses.field(default_factory=bm25_lib.BM25Params)
+
+  def __post_init__(self):
+    for name in ('train_queries', 'dev_queries', 'test_queries'):
+      if getattr(self, name) < 0:
+        raise ValueError(f'SplitConfig.{name} must be >= 0')
+    if self.candidates_k < 1:
+      raise ValueError('SplitConfig.candidates_k must be >= 1')
+    if self.title_candidates_k is not None and self.title_candidates_k < 1:
+      raise ValueError('SplitConfig.title_candidates_k must be >= 1')
+    if self.max_title_queries is not None and self.max_title_queries < 0:
+      raise ValueError('SplitConfig.max_title_queries must be >= 0')
+
+  @property
+  def title_k(self) -> int:
+    return self.title_candidates_k or self.candidates_k
+
+  def asdict(self) -> Dict[str, object]:
+    return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class SplitResult:
+  """Examples per split plus what is needed to evaluate and record them.
+
+  Attributes:
+    examples: split -> list of dicts keyed by the `features` names.
+    queries: split -> query ids (sorted), including queries without pairs.
+    qrels: 'dev' and 'test' -> full qrels of their queries.
+    stats: split -> counters (`STAT_KEYS`).
+    params: everything that determined the split, JSON-serialisable.
+  """
+  examples: Dict[str, List[Dict[str, object]]]
+  queries: Dict[str, List[str]]
+  qrels: Dict[str, types.Qrels]
+  stats: Dict[str, Dict[str, int]]
+  params: Dict[str, object]
+
+
+def id_sort_key(item_id: str) -> Tuple[int, int, str]:
+  """Numbers in numeric order first, then other ids in string order."""
+  if item_id.isascii() and item_id.isdigit():
+    return (0, int(item_id), item_id)
+  return (1, 0, item_id)
+
+
+def assign_query_splits(query_ids: Iterable[str], cfg: SplitConfig,
+                        labelled: Optional[Iterable[str]] = None
+                        ) -> Dict[str, List[str]]:
+  """Assigns each query to exactly one split (see module docstring).
+
+  Args:
+    query_ids: all source query ids.
+    cfg: counts and seed.
+    labelled: ids with >= 1 relevant judgement (None: all of them); only these
+      can go to train, dev or test.
+
+  Returns:
+    split name -> sorted query ids, for every name in `features.ALL_SPLITS`.
+  """
+  ids = sorted(set(query_ids), key=id_sort_key)
+  labelled_set = set(ids) if labelled is None else set(labelled)
+  unknown = labelled_set.difference(ids)
+  if unknown:
+    raise ValueError(f'labelled ids not among the query ids: '
+                     f'{sorted(unknown)[:5]}')
+  pool = [q for q in ids if q in labelled_set]
+  counts = [(features.SPLIT_TEST, cfg.test_queries),
+            (features.SPLIT_DEV, cfg.dev_queries),
+            (features.SPLIT_TRAIN, cfg.train_queries)]
+  wanted = sum(n for _, n in counts)
+  if wanted > len(pool):
+    raise ValueError(
+        f'requested {cfg.train_queries} train + {cfg.dev_queries} dev + '
+        f'{cfg.test_queries} test = {wanted} queries, but only {len(pool)} of '
+        f'{len(ids)} queries have a relevant judgement')
+  shuffled = [pool[i] for i in np.random.default_rng(cfg.seed).permutation(
+      len(pool))]
+  out, start = {}, 0
+  for split, n in counts:
+    out[split] = shuffled[start:start + n]
+    start += n
+  out[features.SPLIT_UNLABELLED] = shuffled[start:] + [
+      q for q in ids if q not in labelled_set]
+  return {s: sorted(out[s], key=id_sort_key) for s in features.ALL_SPLITS}
+
+
+def title_queries(ds: types.RankingDataset, cfg: SplitConfig
+                  ) -> Dict[str, types.Query]:
+  """Synthetic queries ``title:<doc id>`` from non-empty titles (seeded cap)."""
+  if not cfg.title_queries:
+    return {}
+  doc_ids = sorted((d.id for d in ds.documents.values() if d.title.strip()),
+                   key=id_sort_key)
+  if cfg.max_title_queries is not None and cfg.max_title_queries < len(doc_ids):
+    rng = np.random.default_rng([cfg.seed, _TITLE_STREAM])
+    picked = rng.choice(len(doc_ids), size=cfg.max_title_queries,
+                        replace=False)
+    doc_ids = [doc_ids[i] for i in sorted(picked)]
+  out = {}
+  for doc_id in doc_ids:
+    query_id = TITLE_QUERY_PREFIX + doc_id
+    if query_id in ds.queries:
+      raise ValueError(f'title query id {query_id!r} collides with a query id '
+                       f'of {ds.name}')
+    out[query_id] = types.Query(id=query_id,
+                                text=ds.documents[doc_id].title.strip())
+  return out
+
+
+class _Builder:
+  """Holds the state shared while building the lists of all splits."""
+
+  def __init__(self, ds: types.RankingDataset, cfg: SplitConfig):
+    self.ds, self.cfg = ds, cfg
+    self._index: Optional[bm25_lib.BM25Index] = None
+    self._doc_text: Dict[str, str] = {}
+    self.first_stage = 'run' if ds.run is not None else 'bm25'
+
+  @property
+  def index(self) -> bm25_lib.BM25Index:
+    if self._index is None:
+      self._index = bm25_lib.BM25Index(list(self.ds.documents.values()),
+                                   self.cfg.bm25)
+    return self._index
+
+  def doc_text(self, doc_id: str) -> str:
+    if doc_id not in self._doc_text:
+      self._doc_text[doc_id] = self.ds.documents[doc_id].full_text
+    return self._doc_text[doc_id]
+
+  def candidates(self, queries: Dict[str, types.Query], k: int,
+                 use_run: bool) -> types.Run:
+    if use_run:
+      return {q: list(self.ds.run.get(q, []))[:k] for q in queries}
+    return bm25_lib.bm25_run(self.index, queries, k)
+
+  def added_judged(self, query: types.Query, ranked: types.Run, doc_ids
+                   ) -> List[Tuple[str, float, int]]:
+    """(doc, score, rank) for judged docs outside the candidates (see module)."""
+    if not doc_ids:
+      return []
+    if self.first_stage == 'bm25':
+      ranks = self.index.ranks_of(query.text, doc_ids)
+      return sorted(((d, s, r) for d, (r, s) in ranks.items()),
+                    key=lambda x: x[2])
+    lowest = min((s for _, s in ranked), default=0.0)
+    return [(d, float(lowest), 0) for d in sorted(doc_ids, key=id_sort_key)]
+
+  def example(self, query: types.Query, doc_id: str, label: Optional[float],
+              score: float, rank: int) -> Dict[str, object]:
+    return {
+        features.QUERY_ID: query.id,
+        features.DOC_ID: doc_id,
+        features.QUERY: query.text,
+        features.DOC: self.doc_text(doc_id),
+        features.LABEL: label,
+        features.FIRST_STAGE_SCORE: float(score),
+        features.FIRST_STAGE_RANK: int(rank),
+    }
+
+  def query_list(self, split: str, query: types.Query,
+                 ranked: List[Tuple[str, float]], stats: Dict[str, int]
+                 ) -> List[Dict[str, object]]:
+    """The examples of one query in `split`; updates `stats`."""
+    judged = self.ds.qrels.get(query.id, {})
+    items = [(d, s, r) for r, (d, s) in enumerate(ranked, start=1)]
+    labelled_split = split in (features.SPLIT_TRAIN, features.SPLIT_DEV)
+    if labelled_split and self.cfg.include_judged_in_train:
+      seen = {d for d, _ in ranked}
+      items += self.added_judged(query, ranked,
+                                 [d for d in judged if d not in seen])
+    out = []
+    for position, (doc_id, score, rank) in enumerate(items):
+      if labelled_split and (query.id, doc_id) in self.ds.excluded_judgements:
+        stats['excluded_pairs'] += 1
+        continue
+      stats['added_judged_pairs'] += position >= len(ranked)
+      if split == features.SPLIT_UNLABELLED:
+        label = None
+      else:
+        label = float(judged.get(doc_id, 0))
+      out.append(self.example(query, doc_id, label, score, rank))
+      stats['labelled_pairs'] += label is not None
+      stats['judged_pairs'] += doc_id in judged
+      stats['positive_pairs'] += judged.get(doc_id, 0) >= 1
+      stats['empty_docs'] += not self.doc_text(doc_id)
+    stats['pairs'] += len(out)
+    stats['queries_without_pairs'] += not out
+    return out
+
+
+def build_examples(ds: types.RankingDataset, cfg: SplitConfig) -> SplitResult:
+  """Assigns queries to splits and builds every split's example lists."""
+  builder = _Builder(ds, cfg)
+  relevant = set(ds.relevant_query_ids())
+  assigned = assign_query_splits(ds.queries, cfg, labelled=relevant)
+  titles = title_queries(ds, cfg)
+  candidates = builder.candidates(ds.queries, cfg.candidates_k,
+                                  use_run=builder.first_stage == 'run')
+  candidates.update(builder.candidates(titles, cfg.title_k, use_run=False))
+  queries = dict(ds.queries, **titles)
+  assigned[features.SPLIT_UNLABELLED] += list(titles)
+
+  examples, stats = {}, {}
+  for split in features.ALL_SPLITS:
+    counts = dict.fromkeys(STAT_KEYS, 0)
+    examples[split] = []
+    for query_id in assigned[split]:
+      query = queries[query_id]
+      counts['queries'] += 1
+      counts['empty_queries'] += query.is_empty
+      if query_id in titles:
+        counts['title_queries'] += 1
+      elif split == features.SPLIT_UNLABELLED:
+        if query_id in relevant:
+          counts['hidden_label_queries'] += 1
+        else:
+          counts['no_relevant_queries'] += 1
+      examples[split] += builder.query_list(split, query,
+                                            candidates[query_id], counts)
+    stats[split] = counts
+
+  qrels = {s: {q: dict(ds.qrels.get(q, {})) for q in assigned[s]}
+           for s in (features.SPLIT_DEV, features.SPLIT_TEST)}
+  params = {
+      'dataset': ds.name,
+      'first_stage': builder.first_stage,
+      'split_config': cfg.asdict(),
+      'source_queries': len(ds.queries),
+      'relevant_queries': len(relevant),
+      'title_queries': len(titles),
+      'documents': len(ds.documents),
+  }
+  for split in features.ALL_SPLITS:
+    logging.info('split %s: %s', split, stats[split])
+  return SplitResult(examples=examples, queries=assigned, qrels=qrels,
+                     stats=stats, params=params)

@@ -1,0 +1,163 @@
+"""Reader for a TREC-style directory: topics, qrels, optional run, a corpus.
+
+Files:
+
+* ``topics.tsv``: ``id<TAB>text`` per line.
+* ``qrels.txt``: ``qid iteration docid grade``, whitespace separated.
+* ``run.txt`` (optional): ``qid Q0 docid rank score tag``; becomes `run`.
+* the corpus, exactly one of ``corpus.jsonl`` (BEIR-style
+  {"_id", "title", "text"}) or ``docs.tsv`` (``id<TAB>text``, or
+  ``id<TAB>title<TAB>text``; the first line decides, every line must match).
+
+Decisions:
+
+* Grades <= 0 mean non-relevant in TREC: gain = max(grade, 0); negative grades
+  are counted (``qrels_negative``), not excluded from training (unlike
+  Cranfield's -1, a TREC negative grade is a real judgement).
+* A repeated (query, doc) judgement keeps the highest gain (``qrels_duplicate``).
+* Judgements or run lines naming an unknown query or document are skipped and
+  counted (``qrels_unknown_*``, ``run_unknown_ids``).
+* The run is ordered as trec_eval orders it (score desc, doc id desc); its
+  rank column is checked to be an integer and otherwise ignored, as trec_eval
+  does. A repeated (query, doc) in the run keeps the higher score
+  (``run_duplicate``).
+* Duplicate topic or document ids are errors.
+* `max_gain` is the largest gain present (at least 1).
+"""
+
+import os
+from typing import Dict
+
+from rankdata import beir
+from rankdata import reading
+from rankdata import types
+from rankdata.errors import DataFormatError
+from rankdata.tally import Tally
+
+TOPICS_FILE = 'topics.tsv'
+QRELS_FILE = 'qrels.txt'
+RUN_FILE = 'run.txt'
+CORPUS_JSONL = 'corpus.jsonl'
+DOCS_TSV = 'docs.tsv'
+
+
+def read_topics(path: str) -> Dict[str, types.Query]:
+  queries: Dict[str, types.Query] = {}
+  for number, line in reading.iter_lines(path):
+    if not line.strip():
+      continue
+    query_id, text = reading.split_columns(
+        line, path, number, (2,), sep='\t', what='tab-separated columns (id text)')
+    query_id = query_id.strip()
+    if not query_id:
+      raise DataFormatError(path, 'empty topic id', line=number)
+    if query_id in queries:
+      raise DataFormatError(path, f'duplicate topic id {query_id!r}',
+                            line=number)
+    queries[query_id] = types.Query(id=query_id, text=text)
+  return queries
+
+
+def read_docs_tsv(path: str) -> Dict[str, types.Document]:
+  documents: Dict[str, types.Document] = {}
+  width = None
+  for number, line in reading.iter_lines(path):
+    if not line.strip():
+      continue
+    columns = reading.split_columns(
+        line, path, number, (width,) if width else (2, 3), sep='\t',
+        what='tab-separated columns (as on the first line)' if width else
+        'tab-separated columns (id text, or id title text)')
+    width = len(columns)
+    doc_id = columns[0].strip()
+    if not doc_id:
+      raise DataFormatError(path, 'empty document id', line=number)
+    if doc_id in documents:
+      raise DataFormatError(path, f'duplicate document id {doc_id!r}',
+                            line=number)
+    title = columns[1] if width == 3 else ''
+    documents[doc_id] = types.Document(id=doc_id, title=title,
+                                       text=columns[-1])
+  return documents
+
+
+def read_corpus(directory: str) -> Dict[str, types.Document]:
+  jsonl = os.path.join(directory, CORPUS_JSONL)
+  tsv = os.path.join(directory, DOCS_TSV)
+  if os.path.isfile(jsonl) and os.path.isfile(tsv):
+    raise DataFormatError(directory, f'both {CORPUS_JSONL} and {DOCS_TSV} '
+                          'present; keep one corpus')
+  if os.path.isfile(jsonl):
+    return beir.read_corpus_jsonl(jsonl)
+  if os.path.isfile(tsv):
+    return read_docs_tsv(tsv)
+  raise FileNotFoundError(f'{directory}: no corpus ({CORPUS_JSONL} or '
+                          f'{DOCS_TSV}) found')
+
+
+def read_qrels(path: str, queries, documents, tally: Tally) -> types.Qrels:
+  qrels: types.Qrels = {}
+  for number, line in reading.iter_lines(path):
+    if not line.strip():
+      continue
+    query_id, _, doc_id, grade = reading.split_columns(
+        line, path, number, (4,), what='columns (qid iteration docid grade)')
+    where = f'{path}:{number}'
+    grade = reading.parse_int(grade, path, number, 'grade')
+    if query_id not in queries:
+      tally.add('qrels_unknown_query', where)
+      continue
+    if doc_id not in documents:
+      tally.add('qrels_unknown_doc', where)
+      continue
+    if grade < 0:
+      tally.add('qrels_negative', where)
+    reading.add_judgement(qrels, query_id, doc_id, max(grade, 0), tally, where)
+  return qrels
+
+
+def read_run(path: str, queries, documents, tally: Tally) -> types.Run:
+  scores: Dict[str, Dict[str, float]] = {}
+  for number, line in reading.iter_lines(path):
+    if not line.strip():
+      continue
+    query_id, _, doc_id, rank, score, _ = reading.split_columns(
+        line, path, number, (6,), what='columns (qid Q0 docid rank score tag)')
+    where = f'{path}:{number}'
+    reading.parse_int(rank, path, number, 'rank')
+    score = reading.parse_float(score, path, number, 'score')
+    if query_id not in queries or doc_id not in documents:
+      tally.add('run_unknown_ids', where)
+      continue
+    docs = scores.setdefault(query_id, {})
+    if doc_id in docs:
+      tally.add('run_duplicate', where)
+      score = max(score, docs[doc_id])
+    docs[doc_id] = score
+  return reading.sort_run({q: list(d.items()) for q, d in scores.items()})
+
+
+def load_trec(directory: str) -> types.RankingDataset:
+  """Reads a TREC-style directory (see module docstring)."""
+  topics_path = reading.require_file(os.path.join(directory, TOPICS_FILE),
+                                     'TREC topics')
+  qrels_path = reading.require_file(os.path.join(directory, QRELS_FILE),
+                                    'TREC qrels')
+  tally = Tally(f'trec:{directory}', keys=(
+      'qrels_unknown_query', 'qrels_unknown_doc', 'qrels_duplicate',
+      'qrels_negative', 'run_unknown_ids', 'run_duplicate', 'empty_documents',
+      'empty_queries'))
+  queries = read_topics(topics_path)
+  documents = read_corpus(directory)
+  qrels = read_qrels(qrels_path, queries, documents, tally)
+  run_path = os.path.join(directory, RUN_FILE)
+  run = (read_run(run_path, queries, documents, tally)
+         if os.path.isfile(run_path) else None)
+  reading.count_empty_texts(queries, documents, tally)
+  tally.log()
+  max_gain = max((g for docs in qrels.values() for g in docs.values()),
+                 default=1)
+  return types.RankingDataset(
+      name=os.path.basename(os.path.normpath(directory)), queries=queries,
+      documents=documents, qrels=qrels, run=run, report=tally.as_dict(),
+      max_gain=max(max_gain, 1))

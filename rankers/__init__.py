@@ -1,0 +1,1 @@
+"""BERT rankers (cross-encoder and bi-encoder) in Keras 2 (tf_keras)."""

@@ -1,0 +1,219 @@
+"""Configuration of BERT rankers, validated up front and stored as JSON.
+
+A ranker is fully described by a `RankerConfig`: the pipeline writes it next
+to every exported model (assets.extra/ranker_config.json), so a config has to
+round-trip through plain JSON and fail early, with a message naming the field,
+rather than deep inside graph construction.
+
+When `checkpoint_dir` is set the encoder shape and the vocabulary come from
+the HF-format checkpoint; `RankerConfig.resolve()` fills them in.
+"""
+
+import dataclasses
+import os
+from typing import Any, Dict, Optional
+
+ARCHITECTURES = ('cross_encoder', 'bi_encoder')
+POOLINGS = ('mean', 'cls')
+SIMILARITIES = ('cosine', 'dot')
+
+# Fields of EncoderConfig that describe the network's shape (they must match
+# a checkpoint); the others (dropout, stochastic depth) are free to change.
+_SHAPE_FIELDS = ('vocab_size', 'hidden_size', 'num_layers', 'num_heads',
+                 'intermediate_size', 'max_position_embeddings',
+                 'type_vocab_size')
+
+
+def _check_fields(cls, data: Dict[str, Any]) -> None:
+  known = {f.name for f in dataclasses.fields(cls)}
+  unknown = sorted(set(data) - known)
+  if unknown:
+    raise ValueError(f'unknown {cls.__name__} field(s) {unknown}; '
+                     f'known fields: {sorted(known)}')
+
+
+def _check_rate(owner: str, name: str, value: float) -> None:
+  if not 0.0 <= value < 1.0:
+    raise ValueError(f'{owner}.{name} must be in [0, 1), got {value}')
+
+
+@dataclasses.dataclass
+class EncoderConfig:
+  """Shape and regularisation of a post-LayerNorm BERT encoder."""
+  vocab_size: int
+  hidden_size: int
+  num_layers: int
+  num_heads: int
+  intermediate_size: int
+  max_position_embeddings: int = 512
+  type_vocab_size: int = 2
+  hidden_dropout: float = 0.1
+  attention_dropout: float = 0.1
+  layer_norm_eps: float = 1e-12
+  # Highest per-layer drop probability (reached by the last layer); the rate
+  # rises linearly with depth. 0 disables stochastic depth.
+  stochastic_depth: float = 0.0
+
+  def validate(self) -> 'EncoderConfig':
+    """Raises ValueError naming the offending field; returns self."""
+    for name in _SHAPE_FIELDS:
+      value = getattr(self, name)
+      if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(
+            f'EncoderConfig.{name} must be a positive integer, got {value!r}')
+    if self.hidden_size % self.num_heads:
+      raise ValueError(
+          f'EncoderConfig.hidden_size ({self.hidden_size}) must be divisible '
+          f'by num_heads ({self.num_heads})')
+    _check_rate('EncoderConfig', 'hidden_dropout', self.hidden_dropout)
+    _check_rate('EncoderConfig', 'attention_dropout', self.attention_dropout)
+    _check_rate('EncoderConfig', 'stochastic_depth', self.stochastic_depth)
+    if not self.layer_norm_eps > 0:
+      raise ValueError(
+          f'EncoderConfig.layer_norm_eps must be > 0, got {self.layer_norm_eps}')
+    return self
+
+  @property
+  def head_size(self) -> int:
+    return self.hidden_size // self.num_heads
+
+  def shape_dict(self) -> Dict[str, int]:
+    return {name: getattr(self, name) for name in _SHAPE_FIELDS}
+
+  def to_dict(self) -> Dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, data: Dict[str, Any]) -> 'EncoderConfig':
+    _check_fields(cls, data)
+    return cls(**data)
+
+
+@dataclasses.dataclass
+class RankerConfig:
+  """A cross-encoder or bi-encoder ranker.
+
+  Either give `encoder` and `vocab_file` (random initialisation), or
+  `checkpoint_dir` (an HF-format BERT directory: config.json,
+  model.safetensors, vocab.txt). With a checkpoint, `keep_layers` keeps only
+  the first k transformer layers, and a given `encoder` contributes only its
+  dropout / stochastic-depth settings (its shape must match the checkpoint).
+  """
+  architecture: str
+  encoder: Optional[EncoderConfig] = None
+  vocab_file: Optional[str] = None
+  checkpoint_dir: Optional[str] = None
+  keep_layers: Optional[int] = None
+  max_length: int = 128          # tokens of [CLS] q [SEP] d [SEP] (or of a doc)
+  query_max_length: int = 32     # tokens of [CLS] q [SEP] on the bi-encoder side
+  pooling: str = 'mean'
+  similarity: str = 'cosine'     # bi-encoder only
+  cosine_scale: float = 20.0     # bi-encoder only, multiplies the cosine
+  lower_case: bool = True
+
+  @property
+  def is_bi_encoder(self) -> bool:
+    return self.architecture == 'bi_encoder'
+
+  def validate(self) -> 'RankerConfig':
+    """Checks every field (and the checkpoint, if any); returns self."""
+    if self.architecture not in ARCHITECTURES:
+      raise ValueError(f'RankerConfig.architecture must be one of '
+                       f'{ARCHITECTURES}, got {self.architecture!r}')
+    if self.pooling not in POOLINGS:
+      raise ValueError(f'RankerConfig.pooling must be one of {POOLINGS}, '
+                       f'got {self.pooling!r}')
+    if self.similarity not in SIMILARITIES:
+      raise ValueError(f'RankerConfig.similarity must be one of '
+                       f'{SIMILARITIES}, got {self.similarity!r}')
+    if not self.cosine_scale > 0:
+      raise ValueError(
+          f'RankerConfig.cosine_scale must be > 0, got {self.cosine_scale}')
+    if self.max_length < 4:
+      raise ValueError(
+          f'RankerConfig.max_length must be >= 4, got {self.max_length}')
+    if self.query_max_length < 3:
+      raise ValueError(f'RankerConfig.query_max_length must be >= 3, got '
+                       f'{self.query_max_length}')
+    if self.checkpoint_dir is None:
+      if self.keep_layers is not None:
+        raise ValueError('RankerConfig.keep_layers needs checkpoint_dir '
+                         '(it truncates a pretrained encoder)')
+      if self.encoder is None or self.vocab_file is None:
+        raise ValueError('RankerConfig needs either checkpoint_dir, or both '
+                         'encoder and vocab_file')
+      encoder = self.encoder
+    else:
+      encoder = self._checkpoint_encoder()
+    encoder.validate()
+    longest = max(self.max_length, self.query_max_length)
+    if longest > encoder.max_position_embeddings:
+      raise ValueError(
+          f'RankerConfig.max_length/query_max_length ({longest}) exceed the '
+          f'encoder\'s max_position_embeddings '
+          f'({encoder.max_position_embeddings})')
+    vocab_file = self._vocab_file()
+    if not os.path.exists(vocab_file):
+      raise FileNotFoundError(f'{vocab_file}: vocabulary file not found')
+    with open(vocab_file, encoding='utf-8') as f:
+      vocab_lines = sum(1 for _ in f)
+    if vocab_lines > encoder.vocab_size:
+      raise ValueError(
+          f'{vocab_file}: {vocab_lines} tokens, more than the encoder\'s '
+          f'vocab_size ({encoder.vocab_size})')
+    return self
+
+  def resolve(self) -> 'RankerConfig':
+    """Returns a validated copy with `encoder` and `vocab_file` filled in."""
+    self.validate()
+    if self.checkpoint_dir is None:
+      return dataclasses.replace(self)
+    return dataclasses.replace(self, encoder=self._checkpoint_encoder(),
+                               vocab_file=self._vocab_file())
+
+  def _vocab_file(self) -> str:
+    if self.vocab_file is not None:
+      return self.vocab_file
+    from rankers import checkpoint  # pylint: disable=g-import-not-at-top
+    return os.path.join(self.checkpoint_dir, checkpoint.VOCAB_FILE)
+
+  def _checkpoint_encoder(self) -> EncoderConfig:
+    """The encoder config implied by the checkpoint, keep_layers, encoder."""
+    # Imported here: checkpoint.py depends on this module.
+    from rankers import checkpoint  # pylint: disable=g-import-not-at-top
+    found = checkpoint.read_hf_config(self.checkpoint_dir)
+    config_path = os.path.join(self.checkpoint_dir, checkpoint.CONFIG_FILE)
+    if self.keep_layers is not None:
+      if not 1 <= self.keep_layers <= found.num_layers:
+        raise ValueError(
+            f'RankerConfig.keep_layers ({self.keep_layers}) must be between 1 '
+            f'and the checkpoint\'s {found.num_layers} layers ({config_path})')
+      found = dataclasses.replace(found, num_layers=self.keep_layers)
+    lower_case = checkpoint.read_hf_lower_case(self.checkpoint_dir)
+    if lower_case is not None and lower_case != self.lower_case:
+      raise ValueError(
+          f'RankerConfig.lower_case is {self.lower_case} but the checkpoint\'s '
+          f'tokenizer_config.json says do_lower_case={lower_case} '
+          f'({self.checkpoint_dir})')
+    if self.encoder is None:
+      return found
+    if self.encoder.shape_dict() != found.shape_dict():
+      raise ValueError(
+          f'RankerConfig.encoder shape {self.encoder.shape_dict()} does not '
+          f'match the checkpoint {found.shape_dict()} ({config_path}); with a '
+          f'checkpoint, encoder only sets dropout and stochastic depth')
+    return dataclasses.replace(
+        found, hidden_dropout=self.encoder.hidden_dropout,
+        attention_dropout=self.encoder.attention_dropout,
+        stochastic_depth=self.encoder.stochastic_depth)
+
+  def to_dict(self) -> Dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, data: Dict[str, Any]) -> 'RankerConfig':
+    _check_fields(cls, data)
+    data = dict(data)
+    if isinstance(data.get('encoder'), dict):
+      data['encoder'] = EncoderConfig.from_dict(data['encoder'])
+    return cls(**data)

@@ -1,0 +1,246 @@
+"""Cross-encoder and bi-encoder rankers, and the `Ranker` that scores text.
+
+Keras models here take token-id dicts; `Ranker` adds the in-graph tokenizer
+so that callers (training loop, pseudo-labelling, export) only deal with
+strings. `build_ranker` is the single entry point that turns a RankerConfig
+into a ready model: random initialisation or a (possibly truncated)
+pretrained checkpoint.
+"""
+
+from typing import Dict, Optional, Union
+
+from absl import logging
+import tensorflow as tf
+import tf_keras as keras
+
+from rankers import checkpoint
+from rankers import tokenization
+from rankers.config import EncoderConfig
+from rankers.config import RankerConfig
+from rankers.encoder import BertEncoder
+
+Inputs = Dict[str, tf.Tensor]
+
+
+def pool(sequence: tf.Tensor, input_mask: tf.Tensor, method: str) -> tf.Tensor:
+  """[B, L, H] -> [B, H]: mean over non-padding tokens, or the [CLS] vector."""
+  if method == 'cls':
+    return sequence[:, 0]
+  if method != 'mean':
+    raise ValueError(f'unknown pooling {method!r}')
+  mask = tf.cast(input_mask, sequence.dtype)[:, :, tf.newaxis]
+  total = tf.reduce_sum(sequence * mask, axis=1)
+  return total / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+
+
+class CrossEncoder(keras.Model):
+  """Encodes `[CLS] q [SEP] d [SEP]` jointly; pooled vector -> Dense(1)."""
+
+  def __init__(self, encoder_config: EncoderConfig, pooling: str = 'mean',
+               **kwargs):
+    super().__init__(**kwargs)
+    self.pooling = pooling
+    self.encoder = BertEncoder(encoder_config, name='encoder')
+    self.head_dropout = keras.layers.Dropout(encoder_config.hidden_dropout)
+    self.score_head = keras.layers.Dense(
+        1, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        name='score')
+
+  def call(self, inputs: Inputs, training: bool = False) -> tf.Tensor:
+    """Token ids of pairs -> scores [B]."""
+    sequence = self.encoder(inputs, training=training)
+    pooled = pool(sequence, inputs[tokenization.INPUT_MASK], self.pooling)
+    pooled = self.head_dropout(pooled, training=training)
+    return tf.squeeze(self.score_head(pooled), axis=-1)
+
+
+class BiEncoder(keras.Model):
+  """One shared encoder embeds queries and documents independently."""
+
+  def __init__(self, encoder_config: EncoderConfig, pooling: str = 'mean',
+               similarity: str = 'cosine', cosine_scale: float = 20.0,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.pooling = pooling
+    self.similarity = similarity
+    self.cosine_scale = cosine_scale
+    self.encoder = BertEncoder(encoder_config, name='encoder')
+
+  def embed(self, inputs: Inputs, training: bool = False) -> tf.Tensor:
+    """Token ids -> [B, H]; unit length when the similarity is cosine."""
+    sequence = self.encoder(inputs, training=training)
+    pooled = pool(sequence, inputs[tokenization.INPUT_MASK], self.pooling)
+    if self.similarity == 'cosine':
+      pooled = tf.math.l2_normalize(pooled, axis=-1)
+    return pooled
+
+  def score_embeddings(self, query_embedding: tf.Tensor,
+                       document_embedding: tf.Tensor) -> tf.Tensor:
+    """Row-wise similarity [B] (cosine x cosine_scale, or dot product)."""
+    if self.similarity == 'cosine':
+      query_embedding = tf.math.l2_normalize(query_embedding, axis=-1)
+      document_embedding = tf.math.l2_normalize(document_embedding, axis=-1)
+      scale = self.cosine_scale
+    else:
+      scale = 1.0
+    return scale * tf.reduce_sum(query_embedding * document_embedding, -1)
+
+  def call(self, inputs: Dict[str, Inputs], training: bool = False):
+    """{'query': ids, 'doc': ids} -> scores [B]."""
+    return self.score_embeddings(self.embed(inputs['query'], training),
+                                 self.embed(inputs['doc'], training))
+
+
+class Ranker(tf.Module):
+  """Scores (query, document) strings with a cross- or bi-encoder.
+
+  `training` arguments must be Python bools. With training=False, calls go
+  through cached tf.functions (fast); with training=True the graph-building
+  `*_impl`-style code runs in the caller's context (e.g. a train step).
+  """
+
+  def __init__(self, config: RankerConfig, tokenizer: tokenization.BertInputs,
+               model: Union[CrossEncoder, BiEncoder]):
+    super().__init__(name='ranker')
+    self.config = config
+    self.tokenizer = tokenizer
+    self.model = model
+    strings = tokenization._STRING_BATCH  # pylint: disable=protected-access
+    self._score_fn = tf.function(
+        lambda q, d: self._score(q, d, training=False),
+        input_signature=[strings, strings])
+    if self.is_bi_encoder:
+      self._embed_queries_fn = tf.function(
+          lambda t: self._embed_queries(t, training=False),
+          input_signature=[strings])
+      self._embed_documents_fn = tf.function(
+          lambda t: self._embed_documents(t, training=False),
+          input_signature=[strings])
+
+  @property
+  def is_bi_encoder(self) -> bool:
+    return self.config.is_bi_encoder
+
+  @property
+  def encoder(self) -> BertEncoder:
+    return self.model.encoder
+
+  @property
+  def embedding_dim(self) -> int:
+    return self.config.encoder.hidden_size
+
+  @property
+  def trainable_variables(self):
+    return self.model.trainable_variables
+
+  @property
+  def variables(self):
+    return self.model.variables
+
+  # Graph-building implementations (no tf.function of their own).
+
+  def _score(self, queries, docs, training: bool) -> tf.Tensor:
+    if self.is_bi_encoder:
+      return self.model.score_embeddings(
+          self._embed_queries(queries, training),
+          self._embed_documents(docs, training))
+    return self.model(self.tokenizer.pairs(queries, docs), training=training)
+
+  def _embed_queries(self, texts, training: bool) -> tf.Tensor:
+    self._require_bi_encoder('embed_queries')
+    return self.model.embed(
+        self.tokenizer.single(texts, self.config.query_max_length), training)
+
+  def _embed_documents(self, texts, training: bool) -> tf.Tensor:
+    self._require_bi_encoder('embed_documents')
+    return self.model.embed(
+        self.tokenizer.single(texts, self.config.max_length), training)
+
+  def _require_bi_encoder(self, what: str) -> None:
+    if not self.is_bi_encoder:
+      raise ValueError(f'{what} needs a bi_encoder, this ranker is a '
+                       f'{self.config.architecture}')
+
+  # Public API.
+
+  def score(self, queries, docs, training: bool = False) -> tf.Tensor:
+    """String tensors [B], [B] -> float32 scores [B]."""
+    if training:
+      return self._score(queries, docs, training=True)
+    return self._score_fn(tf.convert_to_tensor(queries, tf.string),
+                          tf.convert_to_tensor(docs, tf.string))
+
+  def embed_queries(self, texts, training: bool = False) -> tf.Tensor:
+    """Bi-encoder only: query strings [B] -> embeddings [B, H]."""
+    if training:
+      return self._embed_queries(texts, training=True)
+    self._require_bi_encoder('embed_queries')
+    return self._embed_queries_fn(tf.convert_to_tensor(texts, tf.string))
+
+  def embed_documents(self, texts, training: bool = False) -> tf.Tensor:
+    """Bi-encoder only: document strings [B] -> embeddings [B, H]."""
+    if training:
+      return self._embed_documents(texts, training=True)
+    self._require_bi_encoder('embed_documents')
+    return self._embed_documents_fn(tf.convert_to_tensor(texts, tf.string))
+
+  def score_embeddings(self, query_embedding, document_embedding) -> tf.Tensor:
+    """Bi-encoder only: embeddings [B, H], [B, H] -> scores [B]."""
+    self._require_bi_encoder('score_embeddings')
+    return self.model.score_embeddings(
+        tf.convert_to_tensor(query_embedding, tf.float32),
+        tf.convert_to_tensor(document_embedding, tf.float32))
+
+  def score_lists(self, queries, docs, mask, training: bool = False):
+    """Scores lists: queries [B], docs [B, L], mask [B, L] -> [B, L].
+
+    Only the unmasked pairs are encoded (masked slots score 0); a
+    bi-encoder embeds each query once per list.
+    """
+    queries = tf.convert_to_tensor(queries, tf.string)
+    docs = tf.convert_to_tensor(docs, tf.string)
+    mask = tf.convert_to_tensor(mask, tf.bool)
+    shape = tf.shape(docs)
+    list_size = shape[1]
+    positions = tf.where(tf.reshape(mask, [-1]))[:, 0]
+    flat_docs = tf.gather(tf.reshape(docs, [-1]), positions)
+    rows = positions // tf.cast(list_size, tf.int64)
+    if self.is_bi_encoder:
+      query_embedding = tf.gather(self._embed_queries(queries, training), rows)
+      scores = self.model.score_embeddings(
+          query_embedding, self._embed_documents(flat_docs, training))
+    else:
+      scores = self._score(tf.gather(queries, rows), flat_docs, training)
+    flat = tf.scatter_nd(positions[:, tf.newaxis], scores,
+                         tf.cast([shape[0] * list_size], tf.int64))
+    return tf.reshape(flat, shape)
+
+
+def build_ranker(config: RankerConfig, seed: Optional[int] = None) -> Ranker:
+  """Builds a ranker: random init, or the checkpoint's first layers.
+
+  Args:
+    config: the ranker; resolved and validated here.
+    seed: if set, seeds Python/NumPy/TF random generators
+      (keras.utils.set_random_seed) before initialising variables.
+  """
+  config = config.resolve()
+  if seed is not None:
+    keras.utils.set_random_seed(seed)
+  tokenizer = tokenization.BertInputs(config.vocab_file, config.lower_case,
+                                      config.max_length)
+  if config.is_bi_encoder:
+    model = BiEncoder(config.encoder, config.pooling, config.similarity,
+                      config.cosine_scale, name='bi_encoder')
+  else:
+    model = CrossEncoder(config.encoder, config.pooling, name='cross_encoder')
+  ranker = Ranker(config, tokenizer, model)
+  ranker._score(tf.constant(['a']), tf.constant(['b']), training=False)  # pylint: disable=protected-access
+  if config.checkpoint_dir is not None:
+    checkpoint.load_checkpoint(model.encoder, config.checkpoint_dir,
+                               keep_layers=config.keep_layers)
+  logging.info('Built %s: %d layers, hidden %d, %d parameters',
+               config.architecture, config.encoder.num_layers,
+               config.encoder.hidden_size,
+               sum(int(tf.size(v)) for v in model.trainable_variables))
+  return ranker

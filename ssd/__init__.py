@@ -1,0 +1,1 @@
+"""ssd: semi-supervised distillation of neural rankers, orchestrated with TFX."""

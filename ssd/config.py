@@ -1,0 +1,255 @@
+"""Typed pipeline configuration, read once at the entry point.
+
+A run is described by one YAML file (see configs/). It is parsed into the
+dataclasses below; command-line overrides (`--set a.b=value`) are applied to
+the raw dict before parsing, so unknown keys and wrong types fail in one place
+with a message naming the key. Components receive their slice of the config
+serialised once as JSON (`to_json`), never as loose flags.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, List, Optional, Type, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+T = TypeVar('T')
+
+# Name that resolves to the offline MiniLM-L6 checkpoint in the weights cache.
+MINILM_CHECKPOINT = 'minilm-l6'
+
+
+class ConfigError(ValueError):
+  """A configuration value is missing, unknown or of the wrong type."""
+
+
+@dataclasses.dataclass
+class DataConfig:
+  """Where the ranking dataset comes from."""
+  format: str = 'cranfield'   # cranfield | beir | trec | pairs
+  path: str = '../shared/datasets/cranfield'
+  # Keep a seeded random subset of this many source queries (tests, smoke runs).
+  max_queries: Optional[int] = None
+  # Extra unlabelled corpus of (query, doc) pairs as JSONL, added to `unlabelled`.
+  unlabelled_pairs: Optional[str] = None
+
+
+@dataclasses.dataclass
+class BM25Config:
+  k1: float = 0.9
+  b: float = 0.4
+
+
+@dataclasses.dataclass
+class SplitsConfig:
+  """How queries are split; fixed by `seed` (see docs/design.md)."""
+  seed: int = 42
+  train_queries: int = 50
+  dev_queries: int = 25
+  test_queries: int = 75
+  candidates_k: int = 30
+  include_judged_in_train: bool = True
+  title_queries: bool = True
+  max_title_queries: Optional[int] = None
+  title_candidates_k: Optional[int] = None
+  bm25: BM25Config = dataclasses.field(default_factory=BM25Config)
+
+
+@dataclasses.dataclass
+class EncoderSizeConfig:
+  """Sizes of a randomly initialised encoder (ignored with a checkpoint)."""
+  num_layers: int = 2
+  hidden_size: int = 128
+  num_heads: int = 2
+  intermediate_size: int = 512
+  hidden_dropout: float = 0.1
+  attention_dropout: float = 0.1
+
+
+@dataclasses.dataclass
+class ModelConfig:
+  """One ranker: architecture, initialisation and input sizes."""
+  architecture: str = 'bi_encoder'   # bi_encoder | cross_encoder
+  # `minilm-l6` (the offline checkpoint in the weights cache), a path to any
+  # Hugging Face-format BERT directory, or null for random initialisation.
+  checkpoint: Optional[str] = MINILM_CHECKPOINT
+  keep_layers: Optional[int] = None
+  # Vocabulary for random initialisation; defaults to the checkpoint's.
+  vocab_file: Optional[str] = None
+  encoder: EncoderSizeConfig = dataclasses.field(default_factory=EncoderSizeConfig)
+  max_length: int = 128
+  query_max_length: int = 32
+  pooling: str = 'mean'
+  similarity: str = 'cosine'
+  cosine_scale: float = 20.0
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  epochs: int = 1
+  loss: str = 'listwise_softmax_ce'
+  list_size: int = 16
+  batch_lists: int = 2
+  learning_rate: float = 2e-5
+  warmup_fraction: float = 0.1
+  seed: int = 42
+  log_every: int = 10
+
+
+@dataclasses.dataclass
+class TeacherConfig:
+  model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+  train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+
+@dataclasses.dataclass
+class EvaluationConfig:
+  # Metric that decides between models; measured on the dev split only.
+  decision_metric: str = 'ndcg@10'
+  # A fine-tuned teacher must beat its un-fine-tuned start by this much.
+  min_improvement: float = 0.0
+  batch_size: int = 64
+
+
+@dataclasses.dataclass
+class BeamConfig:
+  direct_num_workers: int = 1
+  direct_running_mode: str = 'in_memory'   # in_memory | multi_threading | multi_processing
+  extra_args: List[str] = dataclasses.field(default_factory=list)
+
+  def pipeline_args(self) -> List[str]:
+    return ['--runner=DirectRunner',
+            f'--direct_num_workers={self.direct_num_workers}',
+            f'--direct_running_mode={self.direct_running_mode}',
+            *self.extra_args]
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+  pipeline_name: str = 'ssd-cranfield'
+  pipeline_root: str = 'outputs/cranfield'
+  # SQLite ML Metadata store; defaults to <pipeline_root>/metadata.sqlite.
+  metadata_path: Optional[str] = None
+  # Where `ssd weights` puts pretrained checkpoints.
+  cache_dir: str = '~/.cache/ssd-rankers'
+  enable_cache: bool = True
+  data_validation: bool = True
+  data: DataConfig = dataclasses.field(default_factory=DataConfig)
+  splits: SplitsConfig = dataclasses.field(default_factory=SplitsConfig)
+  teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
+  evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+  beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
+
+  @property
+  def metadata_sqlite(self) -> str:
+    return self.metadata_path or os.path.join(self.pipeline_root, 'metadata.sqlite')
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+  """Converts a YAML/JSON value to the annotated type, or raises ConfigError."""
+  origin = get_origin(tp)
+  if origin is Union:  # Optional[X]
+    args = [a for a in get_args(tp) if a is not type(None)]
+    if value is None:
+      return None
+    return _coerce(value, args[0], key)
+  if dataclasses.is_dataclass(tp):
+    if not isinstance(value, dict):
+      raise ConfigError(f'{key}: expected a mapping, got {value!r}')
+    return from_dict(tp, value, prefix=key)
+  if origin in (list, List):
+    if not isinstance(value, list):
+      raise ConfigError(f'{key}: expected a list, got {value!r}')
+    (item_tp,) = get_args(tp)
+    return [_coerce(v, item_tp, f'{key}[{i}]') for i, v in enumerate(value)]
+  if tp is bool:
+    if isinstance(value, bool):
+      return value
+    if isinstance(value, str) and value.lower() in ('true', 'false'):
+      return value.lower() == 'true'
+    raise ConfigError(f'{key}: expected true/false, got {value!r}')
+  if tp is int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+      raise ConfigError(f'{key}: expected an integer, got {value!r}')
+    try:
+      return int(value)
+    except ValueError:
+      raise ConfigError(f'{key}: expected an integer, got {value!r}') from None
+  if tp is float:
+    if isinstance(value, bool):
+      raise ConfigError(f'{key}: expected a number, got {value!r}')
+    try:
+      return float(value)
+    except (TypeError, ValueError):
+      raise ConfigError(f'{key}: expected a number, got {value!r}') from None
+  if tp is str:
+    if not isinstance(value, (str, int, float)):
+      raise ConfigError(f'{key}: expected a string, got {value!r}')
+    return str(value)
+  return value
+
+
+def from_dict(cls: Type[T], raw: Dict[str, Any], prefix: str = '') -> T:
+  """Builds dataclass `cls` from a dict; unknown keys are errors."""
+  hints = get_type_hints(cls)
+  names = {f.name for f in dataclasses.fields(cls)}
+  unknown = sorted(set(raw) - names)
+  if unknown:
+    where = f'{prefix}.' if prefix else ''
+    raise ConfigError(f'unknown config key(s): {", ".join(where + u for u in unknown)}; '
+                      f'known: {", ".join(sorted(names))}')
+  kwargs = {}
+  for name, value in raw.items():
+    key = f'{prefix}.{name}' if prefix else name
+    kwargs[name] = _coerce(value, hints[name], key)
+  return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> Dict[str, Any]:
+  return dataclasses.asdict(obj)
+
+
+def to_json(obj: Any) -> str:
+  """The one serialisation used to hand a config slice to a component."""
+  return json.dumps(to_dict(obj), sort_keys=True)
+
+
+def from_json(cls: Type[T], text: str) -> T:
+  return from_dict(cls, json.loads(text))
+
+
+def apply_overrides(raw: Dict[str, Any], overrides: List[str]) -> Dict[str, Any]:
+  """Applies `a.b.c=value` overrides (value parsed as YAML) to a raw dict."""
+  for item in overrides:
+    if '=' not in item:
+      raise ConfigError(f'override {item!r}: expected key.path=value')
+    path, text = item.split('=', 1)
+    keys = path.strip().split('.')
+    node = raw
+    for k in keys[:-1]:
+      node = node.setdefault(k, {})
+      if not isinstance(node, dict):
+        raise ConfigError(f'override {item!r}: {k} is not a mapping')
+    node[keys[-1]] = yaml.safe_load(text)
+  return raw
+
+
+def load_config(path: Optional[str], overrides: Optional[List[str]] = None) -> PipelineConfig:
+  """Reads a YAML config (or the defaults when `path` is None)."""
+  raw: Dict[str, Any] = {}
+  if path:
+    try:
+      with open(path) as f:
+        raw = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+      raise ConfigError(f'config file not found: {path}') from None
+    except yaml.YAMLError as e:
+      raise ConfigError(f'{path}: not valid YAML: {e}') from None
+    if not isinstance(raw, dict):
+      raise ConfigError(f'{path}: expected a mapping at the top level')
+  raw = apply_overrides(raw, overrides or [])
+  try:
+    return from_dict(PipelineConfig, raw)
+  except ConfigError as e:
+    raise ConfigError(f'{path or "config"}: {e}') from None

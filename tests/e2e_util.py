@@ -1,0 +1,62 @@
+"""Shared helpers for tests that run real pipelines on a Cranfield subset."""
+
+import collections
+import os
+import re
+from typing import Any, Dict
+
+from rankdata import cranfield
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
+
+
+def cranfield_dir() -> str:
+  path = cranfield.default_cranfield_dir()
+  assert os.path.isdir(path), (
+      f'Cranfield collection not found at {path}; set SSD_CRANFIELD_DIR or put '
+      'shared/datasets/cranfield beside the project')
+  return path
+
+
+def write_tiny_vocab(path: str, size: int = 1500) -> str:
+  """A small WordPiece vocabulary from Cranfield's most frequent words.
+
+  Every lower-case letter and digit is also present as a word start and as a
+  `##` continuation, so any text tokenises without [UNK] floods.
+  """
+  ds = cranfield.load_cranfield(cranfield_dir())
+  counts = collections.Counter()
+  for doc in ds.documents.values():
+    counts.update(re.findall(r'[a-z]+', f'{doc.title} {doc.text}'))
+  chars = list('abcdefghijklmnopqrstuvwxyz0123456789.,;:()/-=+\'"?')
+  words = [w for w, _ in counts.most_common(size)]
+  vocab = SPECIAL_TOKENS + chars + [f'##{c}' for c in chars] + [w for w in words if w not in chars]
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write('\n'.join(vocab) + '\n')
+  return path
+
+
+def tiny_pipeline_config(tmp_path, architecture: str = 'bi_encoder', **overrides) -> Dict[str, Any]:
+  """A raw config dict for a fast end-to-end run (tiny random-init model)."""
+  vocab = write_tiny_vocab(os.path.join(str(tmp_path), 'vocab.txt'))
+  raw = {
+      'pipeline_name': 'ssd-tiny',
+      'pipeline_root': os.path.join(str(tmp_path), 'root'),
+      'cache_dir': os.path.join(str(tmp_path), 'cache'),
+      'data_validation': True,
+      'data': {'format': 'cranfield', 'path': cranfield_dir(), 'max_queries': 40},
+      'splits': {'seed': 7, 'train_queries': 12, 'dev_queries': 8, 'test_queries': 10,
+                 'candidates_k': 8, 'title_queries': True, 'max_title_queries': 30},
+      'teacher': {
+          'model': {'architecture': architecture, 'checkpoint': None, 'vocab_file': vocab,
+                    'encoder': {'num_layers': 2, 'hidden_size': 32, 'num_heads': 2,
+                                'intermediate_size': 64},
+                    'max_length': 48, 'query_max_length': 16},
+          'train': {'epochs': 2, 'list_size': 8, 'batch_lists': 4, 'learning_rate': 1e-3,
+                    'log_every': 5},
+      },
+  }
+  for key, value in overrides.items():
+    raw[key] = value
+  return raw

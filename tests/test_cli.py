@@ -1,0 +1,48 @@
+"""The `ssd` CLI in-process: data stats on real and broken data, usage errors."""
+
+import os
+import shutil
+
+from absl import flags
+
+from ssd import cli
+from tests import e2e_util
+
+
+def _main(argv, flag_args=()):
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS(['ssd', *flag_args])
+  return cli.main(['ssd'] + argv)
+
+
+def test_data_stats_on_cranfield(capsys):
+  assert _main(['data', 'stats', 'cranfield', e2e_util.cranfield_dir()]) == 0
+  out = capsys.readouterr().out
+  assert '1400' in out and '225' in out and '1837' in out
+
+
+def test_data_stats_bad_qrels_names_file_and_line(tmp_path, capsys):
+  src = e2e_util.cranfield_dir()
+  for name in ('cran.all.1400', 'cran.qry', 'cranqrel'):
+    shutil.copy(os.path.join(src, name), tmp_path / name)
+  lines = (tmp_path / 'cranqrel').read_text().splitlines()
+  lines[9] = '1 57 two'
+  (tmp_path / 'cranqrel').write_text('\n'.join(lines) + '\n')
+  assert _main(['data', 'stats', 'cranfield', str(tmp_path)]) == 1
+  err = capsys.readouterr().err
+  assert f'{tmp_path / "cranqrel"}:10:' in err
+
+
+def test_unknown_format_is_an_error(capsys):
+  assert _main(['data', 'stats', 'parquet', '/nowhere']) == 1
+  assert 'parquet' in capsys.readouterr().err
+
+
+def test_unknown_command_prints_usage(capsys):
+  assert _main(['frobnicate']) == 2
+  assert 'ssd run' in capsys.readouterr().err
+
+
+def test_run_with_bad_override_exits_2_naming_the_key(capsys):
+  assert _main(['run'], ['--set=teacher.train.epoch=1']) == 2
+  assert 'teacher.train.epoch' in capsys.readouterr().err
