@@ -4,8 +4,9 @@ Why a wrapper: the project needs (1) deterministic top-K lists whose order
 matches evaluation's (`metrics.rank_order`: score desc, doc id desc), (2) the
 score and true rank of any document, e.g. a judged document outside the top-K,
 and (3) empty documents and queries handled instead of crashing. Scoring itself
-is bm25s's (`BM25.get_scores`); tokenisation is bm25s's (lower-case, regex
-``\\b\\w\\w+\\b``, its stop-word list) with PyStemmer's Snowball stemmer.
+is bm25s's (`BM25.get_scores_from_ids`); tokenisation is bm25s's
+(lower-case, regex ``\\b\\w\\w+\\b``, its stop-word list) with PyStemmer's
+Snowball stemmer.
 
 Notes on bm25s (0.3): `BM25.retrieve` raises ValueError when k exceeds the
 corpus size and breaks ties at the cut arbitrarily, and `get_scores([])`
@@ -14,7 +15,10 @@ full score vector (k is clamped to the corpus size) and treats a query without
 any indexed token as empty: no candidates, all scores 0.
 
 Only documents sharing at least one token with the query are returned as
-candidates (as Lucene does), so a list may be shorter than K.
+candidates (as Lucene does), so a list may be shorter than K. `counters`
+counts documents without any indexable token ('empty_documents', kept, they
+score 0) and searched queries without any token of the index
+('empty_queries': empty, only stop words, or only unknown words).
 """
 
 import dataclasses
@@ -37,10 +41,10 @@ std_logging.getLogger('bm25s').setLevel(std_logging.WARNING)
 
 @dataclasses.dataclass(frozen=True)
 class BM25Params:
-  """Everything that determines BM25 scores; `asdict()` is what gets recorded."""
+  """Everything that determines BM25 scores; `asdict()` gets recorded."""
   k1: float = 0.9
   b: float = 0.4
-  method: str = 'lucene'          # bm25s: robertson, atire, bm25l, bm25+, lucene
+  method: str = 'lucene'  # bm25s: robertson, atire, bm25l, bm25+, lucene
   stemmer: Optional[str] = 'english'  # PyStemmer algorithm name, None = off
   stopwords: Optional[str] = 'en'     # bm25s stop-word list name, None = off
 
@@ -119,7 +123,7 @@ class BM25Index:
 
   def ranks_of(self, query_text: str, doc_ids: Sequence[str]
                ) -> Dict[str, Tuple[int, float]]:
-    """doc id -> (1-based rank among ALL documents, score), same order as search."""
+    """doc id -> (1-based rank among ALL documents, score), as `search`."""
     scores = self.score_all(query_text)
     out = {}
     for d in doc_ids:

@@ -53,9 +53,10 @@ _MARKER = re.compile(r'^\.([A-Z])(?:\s+(.*))?$')
 
 
 def default_cranfield_dir() -> str:
-  """Where the collection is: $SSD_CRANFIELD_DIR, else ../shared/datasets/cranfield.
+  """Where the collection is: $SSD_CRANFIELD_DIR, else the shared copy.
 
-  The fallback is relative to the project root (the folder holding rankdata/).
+  The shared copy is ../shared/datasets/cranfield relative to the project
+  root (the folder holding rankdata/).
   The directory may not exist; `load_cranfield` then says so clearly.
   """
   env = os.environ.get(ENV_DIR)
@@ -85,8 +86,8 @@ def _records(path: str, markers: str, tally: Tally
         if record_id is not None:
           yield finish()
         if not re.fullmatch(r'\d+', rest):
-          raise DataFormatError(path, f'non-integer record id {rest!r} after .I',
-                                line=number)
+          raise DataFormatError(
+              path, f'non-integer record id {rest!r} after .I', line=number)
         record_id, record_line, fields, current, seen = (
             str(int(rest)), number, {}, None, set())
         continue
@@ -178,7 +179,7 @@ def read_qrels(path: str, queries: Dict[str, types.Query],
 
 
 def load_cranfield(directory: str = None) -> types.RankingDataset:
-  """Reads Cranfield-1400 from `directory` (default: `default_cranfield_dir()`)."""
+  """Reads Cranfield-1400 from `directory` (default_cranfield_dir() if None)."""
   directory = directory or default_cranfield_dir()
   if not os.path.isdir(directory):
     raise FileNotFoundError(

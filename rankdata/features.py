@@ -18,3 +18,10 @@ SPLIT_DEV = 'dev'                # labelled queries held out for model selection
 SPLIT_UNLABELLED = 'unlabelled'  # candidates of queries without labels
 SPLIT_TEST = 'test'              # held-out queries, evaluation only
 ALL_SPLITS = (SPLIT_TRAIN, SPLIT_DEV, SPLIT_UNLABELLED, SPLIT_TEST)
+
+# Added by the pseudo-labeller (components/pseudo_labeler) to every kept pair.
+TEACHER_SCORE = 'teacher_score'   # float, the teacher's raw score (logit / scaled cosine)
+SOFT_LABEL = 'soft_label'         # float, softmax(teacher_score / T) over the query's list
+HARD_LABEL = 'hard_label'         # float 1/0, top-k of the teacher's ranking of the list
+CONFIDENCE = 'confidence'         # float, per-query confidence of the teacher's ranking
+TEACHER_ID = 'teacher_id'         # bytes, "<mlmd artifact id>:<content fingerprint>"

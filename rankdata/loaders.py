@@ -17,7 +17,8 @@ _LOADERS: Dict[str, Callable[..., types.RankingDataset]] = {
 FORMATS = tuple(_LOADERS)
 
 
-def load(format: str, path: str, **kwargs) -> types.RankingDataset:  # pylint: disable=redefined-builtin
+# pylint: disable-next=redefined-builtin
+def load(format: str, path: str, **kwargs) -> types.RankingDataset:
   """Loads `path` with the reader of `format` (one of `FORMATS`).
 
   kwargs go to the reader, e.g. ``split='dev'`` for 'beir'.

@@ -27,7 +27,8 @@ DEFAULT_K_VALUES = (5, 10)
 DEFAULT_MRR_K = 10
 
 
-def rank_order(doc_scores: Iterable[Tuple[str, float]]) -> List[Tuple[str, float]]:
+def rank_order(doc_scores: Iterable[Tuple[str, float]]
+               ) -> List[Tuple[str, float]]:
   """Sorts (doc id, score) best first: score desc, then doc id desc."""
   return sorted(doc_scores, key=lambda d: (d[1], d[0]), reverse=True)
 
@@ -39,7 +40,7 @@ def _dcg(gains: Sequence[float], k: int) -> float:
 def query_metrics(ranking: Mapping[str, float], judgements: Mapping[str, int],
                   k_values: Sequence[int] = DEFAULT_K_VALUES,
                   mrr_k: int = DEFAULT_MRR_K) -> Dict[str, float]:
-  """Metrics of one query: ranking = doc id -> score, judgements = doc -> gain."""
+  """Metrics of one query: ranking = doc -> score, judgements = doc -> gain."""
   ranked = [d for d, _ in rank_order(ranking.items())]
   gains = [max(judgements.get(d, 0), 0) for d in ranked]
   ideal = sorted((max(g, 0) for g in judgements.values()), reverse=True)
@@ -64,7 +65,8 @@ def query_metrics(ranking: Mapping[str, float], judgements: Mapping[str, int],
 def per_query_metrics(run: Mapping[str, Mapping[str, float]],
                       qrels: Mapping[str, Mapping[str, int]],
                       k_values: Sequence[int] = DEFAULT_K_VALUES,
-                      mrr_k: int = DEFAULT_MRR_K) -> Dict[str, Dict[str, float]]:
+                      mrr_k: int = DEFAULT_MRR_K
+                      ) -> Dict[str, Dict[str, float]]:
   """query id -> metric -> value, for queries in both the run and the qrels."""
   return {q: query_metrics(run[q], qrels[q], k_values, mrr_k)
           for q in run if q in qrels}

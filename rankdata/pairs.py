@@ -35,12 +35,8 @@ def load_pairs(path: str) -> List[Dict[str, str]]:
   pairs: List[Dict[str, str]] = []
   texts: Dict[str, Dict[str, str]] = {'query': {}, 'doc': {}}
   for line, obj in reading.iter_jsonl(path):
-    pair = {
-        'query_id': reading.json_id(obj, 'query_id', path, line),
-        'query': reading.json_text(obj, 'query', path, line),
-        'doc_id': reading.json_id(obj, 'doc_id', path, line),
-        'doc': reading.json_text(obj, 'doc', path, line),
-    }
+    pair = {key: (reading.json_id if key.endswith('_id') else
+                  reading.json_text)(obj, key, path, line) for key in KEYS}
     for kind in ('query', 'doc'):
       item_id, text = pair[f'{kind}_id'], pair[kind]
       known = texts[kind].setdefault(item_id, text)

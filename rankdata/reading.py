@@ -6,7 +6,7 @@ the file at the offending spot.
 
 import json
 import os
-from typing import Any, Dict, Iterator, Mapping, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from rankdata import metrics
 from rankdata import types
@@ -15,7 +15,7 @@ from rankdata.tally import Tally
 
 
 def require_file(path: str, what: str) -> str:
-  """Returns `path` or raises FileNotFoundError saying which input is missing."""
+  """Returns `path`, or raises FileNotFoundError naming the missing input."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f'{path}: {what} not found')
   return path
@@ -34,7 +34,7 @@ def iter_lines(path: str) -> Iterator[Tuple[int, str]]:
 
 
 def iter_jsonl(path: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
-  """Yields (line number, object) of a JSON-lines file; blank lines carry nothing."""
+  """Yields (line number, object) of a JSON-lines file; skips blank lines."""
   for number, line in iter_lines(path):
     if not line.strip():
       continue
@@ -94,8 +94,9 @@ def parse_float(value: str, path: str, line: int, what: str) -> float:
 
 
 def split_columns(line: str, path: str, number: int, expected: Tuple[int, ...],
-                  sep: str = None, what: str = 'columns') -> list:
-  """Splits a line (on `sep`, default whitespace) and checks the column count."""
+                  sep: Optional[str] = None, what: str = 'columns'
+                  ) -> List[str]:
+  """Splits a line (on `sep`, None = whitespace); checks the column count."""
   columns = line.split(sep)
   if len(columns) not in expected:
     want = ' or '.join(str(n) for n in expected)
@@ -132,5 +133,5 @@ def count_empty_texts(queries: Mapping[str, types.Query],
 
 
 def sort_run(run: types.Run) -> types.Run:
-  """Orders each query's candidates as evaluation will (`metrics.rank_order`)."""
+  """Orders each query's candidates as evaluation does (`rank_order`)."""
   return {q: metrics.rank_order(docs) for q, docs in run.items()}

@@ -34,8 +34,7 @@ What goes where (all decided here, recorded in `SplitResult.params`):
 """
 
 import dataclasses
-import re
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from absl import logging
 import numpy as np
@@ -68,7 +67,8 @@ class SplitConfig:
   title_queries: bool = True
   max_title_queries: Optional[int] = None
   title_candidates_k: Optional[int] = None
-  bm25: bm25_lib.BM25Params = dataclasses.field(default_factory=bm25_lib.BM25Params)
+  bm25: bm25_lib.BM25Params = dataclasses.field(
+      default_factory=bm25_lib.BM25Params)
 
   def __post_init__(self):
     for name in ('train_queries', 'dev_queries', 'test_queries'):
@@ -191,7 +191,7 @@ class _Builder:
   def index(self) -> bm25_lib.BM25Index:
     if self._index is None:
       self._index = bm25_lib.BM25Index(list(self.ds.documents.values()),
-                                   self.cfg.bm25)
+                                       self.cfg.bm25)
     return self._index
 
   def doc_text(self, doc_id: str) -> str:
@@ -205,9 +205,9 @@ class _Builder:
       return {q: list(self.ds.run.get(q, []))[:k] for q in queries}
     return bm25_lib.bm25_run(self.index, queries, k)
 
-  def added_judged(self, query: types.Query, ranked: types.Run, doc_ids
-                   ) -> List[Tuple[str, float, int]]:
-    """(doc, score, rank) for judged docs outside the candidates (see module)."""
+  def added_judged(self, query: types.Query, ranked: bm25_lib.Ranking,
+                   doc_ids: List[str]) -> List[Tuple[str, float, int]]:
+    """(doc, score, rank) of judged docs outside the candidates (see module)."""
     if not doc_ids:
       return []
     if self.first_stage == 'bm25':
@@ -230,7 +230,7 @@ class _Builder:
     }
 
   def query_list(self, split: str, query: types.Query,
-                 ranked: List[Tuple[str, float]], stats: Dict[str, int]
+                 ranked: bm25_lib.Ranking, stats: Dict[str, int]
                  ) -> List[Dict[str, object]]:
     """The examples of one query in `split`; updates `stats`."""
     judged = self.ds.qrels.get(query.id, {})

@@ -3,7 +3,7 @@
 Every reader keeps one `Tally`: each skipped or repaired record bumps a named
 counter and the first few locations (``file:line``) are remembered, so that the
 warning logged at the end of loading points at concrete lines. The counters end
-up in `RankingDataset.report`, where stats and the ingestion component show them.
+up in `RankingDataset.report`, shown by stats and the ingestion component.
 """
 
 import collections
@@ -32,15 +32,10 @@ class Tally:
       self._where[key].append(where)
 
   def set(self, key: str, value: int, warn: bool = True) -> None:
-    """Sets a counter that is computed, not accumulated (e.g. a total)."""
+    """Sets a computed counter; warn=False for expected ones (Cranfield -1)."""
     self.counts[key] = value
     if not warn:
       self._silent.add(key)
-
-  def note(self, key: str, n: int = 1) -> None:
-    """Counts something expected (e.g. Cranfield's -1 codes): no warning."""
-    self.add(key, n=n)
-    self._silent.add(key)
 
   def log(self) -> None:
     """Logs one warning per non-zero counter, quoting the first locations."""

@@ -14,7 +14,8 @@ Decisions:
 * Grades <= 0 mean non-relevant in TREC: gain = max(grade, 0); negative grades
   are counted (``qrels_negative``), not excluded from training (unlike
   Cranfield's -1, a TREC negative grade is a real judgement).
-* A repeated (query, doc) judgement keeps the highest gain (``qrels_duplicate``).
+* A repeated (query, doc) judgement keeps the highest gain
+  (``qrels_duplicate``).
 * Judgements or run lines naming an unknown query or document are skipped and
   counted (``qrels_unknown_*``, ``run_unknown_ids``).
 * The run is ordered as trec_eval orders it (score desc, doc id desc); its
@@ -47,7 +48,8 @@ def read_topics(path: str) -> Dict[str, types.Query]:
     if not line.strip():
       continue
     query_id, text = reading.split_columns(
-        line, path, number, (2,), sep='\t', what='tab-separated columns (id text)')
+        line, path, number, (2,), sep='\t',
+        what='tab-separated columns (id text)')
     query_id = query_id.strip()
     if not query_id:
       raise DataFormatError(path, 'empty topic id', line=number)

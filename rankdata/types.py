@@ -10,7 +10,8 @@ import dataclasses
 from typing import Dict, List, Optional, Set, Tuple
 
 Qrels = Dict[str, Dict[str, int]]          # query id -> doc id -> gain
-Run = Dict[str, List[Tuple[str, float]]]   # query id -> [(doc id, score)], best first
+# query id -> [(doc id, score)], best first
+Run = Dict[str, List[Tuple[str, float]]]
 
 
 def join_text(*parts: str) -> str:

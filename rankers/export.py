@@ -18,6 +18,7 @@ import tensorflow_text  # pylint: disable=unused-import  # registers ops
 
 from rankdata import features
 from rankers.config import RankerConfig
+from rankers.models import graph_function
 from rankers.models import Ranker
 
 ASSETS_EXTRA = 'assets.extra'
@@ -44,40 +45,34 @@ class _ExportModule(tf.Module):
     self.tokenizer = ranker.tokenizer
     self.model_variables = list(ranker.model.variables)
     strings = lambda name: tf.TensorSpec([None], tf.string, name=name)
-    # pylint: disable=protected-access
-    self.serve = tf.function(
-        lambda query, document: {
-            'score': ranker._score(query, document, training=False)},
-        input_signature=[strings('query'), strings('document')])
+    self.serve = graph_function(
+        lambda query, document: {'score': ranker.score_fn(query, document)},
+        [strings('query'), strings('document')])
 
     def score_examples(examples):
       parsed = tf.io.parse_example(examples, {
           features.QUERY: tf.io.FixedLenFeature([], tf.string),
           features.DOC: tf.io.FixedLenFeature([], tf.string),
       })
-      return {'score': ranker._score(parsed[features.QUERY],
-                                     parsed[features.DOC], training=False)}
+      return {'score': ranker.score_fn(parsed[features.QUERY],
+                                       parsed[features.DOC])}
 
-    self.score_examples = tf.function(
-        score_examples, input_signature=[strings('examples')])
+    self.score_examples = graph_function(score_examples,
+                                         [strings('examples')])
     if ranker.is_bi_encoder:
       embeddings = lambda name: tf.TensorSpec(
           [None, ranker.embedding_dim], tf.float32, name=name)
-      self.embed_queries = tf.function(
-          lambda text: {
-              'embedding': ranker._embed_queries(text, training=False)},
-          input_signature=[strings('text')])
-      self.embed_documents = tf.function(
-          lambda text: {
-              'embedding': ranker._embed_documents(text, training=False)},
-          input_signature=[strings('text')])
-      self.score_embeddings = tf.function(
+      self.embed_queries = graph_function(
+          lambda text: {'embedding': ranker.embed_queries_fn(text)},
+          [strings('text')])
+      self.embed_documents = graph_function(
+          lambda text: {'embedding': ranker.embed_documents_fn(text)},
+          [strings('text')])
+      self.score_embeddings = graph_function(
           lambda query_embedding, document_embedding: {
               'score': ranker.model.score_embeddings(query_embedding,
                                                      document_embedding)},
-          input_signature=[embeddings('query_embedding'),
-                           embeddings('document_embedding')])
-    # pylint: enable=protected-access
+          [embeddings('query_embedding'), embeddings('document_embedding')])
 
   def signatures(self) -> Dict[str, Any]:
     result = {SERVING_DEFAULT: self.serve, SCORE_EXAMPLES: self.score_examples}

@@ -7,7 +7,7 @@ into a ready model: random initialisation or a (possibly truncated)
 pretrained checkpoint.
 """
 
-from typing import Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from absl import logging
 import tensorflow as tf
@@ -20,6 +20,14 @@ from rankers.config import RankerConfig
 from rankers.encoder import BertEncoder
 
 Inputs = Dict[str, tf.Tensor]
+
+
+def graph_function(fn: Callable[..., Any],
+                   input_signature: List[tf.TensorSpec]) -> Callable[..., Any]:
+  """tf.function without autograph: the ranker code has no tensor-dependent
+  Python control flow, and autograph conversion of the tokenizer and Keras
+  layers makes tracing (and SavedModel export) several times slower."""
+  return tf.function(fn, input_signature=input_signature, autograph=False)
 
 
 def pool(sequence: tf.Tensor, input_mask: tf.Tensor, method: str) -> tf.Tensor:
@@ -95,8 +103,9 @@ class Ranker(tf.Module):
   """Scores (query, document) strings with a cross- or bi-encoder.
 
   `training` arguments must be Python bools. With training=False, calls go
-  through cached tf.functions (fast); with training=True the graph-building
-  `*_impl`-style code runs in the caller's context (e.g. a train step).
+  through the tf.functions `score_fn`, `embed_queries_fn`, `embed_documents_fn`
+  (traced once; the export reuses them); with training=True the graph-building
+  `_score`/`_embed_*` code runs in the caller's context (e.g. a train step).
   """
 
   def __init__(self, config: RankerConfig, tokenizer: tokenization.BertInputs,
@@ -106,16 +115,19 @@ class Ranker(tf.Module):
     self.tokenizer = tokenizer
     self.model = model
     strings = tokenization._STRING_BATCH  # pylint: disable=protected-access
-    self._score_fn = tf.function(
-        lambda q, d: self._score(q, d, training=False),
-        input_signature=[strings, strings])
+    # Inference functions; export.py reuses them, so each is traced once.
     if self.is_bi_encoder:
-      self._embed_queries_fn = tf.function(
-          lambda t: self._embed_queries(t, training=False),
-          input_signature=[strings])
-      self._embed_documents_fn = tf.function(
-          lambda t: self._embed_documents(t, training=False),
-          input_signature=[strings])
+      self.embed_queries_fn = graph_function(
+          lambda t: self._embed_queries(t, training=False), [strings])
+      self.embed_documents_fn = graph_function(
+          lambda t: self._embed_documents(t, training=False), [strings])
+      self.score_fn = graph_function(
+          lambda q, d: self.model.score_embeddings(
+              self.embed_queries_fn(q), self.embed_documents_fn(d)),
+          [strings, strings])
+    else:
+      self.score_fn = graph_function(
+          lambda q, d: self._score(q, d, training=False), [strings, strings])
 
   @property
   def is_bi_encoder(self) -> bool:
@@ -167,7 +179,7 @@ class Ranker(tf.Module):
     """String tensors [B], [B] -> float32 scores [B]."""
     if training:
       return self._score(queries, docs, training=True)
-    return self._score_fn(tf.convert_to_tensor(queries, tf.string),
+    return self.score_fn(tf.convert_to_tensor(queries, tf.string),
                           tf.convert_to_tensor(docs, tf.string))
 
   def embed_queries(self, texts, training: bool = False) -> tf.Tensor:
@@ -175,14 +187,14 @@ class Ranker(tf.Module):
     if training:
       return self._embed_queries(texts, training=True)
     self._require_bi_encoder('embed_queries')
-    return self._embed_queries_fn(tf.convert_to_tensor(texts, tf.string))
+    return self.embed_queries_fn(tf.convert_to_tensor(texts, tf.string))
 
   def embed_documents(self, texts, training: bool = False) -> tf.Tensor:
     """Bi-encoder only: document strings [B] -> embeddings [B, H]."""
     if training:
       return self._embed_documents(texts, training=True)
     self._require_bi_encoder('embed_documents')
-    return self._embed_documents_fn(tf.convert_to_tensor(texts, tf.string))
+    return self.embed_documents_fn(tf.convert_to_tensor(texts, tf.string))
 
   def score_embeddings(self, query_embedding, document_embedding) -> tf.Tensor:
     """Bi-encoder only: embeddings [B, H], [B, H] -> scores [B]."""

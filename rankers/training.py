@@ -19,6 +19,7 @@ import tf_keras as keras
 
 from rankdata import features
 from rankers import losses
+from rankers.models import graph_function
 from rankers.models import Ranker
 
 CLIP_NORM = 1.0
@@ -196,12 +197,6 @@ def train_ranker(ranker: Ranker, data: ListData, loss: str, epochs: int,
   variables = ranker.trainable_variables
   list_size = data.docs.shape[1]
 
-  @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string),
-      tf.TensorSpec([None, list_size], tf.string),
-      tf.TensorSpec([None, list_size], tf.float32),
-      tf.TensorSpec([None, list_size], tf.bool),
-      tf.TensorSpec([None], tf.float32)])
   def train_step(queries, docs, labels, mask, weights):
     with tf.GradientTape() as tape:
       scores = ranker.score_lists(queries, docs, mask, training=True)
@@ -210,6 +205,13 @@ def train_ranker(ranker: Ranker, data: ListData, loss: str, epochs: int,
     gradients, _ = tf.clip_by_global_norm(gradients, CLIP_NORM)
     optimizer.apply_gradients(zip(gradients, variables))
     return value
+
+  train_step = graph_function(train_step, [
+      tf.TensorSpec([None], tf.string),
+      tf.TensorSpec([None, list_size], tf.string),
+      tf.TensorSpec([None, list_size], tf.float32),
+      tf.TensorSpec([None, list_size], tf.bool),
+      tf.TensorSpec([None], tf.float32)])
 
   writer = (tf.summary.create_file_writer(tensorboard_dir)
             if tensorboard_dir else None)

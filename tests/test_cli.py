@@ -18,7 +18,11 @@ def _main(argv, flag_args=()):
 def test_data_stats_on_cranfield(capsys):
   assert _main(['data', 'stats', 'cranfield', e2e_util.cranfield_dir()]) == 0
   out = capsys.readouterr().out
-  assert '1400' in out and '225' in out and '1837' in out
+  rows = dict(line.split(None, 1) for line in out.splitlines() if line.strip())
+  assert rows['documents'].strip().replace(',', '') == '1400'
+  assert rows['queries'].strip() == '225'
+  assert rows['judgements'].strip().replace(',', '') == '1837'
+  assert rows['empty_documents'].strip() == '2'
 
 
 def test_data_stats_bad_qrels_names_file_and_line(tmp_path, capsys):

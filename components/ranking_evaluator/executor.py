@@ -28,6 +28,23 @@ def load_qrels(examples_uri: str) -> Dict[str, Dict[str, Dict[str, int]]]:
     return json.load(f)
 
 
+def load_candidates_k(examples_uri: str) -> int:
+  path = os.path.join(examples_uri, ingest_spec.REPORT_FILE)
+  with tf.io.gfile.GFile(path) as f:
+    return int(json.load(f)['params']['split_config']['candidates_k'])
+
+
+def read_candidates(examples_uri: str, split: str, k: int) -> List[Dict[str, Any]]:
+  """The first stage's top-k of each query: what a reranker sees in production.
+
+  Train/dev lists also hold judged documents from outside the top-k (useful
+  for training); scoring them here would make dev metrics optimistic and
+  incomparable with test, so evaluation reranks the top-k only.
+  """
+  rows = example_io.read_split(examples_uri, split)
+  return [r for r in rows if r[F.FIRST_STAGE_RANK] is not None and 1 <= r[F.FIRST_STAGE_RANK] <= k]
+
+
 def run_of(examples: List[Dict[str, Any]], scores) -> Dict[str, Dict[str, float]]:
   run: Dict[str, Dict[str, float]] = {}
   for ex, s in zip(examples, scores):
@@ -67,11 +84,12 @@ class Executor(base_executor.BaseExecutor):
     selected = artifact_utils.get_single_instance(output_dict[S.SELECTED_MODEL_KEY])
 
     qrels = load_qrels(examples.uri)
+    k = load_candidates_k(examples.uri)
     model_dir = path_utils.serving_model_path(model.uri)
     baseline_dir = path_utils.serving_model_path(baseline.uri) if baseline else None
 
     # 1. Decision on the dev split only.
-    dev = example_io.read_split(examples.uri, cfg.decision_split)
+    dev = read_candidates(examples.uri, cfg.decision_split, k)
     dev_qrels = qrels[cfg.decision_split]
     dev_metrics = {cfg.first_stage_role: _metrics(first_stage_run(dev), dev_qrels)}
     logging.info('evaluating %s on %s (%d pairs)', cfg.candidate_role, cfg.decision_split, len(dev))
@@ -97,7 +115,7 @@ class Executor(base_executor.BaseExecutor):
     # 2. Report splits: the selected model and the first stage.
     report: Dict[str, Dict[str, Dict[str, float]]] = {cfg.decision_split: dev_metrics}
     for split in cfg.report_splits:
-      rows = example_io.read_split(examples.uri, split)
+      rows = read_candidates(examples.uri, split, k)
       split_qrels = qrels[split]
       report[split] = {cfg.first_stage_role: _metrics(first_stage_run(rows), split_qrels)}
       logging.info('evaluating %s (%s) on %s (%d pairs)', cfg.selected_role, chosen_role, split, len(rows))

@@ -47,6 +47,22 @@ def subset_queries(ds, max_queries: int, seed: int):
       excluded_judgements={p for p in ds.excluded_judgements if p[0] in keep})
 
 
+def add_unlabelled_pairs(result, pairs: List[Dict[str, str]]) -> None:
+  """Appends a JSONL corpus of pairs to the unlabelled split (rank = order per query)."""
+  rank: Dict[str, int] = {}
+  unlabelled = result.examples.setdefault(F.SPLIT_UNLABELLED, [])
+  for p in pairs:
+    rank[p['query_id']] = rank.get(p['query_id'], 0) + 1
+    unlabelled.append({
+        F.QUERY_ID: p['query_id'], F.DOC_ID: p['doc_id'], F.QUERY: p['query'], F.DOC: p['doc'],
+        F.LABEL: None, F.FIRST_STAGE_SCORE: 0.0, F.FIRST_STAGE_RANK: rank[p['query_id']]})
+  stats = result.stats.setdefault(F.SPLIT_UNLABELLED, {})
+  stats['extra_pairs'] = len(pairs)
+  stats['extra_pair_queries'] = len(rank)
+  stats['pairs'] = stats.get('pairs', 0) + len(pairs)
+  stats['queries'] = stats.get('queries', 0) + len(rank)
+
+
 def split_config(splits: C.SplitsConfig) -> 'rsplits.SplitConfig':
   return rsplits.SplitConfig(
       seed=splits.seed, train_queries=splits.train_queries, dev_queries=splits.dev_queries,
@@ -90,15 +106,8 @@ class Executor(base_executor.BaseExecutor):
       ds = subset_queries(ds, data.max_queries, splits.seed)
     result = rsplits.build_examples(ds, split_config(splits))
 
-    extra_pairs = []
     if data.unlabelled_pairs:
-      extra_pairs = rpairs.load_pairs(data.unlabelled_pairs)
-      for i, p in enumerate(extra_pairs):
-        result.examples[F.SPLIT_UNLABELLED].append({
-            F.QUERY_ID: p['query_id'], F.DOC_ID: p['doc_id'], F.QUERY: p['query'],
-            F.DOC: p['doc'], F.LABEL: None, F.FIRST_STAGE_SCORE: 0.0,
-            F.FIRST_STAGE_RANK: i + 1})
-      result.stats[F.SPLIT_UNLABELLED]['extra_pairs'] = len(extra_pairs)
+      add_unlabelled_pairs(result, rpairs.load_pairs(data.unlabelled_pairs))
 
     split_names = [s for s in F.ALL_SPLITS if result.examples.get(s)]
     written: Dict[str, int] = {}

