@@ -3,13 +3,24 @@
 It only wires components; runners (local_runner.py, later Kubeflow) bind an
 environment: metadata store, Beam arguments, pipeline root.
 
-DAG (this stage of the project):
+DAG:
   RankingExampleGen ─┬─ StatisticsGen → SchemaGen → ExampleValidator
-                     ├─ Trainer[teacher_trainer]     (fine-tune from the checkpoint)
-                     ├─ Trainer[teacher_pretrained]  (the checkpoint, untrained: baseline)
-                     └─ RankingEvaluator[teacher_evaluator]
-                          dev: fine-tuned vs pretrained → blessing + selected teacher
-                          test: selected teacher and BM25, for the report only
+                     ├─ Trainer[teacher_trainer]      fine-tune T from the checkpoint
+                     ├─ Trainer[teacher_pretrained]   the checkpoint untrained (baseline)
+                     └─ RankingEvaluator[teacher_evaluator] → selected T (teacher of round 1)
+  for r in 1..rounds:
+     PseudoLabeler[pseudo_labeler_r{r}]          teacher scores train + unlabelled
+     Trainer[teacher_prime_trainer_r{r}]         T'_r on labelled + pseudo-labelled
+     RankingEvaluator[teacher_prime_evaluator_r{r}]
+        dev: T'_r vs its teacher → blessing; selected = the better (next teacher)
+        gated by round r-1's blessing: a round that did not beat its teacher ends
+        the iteration (later rounds pass the best teacher through, untrained)
+  PseudoLabeler[transfer_labeler]     best teacher scores the transfer set
+  Trainer[student_trainer]            S distilled from the best teacher
+  Trainer[student_supervised]         S_sup: same architecture, labels only
+  Resolver[latest_blessed_student]    the last blessed S of earlier runs
+  RankingEvaluator[student_evaluator] S vs S_sup, BM25, retention x teacher, last blessed
+  Pusher[student_pusher]              pushes S when blessed
 """
 
 import dataclasses
@@ -19,6 +30,8 @@ from typing import List, Optional
 
 from tfx import v1 as tfx
 
+from components.pseudo_labeler import spec as pl_spec
+from components.pseudo_labeler.component import PseudoLabeler
 from components.ranking_evaluator import spec as eval_spec
 from components.ranking_evaluator.component import RankingEvaluator
 from components.ranking_example_gen.component import RankingExampleGen
@@ -35,18 +48,67 @@ EXAMPLE_VALIDATOR = 'example_validator'
 TEACHER_TRAINER = 'teacher_trainer'
 TEACHER_PRETRAINED = 'teacher_pretrained'
 TEACHER_EVALUATOR = 'teacher_evaluator'
+TRANSFER_LABELER = 'transfer_labeler'
+STUDENT_TRAINER = 'student_trainer'
+STUDENT_SUPERVISED = 'student_supervised'
+LATEST_BLESSED_STUDENT = 'latest_blessed_student'
+STUDENT_EVALUATOR = 'student_evaluator'
+STUDENT_PUSHER = 'student_pusher'
+
+
+def pseudo_labeler_id(r: int) -> str:
+  return f'pseudo_labeler_r{r}'
+
+
+def teacher_prime_trainer_id(r: int) -> str:
+  return f'teacher_prime_trainer_r{r}'
+
+
+def teacher_prime_evaluator_id(r: int) -> str:
+  return f'teacher_prime_evaluator_r{r}'
+
+
+def teacher_prime_role(r: int) -> str:
+  return f'teacher_prime_r{r}'
 
 # Roles in reports and the metrics JSON.
 ROLE_BM25 = 'bm25'
 ROLE_TEACHER = 'teacher'
 ROLE_TEACHER_FINETUNED = 'teacher_finetuned'
 ROLE_TEACHER_PRETRAINED = 'teacher_pretrained'
+ROLE_STUDENT = 'student'
+ROLE_STUDENT_SUPERVISED = 'student_supervised'
+ROLE_BEST_TEACHER = 'best_teacher'
 
 
 def trainer_custom_config(model: C.ModelConfig, train: C.TrainConfig, cache_dir: str,
-                          role: str) -> dict:
-  return {'model': C.to_dict(model), 'train': C.to_dict(train),
-          'cache_dir': os.path.expanduser(cache_dir), 'role': role}
+                          role: str, objective: Optional[C.ObjectiveConfig] = None,
+                          noise: Optional[C.NoiseConfig] = None, warm_start: bool = False,
+                          hybrid: bool = False) -> dict:
+  """The Trainer's custom_config (plain JSON; parsed by the module's run_fn)."""
+  out = {'model': C.to_dict(model), 'train': C.to_dict(train),
+         'cache_dir': os.path.expanduser(cache_dir), 'role': role,
+         'warm_start': warm_start, 'hybrid': hybrid}
+  if objective is not None:
+    out['objective'] = C.to_dict(objective)
+  if noise is not None:
+    out['noise'] = C.to_dict(noise)
+  return out
+
+
+def teacher_prime_model(cfg: C.PipelineConfig) -> C.ModelConfig:
+  return cfg.teacher_prime.model or cfg.teacher.model
+
+
+def check_teacher_prime_size(cfg: C.PipelineConfig) -> None:
+  """T' must be equal or larger than T (layers and width)."""
+  from ssd import weights  # pylint: disable=g-import-not-at-top
+  t = weights.model_size(cfg.teacher.model, cfg.cache_dir)
+  tp = weights.model_size(teacher_prime_model(cfg), cfg.cache_dir)
+  if tp[0] < t[0] or tp[1] < t[1]:
+    raise C.ConfigError(
+        f'teacher_prime.model is smaller than teacher.model: {tp[0]} layers x {tp[1]} hidden '
+        f'< {t[0]} x {t[1]}; T\' must be equal or larger (use student for smaller models)')
 
 
 def create_pipeline(cfg: C.PipelineConfig,
@@ -96,6 +158,8 @@ def create_pipeline(cfg: C.PipelineConfig,
           min_improvement=cfg.evaluation.min_improvement,
           batch_size=cfg.evaluation.batch_size))).with_id(TEACHER_EVALUATOR)
   components += [trainer, pretrained, evaluator]
+  if cfg.semi_supervised:
+    components += semi_supervised_stages(cfg, examples, evaluator)
 
   return tfx.dsl.Pipeline(
       pipeline_name=cfg.pipeline_name,
@@ -104,3 +168,116 @@ def create_pipeline(cfg: C.PipelineConfig,
       enable_cache=cfg.enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=beam_pipeline_args or cfg.beam.pipeline_args())
+
+
+def _evaluator_config(cfg: C.PipelineConfig, **kwargs) -> str:
+  return C.to_json(eval_spec.EvaluatorConfig(
+      first_stage_role=ROLE_BM25, decision_split=F.SPLIT_DEV, report_splits=[F.SPLIT_TEST],
+      decision_metric=cfg.evaluation.decision_metric, batch_size=cfg.evaluation.batch_size,
+      **kwargs))
+
+
+def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -> list:
+  """Rounds of pseudo-label → T', then distillation, evaluation and push."""
+  check_teacher_prime_size(cfg)
+  tp = cfg.teacher_prime
+  if tp.rounds < 1:
+    raise C.ConfigError(f'teacher_prime.rounds must be >= 1, got {tp.rounds}')
+  noise = C.resolve_noise(tp.mode, tp.noise)
+  components = []
+  teacher = teacher_evaluator.outputs['selected_model']
+  teacher_role = ROLE_TEACHER
+  gate = None
+  pl_cfg = dict(tp.pseudo_label)
+  pl_cfg.setdefault('splits', [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED])
+  for r in range(1, tp.rounds + 1):
+    labeler = PseudoLabeler(
+        examples=examples, model=teacher, gate_blessing=gate,
+        config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig,
+                                          dict(pl_cfg, teacher_role=teacher_role)))
+    ).with_id(pseudo_labeler_id(r))
+    trainer = tfx.components.Trainer(
+        run_fn=TRAINER_RUN_FN, examples=labeler.outputs['pseudo_labelled'], base_model=teacher,
+        train_args=tfx.proto.TrainArgs(splits=[F.SPLIT_TRAIN, F.SPLIT_UNLABELLED]),
+        eval_args=tfx.proto.EvalArgs(splits=[F.SPLIT_TRAIN]),
+        custom_config=trainer_custom_config(
+            teacher_prime_model(cfg), tp.train, cfg.cache_dir, teacher_prime_role(r),
+            objective=tp.objective, noise=noise, warm_start=tp.warm_start),
+    ).with_id(teacher_prime_trainer_id(r))
+    evaluator = RankingEvaluator(
+        examples=examples, model=trainer.outputs['model'], baseline_model=teacher,
+        gate_blessing=gate,
+        config_json=_evaluator_config(
+            cfg, candidate_role=teacher_prime_role(r), baseline_role=teacher_role,
+            selected_role=f'teacher_after_r{r}', report_models=[eval_spec.CANDIDATE]),
+    ).with_id(teacher_prime_evaluator_id(r))
+    components += [labeler, trainer, evaluator]
+    teacher = evaluator.outputs['selected_model']
+    teacher_role = f'teacher_after_r{r}'
+    gate = evaluator.outputs['blessing']
+
+  st = cfg.student
+  transfer_cfg = dict(st.transfer)
+  # dev is scored too so the student trainer can fit the hybrid weight on it;
+  # it is never a training split.
+  transfer_cfg.setdefault('splits', [F.SPLIT_TRAIN, F.SPLIT_DEV, F.SPLIT_UNLABELLED])
+  transfer = PseudoLabeler(
+      examples=examples, model=teacher,
+      config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig,
+                                        dict(transfer_cfg, teacher_role=ROLE_BEST_TEACHER)))
+  ).with_id(TRANSFER_LABELER)
+  student = tfx.components.Trainer(
+      run_fn=TRAINER_RUN_FN, examples=transfer.outputs['pseudo_labelled'],
+      train_args=tfx.proto.TrainArgs(splits=[F.SPLIT_TRAIN, F.SPLIT_UNLABELLED]),
+      eval_args=tfx.proto.EvalArgs(splits=[F.SPLIT_DEV]),
+      custom_config=trainer_custom_config(st.model, st.train, cfg.cache_dir, ROLE_STUDENT,
+                                          objective=st.objective, noise=C.SSD_NOISE,
+                                          hybrid=st.hybrid),
+  ).with_id(STUDENT_TRAINER)
+  components += [transfer, student]
+  baseline = None
+  if st.supervised_baseline:
+    supervised = tfx.components.Trainer(
+        run_fn=TRAINER_RUN_FN, examples=examples,
+        train_args=tfx.proto.TrainArgs(splits=[F.SPLIT_TRAIN]),
+        eval_args=tfx.proto.EvalArgs(splits=[F.SPLIT_DEV]),
+        custom_config=trainer_custom_config(
+            st.model, st.train, cfg.cache_dir, ROLE_STUDENT_SUPERVISED,
+            objective=C.ObjectiveConfig(hard_loss=st.objective.hard_loss, hard_weight=1.0,
+                                        soft_weight=0.0),
+            noise=C.SSD_NOISE, hybrid=st.hybrid),
+    ).with_id(STUDENT_SUPERVISED)
+    components.append(supervised)
+    baseline = supervised.outputs['model']
+  last_blessed = None
+  if cfg.blessing.compare_last_blessed:
+    resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
+                              producer_component_id=STUDENT_TRAINER, output_key='model'),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
+                                       producer_component_id=STUDENT_EVALUATOR,
+                                       output_key=eval_spec.BLESSING_KEY),
+    ).with_id(LATEST_BLESSED_STUDENT)
+    components.append(resolver)
+    last_blessed = resolver.outputs['model']
+  evaluator = RankingEvaluator(
+      examples=examples, model=student.outputs['model'], baseline_model=baseline,
+      teacher_model=teacher, last_blessed_model=last_blessed,
+      config_json=_evaluator_config(
+          cfg, candidate_role=ROLE_STUDENT, baseline_role=ROLE_STUDENT_SUPERVISED,
+          teacher_role=ROLE_BEST_TEACHER, last_blessed_role='last_blessed_student',
+          selected_role=ROLE_STUDENT, must_beat_first_stage=cfg.blessing.must_beat_first_stage,
+          retention=cfg.blessing.retention,
+          report_models=[eval_spec.CANDIDATE, eval_spec.BASELINE]),
+  ).with_id(STUDENT_EVALUATOR)
+  components.append(evaluator)
+  if cfg.push.enabled:
+    serving_dir = cfg.push.serving_dir or os.path.join(os.path.abspath(cfg.pipeline_root), 'serving')
+    pusher = tfx.components.Pusher(
+        model=student.outputs['model'], model_blessing=evaluator.outputs['blessing'],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
+    ).with_id(STUDENT_PUSHER)
+    components.append(pusher)
+  return components

@@ -70,7 +70,8 @@ class EncoderConfig:
     _check_rate('EncoderConfig', 'stochastic_depth', self.stochastic_depth)
     if not self.layer_norm_eps > 0:
       raise ValueError(
-          f'EncoderConfig.layer_norm_eps must be > 0, got {self.layer_norm_eps}')
+          f'EncoderConfig.layer_norm_eps must be > 0, got '
+          f'{self.layer_norm_eps}')
     return self
 
   @property
@@ -105,7 +106,7 @@ class RankerConfig:
   checkpoint_dir: Optional[str] = None
   keep_layers: Optional[int] = None
   max_length: int = 128          # tokens of [CLS] q [SEP] d [SEP] (or of a doc)
-  query_max_length: int = 32     # tokens of [CLS] q [SEP] on the bi-encoder side
+  query_max_length: int = 32     # [CLS] q [SEP] tokens, bi-encoder queries
   pooling: str = 'mean'
   similarity: str = 'cosine'     # bi-encoder only
   cosine_scale: float = 20.0     # bi-encoder only, multiplies the cosine

@@ -85,7 +85,7 @@ class _ExportModule(tf.Module):
 
 def _write_json(path: str, data: Dict[str, Any]) -> None:
   with tf.io.gfile.GFile(path, 'w') as f:
-    f.write(json.dumps(data, indent=2, sort_keys=True))
+    f.write(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 def export_ranker(ranker: Ranker, export_dir: str,

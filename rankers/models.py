@@ -103,9 +103,10 @@ class Ranker(tf.Module):
   """Scores (query, document) strings with a cross- or bi-encoder.
 
   `training` arguments must be Python bools. With training=False, calls go
-  through the tf.functions `score_fn`, `embed_queries_fn`, `embed_documents_fn`
-  (traced once; the export reuses them); with training=True the graph-building
-  `_score`/`_embed_*` code runs in the caller's context (e.g. a train step).
+  through the tf.functions `score_fn`, `score_lists_fn`, `embed_queries_fn`,
+  `embed_documents_fn` (traced once; the export reuses them); with
+  training=True the graph-building `_score*`/`_embed_*` code runs in the
+  caller's context (e.g. a train step).
   """
 
   def __init__(self, config: RankerConfig, tokenizer: tokenization.BertInputs,
@@ -114,7 +115,7 @@ class Ranker(tf.Module):
     self.config = config
     self.tokenizer = tokenizer
     self.model = model
-    strings = tokenization._STRING_BATCH  # pylint: disable=protected-access
+    strings = tokenization.STRING_BATCH
     # Inference functions; export.py reuses them, so each is traced once.
     if self.is_bi_encoder:
       self.embed_queries_fn = graph_function(
@@ -128,6 +129,14 @@ class Ranker(tf.Module):
     else:
       self.score_fn = graph_function(
           lambda q, d: self._score(q, d, training=False), [strings, strings])
+    self.score_lists_fn = graph_function(
+        lambda q, d, m: self._score_lists(q, d, m, training=False),
+        [strings, tf.TensorSpec([None, None], tf.string),
+         tf.TensorSpec([None, None], tf.bool)])
+
+  def build(self) -> None:
+    """Creates the model's variables with one small eager call."""
+    self._score(tf.constant(['a']), tf.constant(['b']), training=False)
 
   @property
   def is_bi_encoder(self) -> bool:
@@ -212,6 +221,11 @@ class Ranker(tf.Module):
     queries = tf.convert_to_tensor(queries, tf.string)
     docs = tf.convert_to_tensor(docs, tf.string)
     mask = tf.convert_to_tensor(mask, tf.bool)
+    if training:
+      return self._score_lists(queries, docs, mask, training=True)
+    return self.score_lists_fn(queries, docs, mask)
+
+  def _score_lists(self, queries, docs, mask, training: bool) -> tf.Tensor:
     shape = tf.shape(docs)
     list_size = shape[1]
     positions = tf.where(tf.reshape(mask, [-1]))[:, 0]
@@ -247,7 +261,7 @@ def build_ranker(config: RankerConfig, seed: Optional[int] = None) -> Ranker:
   else:
     model = CrossEncoder(config.encoder, config.pooling, name='cross_encoder')
   ranker = Ranker(config, tokenizer, model)
-  ranker._score(tf.constant(['a']), tf.constant(['b']), training=False)  # pylint: disable=protected-access
+  ranker.build()
   if config.checkpoint_dir is not None:
     checkpoint.load_checkpoint(model.encoder, config.checkpoint_dir,
                                keep_layers=config.keep_layers)

@@ -82,7 +82,7 @@ def group_into_lists(examples: Iterable[Dict[str, Any]], list_size: int,
   groups = collections.OrderedDict()
   for i, example in enumerate(examples):
     for key in (features.QUERY, features.DOC, label_key):
-      if key not in example:
+      if example.get(key) is None:
         raise ValueError(f'example {i} lacks {key!r} (has {sorted(example)})')
     group = _text(example.get(features.QUERY_ID, example[features.QUERY]))
     groups.setdefault(group, []).append(example)
@@ -177,6 +177,8 @@ def train_ranker(ranker: Ranker, data: ListData, loss: str, epochs: int,
     raise ValueError(f'batch_lists must be >= 1, got {batch_lists}')
   if epochs < 0:
     raise ValueError(f'epochs must be >= 0, got {epochs}')
+  if log_every < 1:
+    raise ValueError(f'log_every must be >= 1, got {log_every}')
   max_label = loss_kwargs.get('max_label', 1.0)
   if (loss == 'pointwise_sigmoid_ce' and data.num_pairs and
       data.labels[data.mask].max() > max_label):
@@ -195,6 +197,8 @@ def train_ranker(ranker: Ranker, data: ListData, loss: str, epochs: int,
   optimizer = make_optimizer(learning_rate, total_steps, warmup_fraction,
                              weight_decay)
   variables = ranker.trainable_variables
+  # Creating the slots now, not inside the first step, avoids a second trace.
+  optimizer.build(variables)
   list_size = data.docs.shape[1]
 
   def train_step(queries, docs, labels, mask, weights):
@@ -226,11 +230,13 @@ def train_ranker(ranker: Ranker, data: ListData, loss: str, epochs: int,
                  else batch.weights.astype(np.float32))
       rate = float(optimizer.learning_rate)  # the rate this step uses
       value = float(train_step(
-          tf.constant(batch.query.astype(str)),
-          tf.constant(batch.docs.astype(str)),
+          tf.constant(batch.query.tolist(), tf.string),
+          tf.constant(batch.docs.tolist(), tf.string),
           tf.constant(batch.labels, tf.float32),
           tf.constant(batch.mask), tf.constant(weights)))
       step += 1
+      if not math.isfinite(value):
+        raise FloatingPointError(f'loss is {value} at step {step}')
       history['loss'].append(value)
       history['learning_rate'].append(rate)
       epoch_losses.append(value)

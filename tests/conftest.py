@@ -17,16 +17,16 @@ def tiny_vocab_file(tmp_path_factory) -> str:
   return str(path)
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def tiny_encoder_config():
   """A factory of 2-layer, hidden-32 encoder configs (fields overridable)."""
-  from rankers.config import EncoderConfig  # pylint: disable=g-import-not-at-top
+  from rankers import config  # pylint: disable=g-import-not-at-top
 
   def make(**overrides):
     fields = dict(vocab_size=len(TINY_SPECIAL) + len(TINY_WORDS),
                   hidden_size=32, num_layers=2, num_heads=2,
                   intermediate_size=64, max_position_embeddings=64)
     fields.update(overrides)
-    return EncoderConfig(**fields)
+    return config.EncoderConfig(**fields)
 
   return make

@@ -6,6 +6,7 @@ import still runs but loses the pretrained similarity structure.
 
 import json
 import logging
+import math
 import os
 
 import numpy as np
@@ -80,8 +81,51 @@ def test_minilm_keep_layers_truncates(minilm_dir):
   np.testing.assert_array_equal(
       encoder.embeddings.word_embeddings.embeddings.numpy(),
       weights['embeddings.word_embeddings.weight'])
+  # The encoder computes what a plain NumPy BERT computes from HF names.
+  inputs = ranker.tokenizer.pairs(tf.constant(['cheap flights']),
+                                  tf.constant(['low cost airfare to london']))
+  np.testing.assert_allclose(
+      encoder(inputs).numpy()[0],
+      _numpy_bert(weights, inputs['input_word_ids'].numpy()[0],
+                  inputs['input_type_ids'].numpy()[0], num_layers=2,
+                  num_heads=12),
+      rtol=1e-4, atol=1e-4)
   scores = ranker.score(['cheap flights'], ['low cost airfare']).numpy()
   assert scores.shape == (1,) and np.isfinite(scores).all()
+
+
+def _numpy_bert(w, ids, type_ids, num_layers, num_heads, eps=1e-12):
+  """Reference post-LN BERT forward for one unpadded sequence."""
+  def norm(x, name):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * w[name + '.weight'] + w[
+        name + '.bias']
+
+  def linear(x, name):
+    return x @ w[name + '.weight'].T + w[name + '.bias']
+
+  erf = np.vectorize(math.erf)
+  x = (w['embeddings.word_embeddings.weight'][ids]
+       + w['embeddings.position_embeddings.weight'][:len(ids)]
+       + w['embeddings.token_type_embeddings.weight'][type_ids])
+  x = norm(x, 'embeddings.LayerNorm')
+  for i in range(num_layers):
+    p = f'encoder.layer.{i}.'
+    heads = lambda t: t.reshape(len(ids), num_heads, -1).transpose(1, 0, 2)
+    q = heads(linear(x, p + 'attention.self.query'))
+    k = heads(linear(x, p + 'attention.self.key'))
+    v = heads(linear(x, p + 'attention.self.value'))
+    logits = q @ k.transpose(0, 2, 1) / math.sqrt(q.shape[-1])
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    context = (probs @ v).transpose(1, 0, 2).reshape(len(ids), -1)
+    x = norm(x + linear(context, p + 'attention.output.dense'),
+             p + 'attention.output.LayerNorm')
+    h = linear(x, p + 'intermediate.dense')
+    h = 0.5 * h * (1 + erf(h / math.sqrt(2)))
+    x = norm(x + linear(h, p + 'output.dense'), p + 'output.LayerNorm')
+  return x
 
 
 def _tiny_encoder(tiny_encoder_config, seed):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 from rankers import tokenization
 
@@ -73,3 +74,31 @@ def test_vocab_without_special_tokens_is_an_error(tmp_path):
   path.write_text('[PAD]\n[UNK]\ncat\n')
   with pytest.raises(ValueError, match=r'vocab\.txt.*\[CLS\].*\[SEP\]'):
     tokenization.BertInputs(str(path))
+
+
+@pytest.mark.parametrize('num_segments,max_length', [(1, 5), (2, 8), (2, 4)])
+def test_pack_matches_tf_text_waterfall_and_combine(inputs, num_segments,
+                                                    max_length):
+  rng = np.random.default_rng(num_segments * 100 + max_length)
+  segments = [
+      tf.ragged.constant([list(rng.integers(5, 30, size=n)) for n in
+                          rng.integers(0, 9, size=12)], dtype=tf.int64,
+                         ragged_rank=1, inner_shape=())
+      for _ in range(num_segments)]
+  out = inputs.pack(segments, max_length)
+  trimmed = tf_text.WaterfallTrimmer(max_length - 1 - num_segments).trim(
+      segments)
+  ids, type_ids = tf_text.combine_segments(
+      trimmed, start_of_sequence_id=inputs.cls_id,
+      end_of_segment_id=inputs.sep_id)
+  np.testing.assert_array_equal(out['input_word_ids'].numpy(),
+                                ids.to_tensor(inputs.pad_id).numpy())
+  np.testing.assert_array_equal(out['input_type_ids'].numpy(),
+                                type_ids.to_tensor().numpy())
+  np.testing.assert_array_equal(out['input_mask'].numpy(),
+                                tf.ones_like(ids).to_tensor().numpy())
+
+
+def test_empty_batch(inputs):
+  out = inputs.pairs(tf.constant([], tf.string), tf.constant([], tf.string))
+  assert out['input_word_ids'].shape == (0, 0)

@@ -5,17 +5,27 @@ the project is installed in the runtime environment (venv or container
 image), so an import path is used rather than `module_file`, which would make
 TFX package this folder into a wheel at every run.
 
-`custom_config` (plain JSON):
-  model:     ssd.config.ModelConfig fields
-  train:     ssd.config.TrainConfig fields
-  cache_dir: where named checkpoints (e.g. `minilm-l6`) live
-  role:      a name recorded with the exported model (e.g. `teacher`)
+One module serves every role (teacher, T' of each round, student, supervised
+student); `custom_config` (plain JSON, built by pipelines/pipeline.py) says
+which:
+  model:      ssd.config.ModelConfig fields
+  train:      ssd.config.TrainConfig fields
+  objective:  ssd.config.ObjectiveConfig fields (hard loss on labels, soft
+              loss on teacher scores); absent = hard loss `train.loss` only
+  noise:      ssd.config.NoiseConfig fields, resolved (no nulls); absent = none
+  warm_start: start from the `base_model` input's weights (same architecture)
+  hybrid:     fit w in score + w * first_stage_score on the eval split (dev)
+              and export it with the model
+  cache_dir:  where named checkpoints (e.g. `minilm-l6`) live
+  role:       recorded with the exported model (e.g. `teacher_prime_r1`)
 """
 
+import dataclasses
 import json
 import os
+import shutil
 import time
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 from absl import logging
 import numpy as np
@@ -25,37 +35,108 @@ from rankdata import features as F
 from ssd import config as C
 from ssd import weights
 
+# Grid for the hybrid fusion weight (score + w * first-stage score).
+HYBRID_WEIGHTS = tuple(np.round(np.concatenate([[0.0], np.geomspace(0.01, 10.0, 31)]), 4))
 
-def ranker_config_from(model: C.ModelConfig, cache_dir: str):
+
+def ranker_config_from(model: C.ModelConfig, cache_dir: str,
+                       noise: Optional[C.NoiseConfig] = None,
+                       checkpoint_override: Optional[str] = None):
   """ModelConfig (user-facing) → rankers.config.RankerConfig (library)."""
-  from rankers import config as RC  # pylint: disable=g-import-not-at-top
-  checkpoint = weights.resolve_checkpoint(model.checkpoint, cache_dir)
-  encoder = None
+  from rankers import checkpoint as rcheckpoint  # pylint: disable=g-import-not-at-top
+  from rankers import config as RC
+  checkpoint = checkpoint_override or weights.resolve_checkpoint(model.checkpoint, cache_dir)
+  e = model.encoder
   if checkpoint is None:
     if not model.vocab_file:
       raise C.ConfigError('a randomly initialised model needs model.vocab_file')
-    vocab_size = sum(1 for _ in open(model.vocab_file, encoding='utf-8'))
-    e = model.encoder
+    with open(model.vocab_file, encoding='utf-8') as f:
+      vocab_size = sum(1 for _ in f)
     encoder = RC.EncoderConfig(
         vocab_size=vocab_size, hidden_size=e.hidden_size, num_layers=e.num_layers,
         num_heads=e.num_heads, intermediate_size=e.intermediate_size,
         hidden_dropout=e.hidden_dropout, attention_dropout=e.attention_dropout)
+  else:
+    encoder = rcheckpoint.read_hf_config(checkpoint)
+    if model.keep_layers:
+      encoder = dataclasses.replace(encoder, num_layers=model.keep_layers)
+  if noise is not None:
+    encoder = dataclasses.replace(
+        encoder, hidden_dropout=noise.hidden_dropout, attention_dropout=noise.attention_dropout,
+        stochastic_depth=noise.stochastic_depth)
   cfg = RC.RankerConfig(
       architecture=model.architecture, encoder=encoder,
       vocab_file=model.vocab_file if checkpoint is None else None,
-      checkpoint_dir=checkpoint, keep_layers=model.keep_layers,
+      checkpoint_dir=checkpoint, keep_layers=model.keep_layers if checkpoint else None,
       max_length=model.max_length, query_max_length=model.query_max_length,
       pooling=model.pooling, similarity=model.similarity, cosine_scale=model.cosine_scale)
   cfg.validate()
   return cfg
 
 
-def parse_custom_config(custom_config: Dict[str, Any]):
-  model = C.from_dict(C.ModelConfig, custom_config.get('model', {}), prefix='model')
-  train = C.from_dict(C.TrainConfig, custom_config.get('train', {}), prefix='train')
-  cache_dir = custom_config.get('cache_dir', C.PipelineConfig.cache_dir)
-  role = custom_config.get('role', 'model')
-  return model, train, cache_dir, role
+@dataclasses.dataclass
+class TrainerArgs:
+  model: C.ModelConfig
+  train: C.TrainConfig
+  objective: Optional[C.ObjectiveConfig]
+  noise: Optional[C.NoiseConfig]
+  warm_start: bool
+  hybrid: bool
+  cache_dir: str
+  role: str
+
+
+def parse_custom_config(custom_config: Dict[str, Any]) -> TrainerArgs:
+  cc = dict(custom_config or {})
+  return TrainerArgs(
+      model=C.from_dict(C.ModelConfig, cc.get('model', {}), prefix='model'),
+      train=C.from_dict(C.TrainConfig, cc.get('train', {}), prefix='train'),
+      objective=(C.from_dict(C.ObjectiveConfig, cc['objective'], prefix='objective')
+                 if cc.get('objective') else None),
+      noise=C.from_dict(C.NoiseConfig, cc['noise'], prefix='noise') if cc.get('noise') else None,
+      warm_start=bool(cc.get('warm_start', False)),
+      hybrid=bool(cc.get('hybrid', False)),
+      cache_dir=cc.get('cache_dir', C.PipelineConfig.cache_dir),
+      role=cc.get('role', 'model'))
+
+
+def sample_soft_lists(examples: List[Dict[str, Any]], max_lists: Optional[int], seed: int):
+  """Keeps every labelled pair and a seeded sample of `max_lists` unlabelled queries."""
+  if max_lists is None:
+    return examples
+  unlabelled = sorted({ex[F.QUERY_ID] for ex in examples if ex.get(F.LABEL) is None})
+  if len(unlabelled) <= max_lists:
+    return examples
+  rng = np.random.default_rng(seed)
+  keep = set(rng.choice(unlabelled, size=max_lists, replace=False).tolist())
+  logging.info('sampling %d of %d pseudo-labelled queries (seed %d)', max_lists, len(unlabelled), seed)
+  return [ex for ex in examples if ex.get(F.LABEL) is not None or ex[F.QUERY_ID] in keep]
+
+
+def fit_hybrid_weight(scorer, rows: List[Dict[str, Any]], batch_size: int = 64) -> Dict[str, Any]:
+  """Grid-searches w in score + w * first_stage on labelled rows (dev) by nDCG@10."""
+  from components import scoring  # pylint: disable=g-import-not-at-top
+  from rankdata import metrics as M
+  rows = [r for r in rows if r.get(F.LABEL) is not None and r.get(F.FIRST_STAGE_SCORE) is not None]
+  if not rows:
+    raise ValueError('hybrid scoring needs labelled rows with first-stage scores in the eval split')
+  scores = scoring.score_pairs(scorer, [r[F.QUERY] for r in rows], [r[F.DOC] for r in rows],
+                               batch_size=batch_size)
+  fs = np.array([r[F.FIRST_STAGE_SCORE] for r in rows], np.float32)
+  qrels: Dict[str, Dict[str, int]] = {}
+  for r in rows:
+    qrels.setdefault(r[F.QUERY_ID], {})[r[F.DOC_ID]] = int(round(r[F.LABEL]))
+  results = {}
+  for w in HYBRID_WEIGHTS:
+    run: Dict[str, Dict[str, float]] = {}
+    for r, s in zip(rows, scores + w * fs):
+      run.setdefault(r[F.QUERY_ID], {})[r[F.DOC_ID]] = float(s)
+    results[float(w)] = M.evaluate_run(run, qrels)['ndcg@10']
+  best = max(results, key=lambda w: (results[w], -w))
+  logging.info('hybrid weight %.4f (dev nDCG@10 %.4f; model only %.4f)', best, results[best],
+               results[0.0])
+  return {'weight': best, 'dev_ndcg@10': results[best], 'dev_ndcg@10_model_only': results[0.0],
+          'grid': results}
 
 
 def run_fn(fn_args) -> None:
@@ -64,37 +145,74 @@ def run_fn(fn_args) -> None:
   from rankers import models as rmodels
   from rankers import training as rtraining
 
-  model_cfg, train_cfg, cache_dir, role = parse_custom_config(fn_args.custom_config or {})
-  ranker_cfg = ranker_config_from(model_cfg, cache_dir)
-  logging.info('[%s] building %s (checkpoint=%s, keep_layers=%s)', role,
-               ranker_cfg.architecture, ranker_cfg.checkpoint_dir, ranker_cfg.keep_layers)
+  args = parse_custom_config(fn_args.custom_config)
+  role = args.role
+  t0 = time.time()
+  train_examples = example_io.read_files(fn_args.train_files) if args.train.epochs > 0 else []
+  objective = args.objective or C.ObjectiveConfig(hard_loss=args.train.loss, soft_weight=0.0)
+  usable = [ex for ex in train_examples
+            if ex.get(F.LABEL) is not None or ex.get(F.TEACHER_SCORE) is not None]
+
+  if args.train.epochs > 0 and not usable:
+    if not fn_args.base_model:
+      raise ValueError(f'[{role}] no labelled or pseudo-labelled examples in {fn_args.train_files}')
+    # A skipped round (its pseudo-labeller was gated off): pass the teacher through.
+    logging.info('[%s] no training data (round skipped): exporting base model %s unchanged',
+                 role, fn_args.base_model)
+    shutil.copytree(fn_args.base_model, fn_args.serving_model_dir, dirs_exist_ok=True)
+    return
+
+  warm_from = None
+  if args.warm_start:
+    if not fn_args.base_model:
+      raise ValueError(f'[{role}] warm_start needs a base_model input')
+    warm_from = rexport.checkpoint_dir_of(fn_args.base_model)
+  ranker_cfg = ranker_config_from(args.model, args.cache_dir, args.noise, checkpoint_override=warm_from)
+  logging.info('[%s] building %s (checkpoint=%s, keep_layers=%s, noise=%s)', role,
+               ranker_cfg.architecture, ranker_cfg.checkpoint_dir, ranker_cfg.keep_layers, args.noise)
   ranker = rmodels.build_ranker(ranker_cfg)
 
-  history: Dict[str, Any] = {'epochs': train_cfg.epochs}
-  if train_cfg.epochs > 0:
-    t0 = time.time()
-    train_examples = [ex for ex in example_io.read_files(fn_args.train_files)
-                      if ex.get(F.LABEL) is not None]
-    if not train_examples:
-      raise ValueError(f'no labelled examples in train files {fn_args.train_files}')
-    data = rtraining.group_into_lists(train_examples, list_size=train_cfg.list_size,
-                                      seed=train_cfg.seed)
-    logging.info('[%s] %d labelled pairs in %d lists (read in %.1fs)', role,
-                 len(train_examples), len(data.query), time.time() - t0)
+  history: Dict[str, Any] = {'epochs': args.train.epochs}
+  if args.train.epochs > 0:
+    usable = sample_soft_lists(usable, objective.max_soft_lists, args.train.seed)
+    data = rtraining.group_into_lists(usable, list_size=args.train.list_size, seed=args.train.seed)
+    logging.info('[%s] %d pairs (%d labelled, %d with teacher scores) in %d lists (read in %.1fs)',
+                 role, len(usable), sum(ex.get(F.LABEL) is not None for ex in usable),
+                 sum(ex.get(F.TEACHER_SCORE) is not None for ex in usable), len(data),
+                 time.time() - t0)
     history = rtraining.train_ranker(
-        ranker, data, loss=train_cfg.loss, epochs=train_cfg.epochs,
-        batch_lists=train_cfg.batch_lists, learning_rate=train_cfg.learning_rate,
-        warmup_fraction=train_cfg.warmup_fraction, seed=train_cfg.seed,
-        log_every=train_cfg.log_every,
-        tensorboard_dir=os.path.join(fn_args.model_run_dir, 'tensorboard'))
+        ranker, data, loss=objective.hard_loss, epochs=args.train.epochs,
+        batch_lists=args.train.batch_lists, learning_rate=args.train.learning_rate,
+        warmup_fraction=args.train.warmup_fraction, seed=args.train.seed,
+        log_every=args.train.log_every,
+        tensorboard_dir=os.path.join(fn_args.model_run_dir, 'tensorboard'),
+        objective=rtraining.Objective(
+            hard_loss=objective.hard_loss, hard_weight=objective.hard_weight,
+            soft_loss=objective.soft_loss, soft_weight=objective.soft_weight,
+            temperature=objective.temperature, soft_on_labelled=objective.soft_on_labelled),
+        text_noise=None if args.noise is None else rtraining.TextNoise(
+            token_dropout=args.noise.token_dropout, mask_prob=args.noise.mask_prob,
+            shuffle_window=args.noise.shuffle_window))
     history = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in history.items()}
   else:
     logging.info('[%s] epochs=0: exporting the initial model without training', role)
 
-  metadata = {'role': role, 'model': C.to_dict(model_cfg), 'train': C.to_dict(train_cfg),
-              'history': history}
-  rexport.export_ranker(ranker, fn_args.serving_model_dir, extra_metadata=metadata)
+  metadata: Dict[str, Any] = {
+      'role': role, 'model': C.to_dict(args.model), 'train': C.to_dict(args.train),
+      'objective': C.to_dict(objective), 'noise': C.to_dict(args.noise) if args.noise else None,
+      'warm_start_from': warm_from, 'history': history}
+  if args.hybrid:
+    os.makedirs(fn_args.model_run_dir, exist_ok=True)
+    plain_dir = os.path.join(fn_args.model_run_dir, 'plain_model')
+    rexport.export_ranker(ranker, plain_dir)
+    fit = fit_hybrid_weight(rexport.load_scorer(plain_dir), example_io.read_files(fn_args.eval_files))
+    metadata['hybrid'] = fit
+    rexport.export_ranker(ranker, fn_args.serving_model_dir, extra_metadata=metadata,
+                          hybrid_weight=fit['weight'])
+  else:
+    rexport.export_ranker(ranker, fn_args.serving_model_dir, extra_metadata=metadata)
   os.makedirs(fn_args.model_run_dir, exist_ok=True)
   with open(os.path.join(fn_args.model_run_dir, 'training_summary.json'), 'w') as f:
     json.dump(metadata, f, indent=1, default=str)
-  logging.info('[%s] exported SavedModel to %s', role, fn_args.serving_model_dir)
+  logging.info('[%s] exported SavedModel to %s (%.0fs)', role, fn_args.serving_model_dir,
+               time.time() - t0)

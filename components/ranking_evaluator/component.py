@@ -8,11 +8,14 @@ and MAP with trec_eval semantics, and writes the standard `ModelEvaluation`
 and `ModelBlessing` artifacts, so the stock Pusher and TFX's latest-blessed
 resolvers work unchanged.
 
-Decision: the candidate is blessed when it beats the baseline model (or, with
-no baseline, the first stage) on the decision split (dev) by at least
-`min_improvement` in `decision_metric`. `selected_model` is a copy of the
-winner: downstream stages take it as the teacher, and its custom properties
-say which model it came from and why.
+Decision (see `spec.EvaluatorConfig`): the candidate is blessed when every
+enabled rule passes on the decision split (dev): beats the baseline model,
+beats the first stage, keeps a fraction of the teacher's quality, is no
+worse than the last blessed model. `selected_model` is a copy of the winner:
+downstream stages take it as the next teacher, and its custom properties say
+which model it came from and why. With a `gate_blessing` input that is not
+blessed (e.g. the previous round did not beat its teacher), the evaluation
+is skipped and the baseline passes through: this is how later rounds end.
 """
 
 from typing import Optional
@@ -30,10 +33,14 @@ class RankingEvaluator(base_component.BaseComponent):
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
   def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
-               config_json: str, baseline_model: Optional[types.BaseChannel] = None):
+               config_json: str, baseline_model: Optional[types.BaseChannel] = None,
+               teacher_model: Optional[types.BaseChannel] = None,
+               last_blessed_model: Optional[types.BaseChannel] = None,
+               gate_blessing: Optional[types.BaseChannel] = None):
     spec = S.RankingEvaluatorSpec(
         examples=examples, model=model, baseline_model=baseline_model,
-        config_json=config_json,
+        teacher_model=teacher_model, last_blessed_model=last_blessed_model,
+        gate_blessing=gate_blessing, config_json=config_json,
         evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
         blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         selected_model=types.Channel(type=standard_artifacts.Model))

@@ -1,7 +1,7 @@
 """Keys and config of the RankingEvaluator component."""
 
 import dataclasses
-from typing import List
+from typing import List, Optional
 
 from tfx import types
 from tfx.types import standard_artifacts
@@ -11,6 +11,9 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 EXAMPLES_KEY = 'examples'
 MODEL_KEY = 'model'
 BASELINE_MODEL_KEY = 'baseline_model'
+TEACHER_MODEL_KEY = 'teacher_model'            # for the retention rule
+LAST_BLESSED_MODEL_KEY = 'last_blessed_model'  # from a LatestBlessedModelStrategy resolver
+GATE_BLESSING_KEY = 'gate_blessing'            # skip this evaluation unless this is blessed
 # Parameters.
 CONFIG_KEY = 'config_json'   # EvaluatorConfig as JSON
 # Outputs.
@@ -29,6 +32,9 @@ class RankingEvaluatorSpec(types.ComponentSpec):
       EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
       MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
       BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
+      TEACHER_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
+      LAST_BLESSED_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
+      GATE_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
   }
   OUTPUTS = {
       EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
@@ -37,14 +43,41 @@ class RankingEvaluatorSpec(types.ComponentSpec):
   }
 
 
+# Roles that name the optional input models in configs and reports.
+CANDIDATE = 'candidate'
+BASELINE = 'baseline'
+TEACHER = 'teacher'
+LAST_BLESSED = 'last_blessed'
+SELECTED = 'selected'
+
+
 @dataclasses.dataclass
 class EvaluatorConfig:
+  """What to measure and how to decide.
+
+  The candidate is blessed when every enabled rule passes on
+  `decision_split` (never on a report split):
+    - beats the baseline model (if given) by > `min_improvement`,
+    - beats the first stage, when `must_beat_first_stage`,
+    - reaches `retention` x the teacher model's value, when `retention` is set
+      and a teacher model is given,
+    - is no worse than the last blessed model, when one is given.
+  `selected_model` is the candidate when blessed (or when there is no
+  baseline), else the baseline.
+  """
   candidate_role: str = 'candidate'
   baseline_role: str = 'baseline'
+  teacher_role: str = 'teacher'
+  last_blessed_role: str = 'last_blessed'
   selected_role: str = 'selected'
   first_stage_role: str = 'bm25'
   decision_split: str = 'dev'
   report_splits: List[str] = dataclasses.field(default_factory=lambda: ['test'])
+  # Which models to score on the report splits: any of candidate, baseline,
+  # teacher, last_blessed, selected (reported under its own role name).
+  report_models: List[str] = dataclasses.field(default_factory=lambda: ['selected'])
   decision_metric: str = 'ndcg@10'
   min_improvement: float = 0.0
+  must_beat_first_stage: bool = False
+  retention: Optional[float] = None
   batch_size: int = 64

@@ -1,0 +1,1 @@
+"""PseudoLabeler component: teacher scores -> soft/hard pseudo-labels in Beam."""

@@ -1,0 +1,237 @@
+"""PseudoLabeler executor: wire the Beam pipeline, then record what it did.
+
+The per-pair work (parse, teacher inference, per-query labelling, writing)
+runs in Beam (beam_fns.py), built with `self._make_beam_pipeline()` so the
+pipeline's `beam_pipeline_args` (runner, `--direct_num_workers`,
+`--direct_running_mode`, ...) apply. The driver only fingerprints the
+teacher, reads back the small files the pipeline wrote (exact counts, a
+sample for the plot), checks that every input pair is accounted for, and
+records counts and teacher identity on both output artifacts.
+"""
+
+import hashlib
+import json
+import os
+import time
+from typing import Any, Dict, List
+
+from absl import logging
+from apache_beam.metrics.metric import MetricsFilter
+import tensorflow as tf
+from tfx import types
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+from tfx.utils import path_utils
+
+from components import example_io
+from components.pseudo_labeler import beam_fns as B
+from components.pseudo_labeler import report as R
+from components.pseudo_labeler import spec as S
+from ssd import config as C
+
+# Config of the exported ranker (rankers/export.py writes it).
+_RANKER_CONFIG = os.path.join('assets.extra', 'ranker_config.json')
+
+
+def teacher_fingerprint(model_dir: str, length: int = 16) -> str:
+  """sha256 over saved_model.pb and the variables files (names and bytes).
+
+  Identifies the teacher's content independently of where it is stored or
+  of its MLMD id; assets (vocabulary) are covered through saved_model.pb's
+  asset references and the variables hold every weight.
+  """
+  h = hashlib.sha256()
+  paths = [os.path.join(model_dir, 'saved_model.pb')]
+  variables_dir = os.path.join(model_dir, 'variables')
+  if tf.io.gfile.isdir(variables_dir):
+    paths += [os.path.join(variables_dir, name)
+              for name in sorted(tf.io.gfile.listdir(variables_dir))]
+  for path in paths:
+    if tf.io.gfile.isdir(path):
+      continue
+    h.update(os.path.relpath(path, model_dir).encode('utf-8') + b'\0')
+    with tf.io.gfile.GFile(path, 'rb') as f:
+      while True:
+        chunk = f.read(1 << 20)
+        if not chunk:
+          break
+        h.update(chunk)
+  return h.hexdigest()[:length]
+
+
+def is_bi_encoder(model_dir: str) -> bool:
+  """From the exported ranker config; falls back to the model's signatures."""
+  path = os.path.join(model_dir, _RANKER_CONFIG)
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path) as f:
+      return json.load(f).get('architecture') == 'bi_encoder'
+  return B.load_teacher(model_dir).is_bi_encoder
+
+
+def beam_counters(result) -> Dict[str, int]:
+  """Counters of the pseudo_labeler namespace, summed over steps ({} if the
+  runner does not report metrics)."""
+  try:
+    found = result.metrics().query(MetricsFilter().with_namespace(B.NAMESPACE))
+  except Exception as e:  # pylint: disable=broad-except
+    logging.warning('Beam metrics unavailable on this runner: %s', e)
+    return {}
+  out: Dict[str, int] = {}
+  for counter in found.get('counters', []):
+    value = counter.committed if counter.committed is not None else counter.attempted
+    out[counter.key.metric.name] = out.get(counter.key.metric.name, 0) + int(value or 0)
+  return out
+
+
+def _read_json(path: str) -> Any:
+  with tf.io.gfile.GFile(path) as f:
+    return json.loads(f.read())
+
+
+def set_count_properties(artifact: types.Artifact, counts: Dict[str, Dict[str, int]]) -> None:
+  for split, values in counts.items():
+    for name, n in values.items():
+      artifact.set_int_custom_property(f'{split}_{name}', int(n))
+
+
+def check_counts(counts: Dict[str, Dict[str, int]], report_uri: str) -> None:
+  """Raises if a pair is unaccounted for, or if the teacher scored nothing.
+
+  One pair the teacher fails on is a dead letter; a teacher that fails on
+  every pair is broken, and a run that "succeeds" with no output would hide it.
+  """
+  for split, values in counts.items():
+    lost = B.unaccounted(values)
+    if lost:
+      raise RuntimeError(f'{split}: {lost} pairs neither kept, filtered nor dead-lettered: '
+                         f'{values}')
+  total = counts[S.TOTAL]
+  scoring_errors = total[S.dead_letter_name(S.DEAD_SCORING_ERROR)]
+  scored = total[S.KEPT] + sum(total[S.filtered_name(r)] for r in S.FILTER_REASONS)
+  if scoring_errors and not scored:
+    raise RuntimeError(f'the teacher failed on all {scoring_errors} scorable pairs; see '
+                       f'{report_uri}/{S.DEAD_LETTER_PREFIX}-*{S.DEAD_LETTER_SUFFIX}')
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+  """Scores splits with the teacher in Beam and writes pseudo-labelled Examples."""
+
+  def _skip(self, cfg, examples, labelled_out, report, gate) -> None:
+    """Gate closed: empty splits (so downstream Trainers see valid, empty data)."""
+    splits = [s for s in cfg.splits
+              if s in artifact_utils.decode_split_names(examples.split_names)]
+    reason = (f'gate blessing #{gate.id} not blessed: '
+              f'{gate.get_string_custom_property("reason")}')
+    logging.info('pseudo-labelling skipped: %s', reason)
+    for split in splits:
+      example_io.write_split(labelled_out.uri, split, [])
+    labelled_out.split_names = artifact_utils.encode_split_names(splits)
+    examples_utils.set_payload_format(labelled_out, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+    for artifact in (labelled_out, report):
+      artifact.set_int_custom_property('skipped', 1)
+      artifact.set_string_custom_property('skip_reason', reason)
+    io_utils.write_string_file(os.path.join(report.uri, S.COUNTS_FILE),
+                               json.dumps({'skipped': True, 'reason': reason}))
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    cfg = S.parse_config(exec_properties[S.CONFIG_KEY])
+    examples = artifact_utils.get_single_instance(input_dict[S.EXAMPLES_KEY])
+    model = artifact_utils.get_single_instance(input_dict[S.MODEL_KEY])
+    labelled_out = artifact_utils.get_single_instance(output_dict[S.PSEUDO_LABELLED_KEY])
+    report = artifact_utils.get_single_instance(output_dict[S.REPORT_KEY])
+
+    gates = input_dict.get(S.GATE_BLESSING_KEY) or []
+    if gates and gates[0].get_int_custom_property('blessed') != 1:
+      self._skip(cfg, examples, labelled_out, report, gates[0])
+      return
+
+    available = artifact_utils.decode_split_names(examples.split_names)
+    splits = [s for s in cfg.splits if s in available]
+    skipped = [s for s in cfg.splits if s not in available]
+    if skipped:
+      logging.warning('splits %s are not in the input Examples (has %s); skipping them',
+                      skipped, available)
+    if not splits:
+      raise ValueError(f'none of the configured splits {cfg.splits} is in the input '
+                       f'Examples {examples.uri} (has {available})')
+
+    model_dir = path_utils.serving_model_path(model.uri)
+    fingerprint = teacher_fingerprint(model_dir)
+    teacher_id = f'{model.id}:{fingerprint}'
+    bi_encoder = is_bi_encoder(model_dir)
+    logging.info('pseudo-labelling %s with %s %s (%s, id %s) from %s',
+                 splits, cfg.teacher_role, 'bi-encoder' if bi_encoder else 'cross-encoder',
+                 model_dir, teacher_id, examples.uri)
+
+    patterns = {s: os.path.join(artifact_utils.get_split_uri([examples], s), '*')
+                for s in splits}
+    split_dirs = {s: example_io.split_dir(labelled_out.uri, s) for s in splits}
+    counts_path = os.path.join(report.uri, S.PIPELINE_COUNTS_FILE)
+    sample_path = os.path.join(report.uri, S.PLOT_SAMPLE_FILE)
+
+    t0 = time.time()
+    pipeline = self._make_beam_pipeline()
+    records = pipeline | 'ReadSplits' >> B.ReadSplits(patterns)
+    outputs = records | 'PseudoLabel' >> B.PseudoLabel(
+        model_dir, bi_encoder, cfg, teacher_id.encode('utf-8'))
+    _ = outputs[B.KEPT] | 'WriteSplits' >> B.WriteSplits(split_dirs)
+    _ = outputs[B.DEAD_LETTER] | 'WriteDeadLetters' >> B.WriteDeadLetters(report.uri)
+    _ = (dict(outputs, records=records)
+         | 'CountOutcomes' >> B.CountOutcomes()
+         | 'WriteCounts' >> B.WriteJson(counts_path))
+    _ = (outputs[B.STATS]
+         | 'SampleForPlot' >> B.SampleForPlot()
+         | 'WriteSample' >> B.WriteJson(sample_path))
+    result = pipeline.run()
+    result.wait_until_finish()
+    seconds = time.time() - t0
+
+    counts = B.counts_from_rows(_read_json(counts_path), splits)
+    check_counts(counts, report.uri)
+    metrics = beam_counters(result)
+    mismatched = {f'{split}_{name}': (n, metrics[f'{split}_{name}'])
+                  for split, values in counts.items() if split != S.TOTAL
+                  for name, n in values.items()
+                  if f'{split}_{name}' in metrics and metrics[f'{split}_{name}'] != n}
+    if mismatched:
+      logging.warning('Beam metrics differ from the counted outputs (outputs are '
+                      'authoritative): %s', mismatched)
+    total = counts[S.TOTAL]
+    logging.info('pseudo-labelled %d pairs in %.1fs (%.1f pairs/s): kept %d, filtered %d, '
+                 'dead-lettered %d', total[S.PAIRS_IN], seconds,
+                 total[S.PAIRS_IN] / max(seconds, 1e-9), total[S.KEPT],
+                 sum(n for k, n in total.items() if k.startswith('filtered_')),
+                 sum(n for k, n in total.items() if k.startswith('dead_letter_')))
+
+    teacher = {S.TEACHER_MODEL_ID_PROPERTY: model.id,
+               S.TEACHER_FINGERPRINT_PROPERTY: fingerprint,
+               S.TEACHER_URI_PROPERTY: model.uri,
+               S.TEACHER_ROLE_PROPERTY: cfg.teacher_role,
+               'teacher_id': teacher_id,
+               'architecture': 'bi_encoder' if bi_encoder else 'cross_encoder'}
+    payload = {'counts': counts, 'teacher': teacher, 'splits': splits,
+               'skipped_splits': skipped, 'config': C.to_dict(cfg),
+               'beam_metrics': metrics, 'pipeline_seconds': seconds,
+               'pairs_per_second': total[S.PAIRS_IN] / max(seconds, 1e-9)}
+    io_utils.write_string_file(os.path.join(report.uri, S.COUNTS_FILE),
+                               json.dumps(payload, indent=1, sort_keys=True))
+    png = R.plot_png(_read_json(sample_path),
+                     f'{cfg.teacher_role} {teacher_id}: {total[S.KEPT]} kept of '
+                     f'{total[S.PAIRS_IN]} pairs')
+    with tf.io.gfile.GFile(os.path.join(report.uri, S.PLOT_FILE), 'wb') as f:
+      f.write(png)
+
+    labelled_out.split_names = artifact_utils.encode_split_names(splits)
+    examples_utils.set_payload_format(labelled_out,
+                                      example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+    for artifact in (labelled_out, report):
+      set_count_properties(artifact, counts)
+      artifact.set_int_custom_property(S.TEACHER_MODEL_ID_PROPERTY, model.id)
+      artifact.set_string_custom_property(S.TEACHER_FINGERPRINT_PROPERTY, fingerprint)
+      artifact.set_string_custom_property(S.TEACHER_URI_PROPERTY, model.uri)
+      artifact.set_string_custom_property(S.TEACHER_ROLE_PROPERTY, cfg.teacher_role)
