@@ -8,7 +8,7 @@ executions and reuses their outputs (TFX caching).
 import json
 import os
 import time
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from absl import logging
 from tfx import v1 as tfx
@@ -41,21 +41,44 @@ def run(cfg: C.PipelineConfig) -> Dict[str, Any]:
   return summary
 
 
+def evaluator_nodes(cfg: C.PipelineConfig) -> List[str]:
+  """Evaluator node ids in pipeline order (what the report reads)."""
+  nodes = [P.TEACHER_EVALUATOR]
+  if cfg.semi_supervised:
+    nodes += [P.teacher_prime_evaluator_id(r) for r in range(1, cfg.teacher_prime.rounds + 1)]
+    nodes.append(P.STUDENT_EVALUATOR)
+  return nodes
+
+
 def summarize(cfg: C.PipelineConfig) -> Dict[str, Any]:
-  """Reads the latest evaluation from MLMD and builds the metrics by role."""
+  """Reads the latest evaluations from MLMD and builds the metrics by role."""
   store = lineage.open_store(os.path.abspath(cfg.metadata_sqlite))
-  evaluation = lineage.latest_output(store, cfg.pipeline_name, P.TEACHER_EVALUATOR,
-                                     eval_spec.EVALUATION_KEY)
-  if evaluation is None:
-    raise RuntimeError(f'no completed {P.TEACHER_EVALUATOR} execution in {cfg.metadata_sqlite}')
-  with open(os.path.join(evaluation.uri, eval_spec.METRICS_FILE)) as f:
-    payload = json.load(f)
-  test = payload['metrics']['test']
-  metrics = {P.ROLE_BM25: test[P.ROLE_BM25], P.ROLE_TEACHER: test[P.ROLE_TEACHER]}
+  metrics: Dict[str, Dict[str, float]] = {}
+  dev: Dict[str, Dict[str, float]] = {}
+  decisions: List[Dict[str, Any]] = []
+  for node in evaluator_nodes(cfg):
+    evaluation = lineage.latest_output(store, cfg.pipeline_name, node, eval_spec.EVALUATION_KEY)
+    if evaluation is None:
+      raise RuntimeError(f'no completed {node} execution in {cfg.metadata_sqlite}')
+    with open(os.path.join(evaluation.uri, eval_spec.METRICS_FILE)) as f:
+      payload = json.load(f)
+    for role, values in payload['metrics'].get('test', {}).items():
+      metrics.setdefault(role, values)
+    for role, values in payload['metrics'].get('dev', {}).items():
+      dev.setdefault(role, values)
+    decisions.append(dict(payload['decision'], node=node))
+  pushed = None
+  if cfg.semi_supervised and cfg.push.enabled:
+    artifact = lineage.latest_output(store, cfg.pipeline_name, P.STUDENT_PUSHER, 'pushed_model')
+    if artifact is not None:
+      props = lineage.custom_props(artifact)
+      pushed = {'pushed': bool(props.get('pushed', 0)),
+                'destination': props.get('pushed_destination'), 'artifact_id': artifact.id}
   return {
       'metrics': metrics,
-      'dev_metrics': payload['metrics']['dev'],
-      'decision': payload['decision'],
+      'dev_metrics': dev,
+      'decisions': decisions,
+      'pushed': pushed,
       'metrics_path': os.path.abspath(os.path.join(cfg.pipeline_root, METRICS_FILE)),
       'metadata_path': os.path.abspath(cfg.metadata_sqlite),
       'executions': lineage.execution_table(store, cfg.pipeline_name),

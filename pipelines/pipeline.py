@@ -268,6 +268,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -
           cfg, candidate_role=ROLE_STUDENT, baseline_role=ROLE_STUDENT_SUPERVISED,
           teacher_role=ROLE_BEST_TEACHER, last_blessed_role='last_blessed_student',
           selected_role=ROLE_STUDENT, must_beat_first_stage=cfg.blessing.must_beat_first_stage,
+          min_improvement=cfg.blessing.min_improvement,
           retention=cfg.blessing.retention,
           report_models=[eval_spec.CANDIDATE, eval_spec.BASELINE]),
   ).with_id(STUDENT_EVALUATOR)

@@ -1,4 +1,5 @@
-"""Import of HF-format BERT checkpoints (config.json + model.safetensors).
+"""Import and export of HF-format BERT checkpoints (config.json +
+model.safetensors + vocab.txt).
 
 Pretrained encoders are the starting point of every ranker, and a silently
 mis-mapped weight ruins a model without any error, so this module is strict:
@@ -6,12 +7,19 @@ the HF-name -> variable mapping lives in one place (`hf_variable_map`), every
 expected tensor must be present with the expected shape (errors name the
 tensor and the file), and unexpected tensors are logged. Weights are read
 with safetensors' numpy reader, so no torch is needed.
+
+Exported rankers carry their weights in the same format
+(`write_hf_checkpoint`), so a trained model is itself a checkpoint: T'
+warm-starts from its teacher, a student starts from a teacher's first k
+layers, and HF tools can load it. A cross-encoder's scoring head is written
+as BertForSequenceClassification's `classifier.weight` [1, H] /
+`classifier.bias` [1], and read back into the head when present.
 """
 
 import json
 import os
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
 import numpy as np
@@ -25,6 +33,13 @@ VOCAB_FILE = 'vocab.txt'
 TOKENIZER_CONFIG_FILE = 'tokenizer_config.json'
 WEIGHTS_FILE = 'model.safetensors'
 WEIGHTS_INDEX_FILE = 'model.safetensors.index.json'
+
+# Scoring head of a cross-encoder (HF BertForSequenceClassification names).
+CLASSIFIER_WEIGHT = 'classifier.weight'
+CLASSIFIER_BIAS = 'classifier.bias'
+HEAD_TENSORS = (CLASSIFIER_WEIGHT, CLASSIFIER_BIAS)
+# config.json entry describing the ranker that wrote the checkpoint.
+RANKER_FIELD = 'ranker'
 
 # Tensors of BERT checkpoints that a ranker does not use.
 IGNORED_TENSORS = (r'^embeddings\.position_ids$', r'^pooler\.')
@@ -227,8 +242,157 @@ def assign_hf_weights(encoder, weights: Dict[str, np.ndarray],
                len(mapping), source, num_layers)
 
 
+def assign_hf_head(head, weights: Dict[str, np.ndarray],
+                   source: str = '<weights>') -> None:
+  """Copies `classifier.weight` [1, H] / `classifier.bias` [1] into a built
+  Dense(1) scoring head (kernel [H, 1], bias [1])."""
+  missing = [name for name in HEAD_TENSORS if name not in weights]
+  if missing:
+    raise ValueError(f'{source}: has {sorted(set(HEAD_TENSORS) - set(missing))}'
+                     f' but not {missing}')
+  kernel, bias = weights[CLASSIFIER_WEIGHT], weights[CLASSIFIER_BIAS]
+  hidden = int(head.kernel.shape[0])
+  if tuple(kernel.shape) != (1, hidden) or tuple(bias.shape) != (1,):
+    raise ValueError(
+        f'{source}: {CLASSIFIER_WEIGHT} {tuple(kernel.shape)} / '
+        f'{CLASSIFIER_BIAS} {tuple(bias.shape)}, a ranker\'s scoring head '
+        f'needs (1, {hidden}) / (1,) (a one-label classifier)')
+  head.kernel.assign(kernel.T.astype(np.float32))
+  head.bias.assign(bias.astype(np.float32))
+
+
 def load_checkpoint(encoder, checkpoint_dir: str,
-                    keep_layers: Optional[int] = None) -> None:
-  """Reads a checkpoint directory's weights into a built encoder."""
-  assign_hf_weights(encoder, load_hf_weights(checkpoint_dir), keep_layers,
-                    source=weights_path(checkpoint_dir))
+                    keep_layers: Optional[int] = None,
+                    head=None) -> bool:
+  """Reads a checkpoint directory's weights into a built encoder.
+
+  Args:
+    encoder: a built rankers.encoder.BertEncoder.
+    checkpoint_dir: HF-format checkpoint directory.
+    keep_layers: see assign_hf_weights.
+    head: a built Dense(1) scoring head to load `classifier.*` into, if the
+      checkpoint has them (a cross-encoder); None to ignore them.
+
+  Returns:
+    Whether the head was loaded.
+  """
+  source = weights_path(checkpoint_dir)
+  weights = load_hf_weights(checkpoint_dir)
+  head_weights = {name: weights.pop(name) for name in HEAD_TENSORS
+                  if name in weights}
+  assign_hf_weights(encoder, weights, keep_layers, source=source)
+  if head is None:
+    if head_weights:
+      logging.info('%s: classifier not used (no scoring head to load)',
+                   source)
+    return False
+  if not head_weights:
+    logging.info('%s: no %s, the scoring head starts from random weights',
+                 source, CLASSIFIER_WEIGHT)
+    return False
+  assign_hf_head(head, head_weights, source)
+  logging.info('Loaded the scoring head from %s', source)
+  return True
+
+
+def read_ranker_fields(checkpoint_dir: str) -> Dict[str, Any]:
+  """The config.json entry `ranker` written by write_hf_checkpoint, or {}."""
+  path = os.path.join(checkpoint_dir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return {}
+  value = _read_json(path).get(RANKER_FIELD)
+  return value if isinstance(value, dict) else {}
+
+
+# Export.
+
+
+def hf_config_dict(config: EncoderConfig,
+                   classifier: bool = False) -> Dict[str, Any]:
+  """config.json of a BertModel (or one-label BertForSequenceClassification)."""
+  data = {
+      'model_type': 'bert',
+      'architectures': ['BertForSequenceClassification' if classifier
+                        else 'BertModel'],
+      'vocab_size': config.vocab_size,
+      'hidden_size': config.hidden_size,
+      'num_hidden_layers': config.num_layers,
+      'num_attention_heads': config.num_heads,
+      'intermediate_size': config.intermediate_size,
+      'max_position_embeddings': config.max_position_embeddings,
+      'type_vocab_size': config.type_vocab_size,
+      'layer_norm_eps': config.layer_norm_eps,
+      'hidden_act': 'gelu',
+      'position_embedding_type': 'absolute',
+      'hidden_dropout_prob': config.hidden_dropout,
+      'attention_probs_dropout_prob': config.attention_dropout,
+      'initializer_range': 0.02,
+  }
+  if classifier:
+    data.update(num_labels=1, id2label={'0': 'LABEL_0'},
+                label2id={'LABEL_0': 0})
+  return data
+
+
+def hf_tensors(encoder, head=None) -> Dict[str, np.ndarray]:
+  """The encoder's (and head's) weights by HF name, C-contiguous float32.
+
+  Encoder names get the 'bert.' prefix when a head is written (the layout of
+  BertForSequenceClassification), none otherwise (BertModel's layout).
+  """
+  prefix = _PREFIX if head is not None else ''
+  # np.ascontiguousarray: safetensors writes a transposed view's raw buffer,
+  # i.e. silently scrambles it.
+  tensors = {
+      prefix + name: np.ascontiguousarray(
+          variable.numpy().T if transpose else variable.numpy(), np.float32)
+      for name, variable, transpose in hf_variable_map(encoder)}
+  if head is not None:
+    if tuple(head.kernel.shape) != (encoder.config.hidden_size, 1):
+      raise ValueError(f'scoring head kernel has shape '
+                       f'{tuple(head.kernel.shape)}, expected '
+                       f'({encoder.config.hidden_size}, 1)')
+    tensors[CLASSIFIER_WEIGHT] = np.ascontiguousarray(
+        head.kernel.numpy().T, np.float32)
+    tensors[CLASSIFIER_BIAS] = np.ascontiguousarray(head.bias.numpy(),
+                                                    np.float32)
+  return tensors
+
+
+def write_hf_checkpoint(directory: str, encoder, vocab_file: str,
+                        lower_case: bool, head=None,
+                        ranker_fields: Optional[Dict[str, Any]] = None) -> str:
+  """Writes config.json, model.safetensors, vocab.txt, tokenizer_config.json.
+
+  Args:
+    directory: created if needed; files in it are overwritten.
+    encoder: a built rankers.encoder.BertEncoder.
+    vocab_file: the vocabulary the encoder was trained with.
+    lower_case: the tokenizer's lower casing (tokenizer_config.json).
+    head: a cross-encoder's Dense(1) scoring head, or None.
+    ranker_fields: recorded in config.json under `ranker` (e.g. pooling),
+      so that a loader can tell what the head was trained on.
+
+  Returns:
+    directory.
+  """
+  tf.io.gfile.makedirs(directory)
+  config = hf_config_dict(encoder.config, classifier=head is not None)
+  if ranker_fields:
+    config[RANKER_FIELD] = dict(ranker_fields)
+  with tf.io.gfile.GFile(os.path.join(directory, CONFIG_FILE), 'w') as f:
+    f.write(json.dumps(config, indent=2, sort_keys=True))
+  # format=pt: transformers refuses safetensors files without it.
+  data = safetensors_numpy.save(hf_tensors(encoder, head),
+                                metadata={'format': 'pt'})
+  with tf.io.gfile.GFile(os.path.join(directory, WEIGHTS_FILE), 'wb') as f:
+    f.write(data)
+  tf.io.gfile.copy(vocab_file, os.path.join(directory, VOCAB_FILE),
+                   overwrite=True)
+  tokenizer_config = {'do_lower_case': bool(lower_case),
+                      'tokenizer_class': 'BertTokenizer',
+                      'model_max_length': encoder.config.max_position_embeddings}
+  with tf.io.gfile.GFile(os.path.join(directory, TOKENIZER_CONFIG_FILE),
+                         'w') as f:
+    f.write(json.dumps(tokenizer_config, indent=2, sort_keys=True))
+  return directory

@@ -4,6 +4,13 @@ All losses take scores [B, L], labels or targets [B, L] and a bool mask
 [B, L] (False marks padding slots of short lists), plus optional per-list
 weights [B], and return a scalar. Padded slots never contribute, whatever
 their score or label, so lists of different lengths can share a batch.
+
+Two registries: `LOSSES` (hard losses, targets are graded labels) and
+`SOFT_LOSSES` (distillation losses, targets are a teacher's raw scores). The
+trainer passes each its own mask (pairs with a label, pairs with a teacher
+score), so a list with no eligible pair must contribute nothing: every loss
+here averages over the lists (or pairs) that actually carry a signal and
+returns 0, never NaN, when there are none.
 """
 
 from typing import Callable, Dict, Optional
@@ -63,15 +70,101 @@ def listwise_softmax_ce(scores: tf.Tensor, labels: tf.Tensor, mask: tf.Tensor,
   return _weighted_mean(list_losses, list_weights)
 
 
+def listwise_kl(scores: tf.Tensor, teacher_scores: tf.Tensor, mask: tf.Tensor,
+                temperature: float = 1.0,
+                weights: Optional[tf.Tensor] = None) -> tf.Tensor:
+  """KL(softmax(teacher / T) || softmax(student / T)) per list, times T^2.
+
+  Softmaxes run over each list's masked-in pairs only. The T^2 factor (Hinton
+  et al., 2015) keeps gradient magnitudes comparable across temperatures.
+  Lists with fewer than two eligible pairs carry no signal (a one-element
+  softmax is constant) and are left out of the average, like padding.
+  """
+  if not temperature > 0:
+    raise ValueError(f'temperature must be > 0, got {temperature}')
+  mask = tf.cast(mask, tf.bool)
+  scores = tf.cast(scores, tf.float32) / temperature
+  teacher = tf.cast(teacher_scores, tf.float32) / temperature
+  # Masked slots get the lowest float so they vanish from the softmax; where
+  # a whole row is masked the row is ignored below (and its values are 0).
+  student_log_probs = tf.nn.log_softmax(
+      tf.where(mask, scores, tf.float32.min), axis=1)
+  teacher_log_probs = tf.nn.log_softmax(
+      tf.where(mask, teacher, tf.float32.min), axis=1)
+  terms = tf.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs)
+  list_losses = tf.reduce_sum(tf.where(mask, terms, 0.0), axis=1)
+  list_losses *= temperature * temperature
+  list_weights = tf.cast(
+      tf.reduce_sum(tf.cast(mask, tf.int32), axis=1) >= 2, tf.float32)
+  if weights is not None:
+    list_weights *= tf.cast(weights, tf.float32)
+  return _weighted_mean(list_losses, list_weights)
+
+
+def margin_mse(scores: tf.Tensor, teacher_scores: tf.Tensor, mask: tf.Tensor,
+               weights: Optional[tf.Tensor] = None) -> tf.Tensor:
+  """Margin-MSE (Hofstaetter et al., 2020): match the teacher's score gaps.
+
+  Per list, the mean over ordered pairs (i, j), i != j, of eligible slots of
+  ((s_i - s_j) - (t_i - t_j))^2; then the (weighted) mean over lists that
+  have at least one such pair. Only differences matter, so the student is
+  free to shift its scores by a constant.
+  """
+  mask = tf.cast(mask, tf.bool)
+  error = tf.cast(scores, tf.float32) - tf.cast(teacher_scores, tf.float32)
+  # (s_i - s_j) - (t_i - t_j) = e_i - e_j with e = s - t.
+  error = tf.where(mask, error, 0.0)
+  differences = error[:, :, tf.newaxis] - error[:, tf.newaxis, :]  # [B, L, L]
+  size = tf.shape(mask)[1]
+  pairs = (mask[:, :, tf.newaxis] & mask[:, tf.newaxis, :]
+           & ~tf.eye(size, dtype=tf.bool)[tf.newaxis])
+  pairs = tf.cast(pairs, tf.float32)
+  pair_counts = tf.reduce_sum(pairs, axis=[1, 2])
+  list_losses = tf.math.divide_no_nan(
+      tf.reduce_sum(tf.square(differences) * pairs, axis=[1, 2]), pair_counts)
+  list_weights = tf.cast(pair_counts > 0, tf.float32)
+  if weights is not None:
+    list_weights *= tf.cast(weights, tf.float32)
+  return _weighted_mean(list_losses, list_weights)
+
+
 LossFn = Callable[..., tf.Tensor]
+# Hard losses: fn(scores, labels, mask, weights=None, **kwargs).
 LOSSES: Dict[str, LossFn] = {
     'pointwise_sigmoid_ce': pointwise_sigmoid_ce,
     'pointwise_mse': pointwise_mse,
     'listwise_softmax_ce': listwise_softmax_ce,
 }
+# Soft (distillation) losses: fn(scores, teacher_scores, mask, weights=None),
+# and `temperature=` for those in TEMPERATURE_LOSSES. 'mse' is the pointwise
+# MSE to the teacher's scores, averaged over eligible pairs.
+SOFT_LOSSES: Dict[str, LossFn] = {
+    'listwise_kl': listwise_kl,
+    'mse': pointwise_mse,
+    'margin_mse': margin_mse,
+}
+TEMPERATURE_LOSSES = ('listwise_kl',)
 
 
 def get_loss(name: str) -> LossFn:
   if name not in LOSSES:
     raise ValueError(f'unknown loss {name!r}; known: {sorted(LOSSES)}')
   return LOSSES[name]
+
+
+def get_soft_loss(name: str) -> LossFn:
+  if name not in SOFT_LOSSES:
+    raise ValueError(f'unknown soft loss {name!r}; known: '
+                     f'{sorted(SOFT_LOSSES)}')
+  return SOFT_LOSSES[name]
+
+
+def soft_loss(name: str, scores: tf.Tensor, teacher_scores: tf.Tensor,
+              mask: tf.Tensor, temperature: float = 1.0,
+              weights: Optional[tf.Tensor] = None) -> tf.Tensor:
+  """Calls the soft loss `name`; temperature goes only where it is defined."""
+  fn = get_soft_loss(name)
+  if name in TEMPERATURE_LOSSES:
+    return fn(scores, teacher_scores, mask, temperature=temperature,
+              weights=weights)
+  return fn(scores, teacher_scores, mask, weights=weights)

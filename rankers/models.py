@@ -106,7 +106,9 @@ class Ranker(tf.Module):
   through the tf.functions `score_fn`, `score_lists_fn`, `embed_queries_fn`,
   `embed_documents_fn` (traced once; the export reuses them); with
   training=True the graph-building `_score*`/`_embed_*` code runs in the
-  caller's context (e.g. a train step).
+  caller's context (e.g. a train step). Only training calls accept
+  `doc_noise` (rankers.noise.DocumentNoise), which noises the documents'
+  word pieces; the inference functions never see it.
   """
 
   def __init__(self, config: RankerConfig, tokenizer: tokenization.BertInputs,
@@ -160,34 +162,47 @@ class Ranker(tf.Module):
 
   # Graph-building implementations (no tf.function of their own).
 
-  def _score(self, queries, docs, training: bool) -> tf.Tensor:
+  def _score(self, queries, docs, training: bool,
+             doc_noise: Optional[tokenization.PieceNoise] = None) -> tf.Tensor:
     if self.is_bi_encoder:
       return self.model.score_embeddings(
           self._embed_queries(queries, training),
-          self._embed_documents(docs, training))
-    return self.model(self.tokenizer.pairs(queries, docs), training=training)
+          self._embed_documents(docs, training, doc_noise))
+    return self.model(self.tokenizer.pairs(queries, docs, doc_noise),
+                      training=training)
 
   def _embed_queries(self, texts, training: bool) -> tf.Tensor:
     self._require_bi_encoder('embed_queries')
     return self.model.embed(
         self.tokenizer.single(texts, self.config.query_max_length), training)
 
-  def _embed_documents(self, texts, training: bool) -> tf.Tensor:
+  def _embed_documents(self, texts, training: bool,
+                       doc_noise: Optional[tokenization.PieceNoise] = None
+                       ) -> tf.Tensor:
     self._require_bi_encoder('embed_documents')
     return self.model.embed(
-        self.tokenizer.single(texts, self.config.max_length), training)
+        self.tokenizer.single(texts, self.config.max_length, doc_noise),
+        training)
 
   def _require_bi_encoder(self, what: str) -> None:
     if not self.is_bi_encoder:
       raise ValueError(f'{what} needs a bi_encoder, this ranker is a '
                        f'{self.config.architecture}')
 
+  @staticmethod
+  def _check_noise(doc_noise, training: bool) -> None:
+    if doc_noise is not None and training is not True:
+      raise ValueError('doc_noise is training-time noise: it needs '
+                       'training=True')
+
   # Public API.
 
-  def score(self, queries, docs, training: bool = False) -> tf.Tensor:
+  def score(self, queries, docs, training: bool = False,
+            doc_noise: Optional[tokenization.PieceNoise] = None) -> tf.Tensor:
     """String tensors [B], [B] -> float32 scores [B]."""
+    self._check_noise(doc_noise, training)
     if training:
-      return self._score(queries, docs, training=True)
+      return self._score(queries, docs, training=True, doc_noise=doc_noise)
     return self.score_fn(tf.convert_to_tensor(queries, tf.string),
                           tf.convert_to_tensor(docs, tf.string))
 
@@ -212,20 +227,25 @@ class Ranker(tf.Module):
         tf.convert_to_tensor(query_embedding, tf.float32),
         tf.convert_to_tensor(document_embedding, tf.float32))
 
-  def score_lists(self, queries, docs, mask, training: bool = False):
+  def score_lists(self, queries, docs, mask, training: bool = False,
+                  doc_noise: Optional[tokenization.PieceNoise] = None):
     """Scores lists: queries [B], docs [B, L], mask [B, L] -> [B, L].
 
     Only the unmasked pairs are encoded (masked slots score 0); a
     bi-encoder embeds each query once per list.
     """
+    self._check_noise(doc_noise, training)
     queries = tf.convert_to_tensor(queries, tf.string)
     docs = tf.convert_to_tensor(docs, tf.string)
     mask = tf.convert_to_tensor(mask, tf.bool)
     if training:
-      return self._score_lists(queries, docs, mask, training=True)
+      return self._score_lists(queries, docs, mask, training=True,
+                               doc_noise=doc_noise)
     return self.score_lists_fn(queries, docs, mask)
 
-  def _score_lists(self, queries, docs, mask, training: bool) -> tf.Tensor:
+  def _score_lists(self, queries, docs, mask, training: bool,
+                   doc_noise: Optional[tokenization.PieceNoise] = None
+                   ) -> tf.Tensor:
     shape = tf.shape(docs)
     list_size = shape[1]
     positions = tf.where(tf.reshape(mask, [-1]))[:, 0]
@@ -234,16 +254,40 @@ class Ranker(tf.Module):
     if self.is_bi_encoder:
       query_embedding = tf.gather(self._embed_queries(queries, training), rows)
       scores = self.model.score_embeddings(
-          query_embedding, self._embed_documents(flat_docs, training))
+          query_embedding,
+          self._embed_documents(flat_docs, training, doc_noise))
     else:
-      scores = self._score(tf.gather(queries, rows), flat_docs, training)
+      scores = self._score(tf.gather(queries, rows), flat_docs, training,
+                           doc_noise)
     flat = tf.scatter_nd(positions[:, tf.newaxis], scores,
                          tf.cast([shape[0] * list_size], tf.int64))
     return tf.reshape(flat, shape)
 
 
+def _check_head_provenance(config: RankerConfig) -> None:
+  """Warns when a loaded head was trained on a different representation."""
+  written_by = checkpoint.read_ranker_fields(config.checkpoint_dir)
+  pooling = written_by.get('pooling')
+  if pooling != config.pooling:
+    logging.warning(
+        '%s: the classifier was trained on %s, this ranker uses %s pooling; '
+        'it is only a starting point', config.checkpoint_dir,
+        f'{pooling} pooling' if pooling else
+        'another model\'s pooled output (not a rankers export)',
+        config.pooling)
+  layers = checkpoint.read_hf_config(config.checkpoint_dir).num_layers
+  if layers != config.encoder.num_layers:
+    logging.info('%s: the classifier was trained on layer %d, this ranker '
+                 'keeps %d layers', config.checkpoint_dir, layers,
+                 config.encoder.num_layers)
+
+
 def build_ranker(config: RankerConfig, seed: Optional[int] = None) -> Ranker:
   """Builds a ranker: random init, or the checkpoint's first layers.
+
+  A cross-encoder also takes its scoring head from the checkpoint when the
+  checkpoint has one (`classifier.weight` / `classifier.bias`, as exported
+  rankers write them); otherwise the head starts random.
 
   Args:
     config: the ranker; resolved and validated here.
@@ -263,8 +307,12 @@ def build_ranker(config: RankerConfig, seed: Optional[int] = None) -> Ranker:
   ranker = Ranker(config, tokenizer, model)
   ranker.build()
   if config.checkpoint_dir is not None:
-    checkpoint.load_checkpoint(model.encoder, config.checkpoint_dir,
-                               keep_layers=config.keep_layers)
+    head = None if config.is_bi_encoder else model.score_head
+    loaded_head = checkpoint.load_checkpoint(
+        model.encoder, config.checkpoint_dir, keep_layers=config.keep_layers,
+        head=head)
+    if loaded_head:
+      _check_head_provenance(config)
   logging.info('Built %s: %d layers, hidden %d, %d parameters',
                config.architecture, config.encoder.num_layers,
                config.encoder.hidden_size,

@@ -7,7 +7,7 @@ their longest sequence (at most max_length), which on CPU is much faster than
 always padding to max_length.
 """
 
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -25,6 +25,10 @@ INPUT_MASK = 'input_mask'
 TYPE_IDS = 'input_type_ids'
 
 STRING_BATCH = tf.TensorSpec([None], tf.string)
+
+# Training-time text noise: word-piece ids [B, (words), (pieces)] -> noised
+# ids [B, (pieces)] (see rankers/noise.py). Never passed when serving.
+PieceNoise = Callable[[tf.RaggedTensor], tf.RaggedTensor]
 
 
 def read_vocab(vocab_file: str) -> Dict[str, int]:
@@ -65,24 +69,42 @@ class BertInputs(tf.Module):
         self._table, token_out_type=tf.int64, unknown_token=UNK,
         lower_case=lower_case)
 
-  def word_pieces(self, texts: tf.Tensor) -> tf.RaggedTensor:
-    """Word-piece ids, int64 ragged [B, pieces], no special tokens."""
+  def words(self, texts: tf.Tensor) -> tf.RaggedTensor:
+    """Word-piece ids grouped by word, int64 ragged [B, words, pieces]."""
     texts = tf.convert_to_tensor(texts, tf.string)
-    return self._tokenizer.tokenize(texts).merge_dims(-2, -1)
+    return self._tokenizer.tokenize(texts)
+
+  def word_pieces(self, texts: tf.Tensor,
+                  noise: Optional[PieceNoise] = None) -> tf.RaggedTensor:
+    """Word-piece ids, int64 ragged [B, pieces], no special tokens.
+
+    `noise` (training only) rewrites the pieces of each text, e.g.
+    rankers.noise.DocumentNoise.
+    """
+    words = self.words(texts)
+    if noise is not None:
+      return noise(words)
+    return words.merge_dims(-2, -1)
 
   def tokens_per_text(self, texts: tf.Tensor) -> tf.Tensor:
     """Number of word pieces of each text (before truncation), int32 [B]."""
     return tf.cast(self.word_pieces(texts).row_lengths(), tf.int32)
 
-  def pairs(self, queries: tf.Tensor, docs: tf.Tensor) -> Dict[str, tf.Tensor]:
-    """`[CLS] query [SEP] doc [SEP]`; the document is truncated first."""
-    return self.pack([self.word_pieces(queries), self.word_pieces(docs)],
-                     self.max_length)
+  def pairs(self, queries: tf.Tensor, docs: tf.Tensor,
+            doc_noise: Optional[PieceNoise] = None) -> Dict[str, tf.Tensor]:
+    """`[CLS] query [SEP] doc [SEP]`; the document is truncated first.
 
-  def single(self, texts: tf.Tensor,
-             max_length: Optional[int] = None) -> Dict[str, tf.Tensor]:
+    `doc_noise` (training only) applies to the document's pieces before
+    truncation.
+    """
+    return self.pack([self.word_pieces(queries),
+                      self.word_pieces(docs, doc_noise)], self.max_length)
+
+  def single(self, texts: tf.Tensor, max_length: Optional[int] = None,
+             noise: Optional[PieceNoise] = None) -> Dict[str, tf.Tensor]:
     """`[CLS] text [SEP]`, truncated to max_length (default self.max_length)."""
-    return self.pack([self.word_pieces(texts)], max_length or self.max_length)
+    return self.pack([self.word_pieces(texts, noise)],
+                     max_length or self.max_length)
 
   def pack(self, segments: Sequence[tf.RaggedTensor],
            max_length: int) -> Dict[str, tf.Tensor]:

@@ -4,6 +4,13 @@ Rankers learn from lists ([query, L candidates]) so that one loop serves
 pointwise and listwise losses alike. The loop is a plain tf.function step
 (AdamW, linear warmup then linear decay, global-norm clipping), which keeps
 every piece visible and avoids Keras fit() machinery around string inputs.
+
+Semi-supervised distillation mixes two kinds of pairs in one list set: pairs
+with a true label and pairs with only a teacher's score (pseudo-labelled),
+and some with both. `ListData` therefore carries per-pair masks for each,
+and an `Objective` combines a hard loss on labels with a soft loss on
+teacher scores, each over its own eligible pairs. `TextNoise` (Noisy
+Student) noises the documents of training pairs only.
 """
 
 import collections
@@ -21,6 +28,8 @@ from rankdata import features
 from rankers import losses
 from rankers.models import graph_function
 from rankers.models import Ranker
+from rankers.noise import DocumentNoise
+from rankers.noise import TextNoise  # pylint: disable=unused-import  # API
 
 CLIP_NORM = 1.0
 # Variables excluded from weight decay (matched against variable names).
@@ -29,25 +38,45 @@ NO_DECAY = ('bias', 'gamma', 'beta')
 
 @dataclasses.dataclass
 class ListData:
-  """N lists of L candidates; padded slots have mask False."""
+  """N lists of L candidates; padded slots have mask False.
+
+  label_mask / teacher_mask say which real pairs have a true label / a
+  teacher score (both default: every real pair labelled, none scored);
+  `labels` and `teacher` are 0 where missing. `teacher` is None when no pair
+  has a teacher score.
+  """
   query: np.ndarray                     # object (str) [N]
   docs: np.ndarray                      # object (str) [N, L]
   labels: np.ndarray                    # float32 [N, L]
   mask: np.ndarray                      # bool [N, L]
   weights: Optional[np.ndarray] = None  # float32 [N], per-list weight
+  teacher: Optional[np.ndarray] = None  # float32 [N, L], teacher scores
+  label_mask: Optional[np.ndarray] = None    # bool [N, L]
+  teacher_mask: Optional[np.ndarray] = None  # bool [N, L]
 
   def __post_init__(self):
     n, size = self.docs.shape
-    for name in ('labels', 'mask'):
-      if getattr(self, name).shape != (n, size):
-        raise ValueError(f'ListData.{name} has shape '
-                         f'{getattr(self, name).shape}, docs {(n, size)}')
+    if self.label_mask is None:
+      self.label_mask = np.array(self.mask, bool)
+    if self.teacher_mask is None:
+      self.teacher_mask = (np.zeros([n, size], bool) if self.teacher is None
+                           else np.array(self.mask, bool))
+    for name in ('labels', 'mask', 'label_mask', 'teacher_mask', 'teacher'):
+      value = getattr(self, name)
+      if value is not None and value.shape != (n, size):
+        raise ValueError(f'ListData.{name} has shape {value.shape}, docs '
+                         f'{(n, size)}')
     if self.query.shape != (n,):
       raise ValueError(f'ListData.query has shape {self.query.shape}, '
                        f'expected {(n,)}')
     if self.weights is not None and self.weights.shape != (n,):
       raise ValueError(f'ListData.weights has shape {self.weights.shape}, '
                        f'expected {(n,)}')
+    for name in ('label_mask', 'teacher_mask'):
+      if (getattr(self, name) & ~self.mask).any():
+        raise ValueError(f'ListData.{name} is True on padding slots')
+    if self.teacher is None and self.teacher_mask.any():
+      raise ValueError('ListData.teacher_mask has pairs but teacher is None')
 
   def __len__(self) -> int:
     return len(self.query)
@@ -56,58 +85,141 @@ class ListData:
   def num_pairs(self) -> int:
     return int(self.mask.sum())
 
+  @property
+  def num_labelled(self) -> int:
+    return int(self.label_mask.sum())
+
+  @property
+  def num_teacher_scored(self) -> int:
+    return int(self.teacher_mask.sum())
+
+  def teacher_or_zeros(self) -> np.ndarray:
+    if self.teacher is None:
+      return np.zeros(self.docs.shape, np.float32)
+    return self.teacher
+
   def take(self, index: np.ndarray) -> 'ListData':
+    pick = lambda value: None if value is None else value[index]
     return ListData(self.query[index], self.docs[index], self.labels[index],
-                    self.mask[index],
-                    None if self.weights is None else self.weights[index])
+                    self.mask[index], pick(self.weights), pick(self.teacher),
+                    self.label_mask[index], self.teacher_mask[index])
 
 
 def _text(value: Any) -> str:
   return value.decode('utf-8') if isinstance(value, bytes) else str(value)
 
 
-def group_into_lists(examples: Iterable[Dict[str, Any]], list_size: int,
-                     label_key: str = features.LABEL,
-                     seed: int = 0) -> ListData:
-  """Groups (query, doc, label) dicts into lists of at most list_size.
+def _number(example: Dict[str, Any], key: str, index: int) -> Optional[float]:
+  value = example.get(key)
+  if value is None:
+    return None
+  value = float(value)
+  if not math.isfinite(value):
+    raise ValueError(f'example {index}: {key!r} is {value}')
+  return value
 
+
+def group_into_lists(examples: Iterable[Dict[str, Any]], list_size: int,
+                     label_key: str = features.LABEL, seed: int = 0,
+                     teacher_key: str = features.TEACHER_SCORE) -> ListData:
+  """Groups (query, doc, label and/or teacher score) dicts into lists.
+
+  Each example needs QUERY, DOC and at least one of `label_key` (a true
+  label) and `teacher_key` (a teacher's score); either may be absent or None.
   Pairs are grouped by QUERY_ID when present, else by QUERY text. A query
   with more than list_size candidates is split into ceil(n / list_size)
   lists of near-equal size, dealing candidates (shuffled, then sorted by
-  label) round-robin so that positives spread over the lists; every pair
-  appears exactly once. Lists are padded with mask False.
+  label, unlabelled last, ties by teacher score) round-robin so that
+  positives (or the teacher's top candidates) spread over the lists; every
+  pair appears exactly once. Lists are padded with mask False.
   """
   if list_size < 1:
     raise ValueError(f'list_size must be >= 1, got {list_size}')
   groups = collections.OrderedDict()
   for i, example in enumerate(examples):
-    for key in (features.QUERY, features.DOC, label_key):
+    for key in (features.QUERY, features.DOC):
       if example.get(key) is None:
         raise ValueError(f'example {i} lacks {key!r} (has {sorted(example)})')
+    label = _number(example, label_key, i)
+    teacher = _number(example, teacher_key, i)
+    if label is None and teacher is None:
+      raise ValueError(f'example {i} lacks {label_key!r} and {teacher_key!r}'
+                       f' (has {sorted(example)}): a pair needs a label or a '
+                       f'teacher score')
     group = _text(example.get(features.QUERY_ID, example[features.QUERY]))
-    groups.setdefault(group, []).append(example)
+    groups.setdefault(group, []).append((example, label, teacher))
   rng = np.random.default_rng(seed)
-  queries, docs, labels = [], [], []
+  rows = []  # (query, [(doc, label, teacher)])
   for candidates in groups.values():
     order = rng.permutation(len(candidates))
-    group_labels = np.array([float(candidates[i][label_key]) for i in order])
-    order = order[np.argsort(-group_labels, kind='stable')]
+    # Two stable sorts, descending: by teacher score, then by label (the main
+    # key); missing values go last.
+    for column in (2, 1):
+      values = np.array([candidates[i][column] for i in order], dtype=float)
+      order = order[np.argsort(-np.nan_to_num(values, nan=-np.inf),
+                               kind='stable')]
     num_lists = math.ceil(len(candidates) / list_size)
     for part in range(num_lists):
       chosen = [candidates[i] for i in order[part::num_lists]]
-      queries.append(_text(chosen[0][features.QUERY]))
-      docs.append([_text(c[features.DOC]) for c in chosen])
-      labels.append([float(c[label_key]) for c in chosen])
-  n = len(queries)
-  data = ListData(np.array(queries, dtype=object).reshape([n]),
+      rows.append((_text(chosen[0][0][features.QUERY]),
+                   [(_text(c[0][features.DOC]), c[1], c[2]) for c in chosen]))
+  n = len(rows)
+  data = ListData(np.array([q for q, _ in rows], dtype=object).reshape([n]),
                   np.full([n, list_size], '', dtype=object),
                   np.zeros([n, list_size], np.float32),
-                  np.zeros([n, list_size], bool))
-  for row, (row_docs, row_labels) in enumerate(zip(docs, labels)):
-    data.docs[row, :len(row_docs)] = row_docs
-    data.labels[row, :len(row_labels)] = row_labels
-    data.mask[row, :len(row_docs)] = True
+                  np.zeros([n, list_size], bool),
+                  teacher=np.zeros([n, list_size], np.float32),
+                  label_mask=np.zeros([n, list_size], bool),
+                  teacher_mask=np.zeros([n, list_size], bool))
+  for row, (_, pairs) in enumerate(rows):
+    for column, (doc, label, teacher) in enumerate(pairs):
+      data.docs[row, column] = doc
+      data.mask[row, column] = True
+      if label is not None:
+        data.labels[row, column] = label
+        data.label_mask[row, column] = True
+      if teacher is not None:
+        data.teacher[row, column] = teacher
+        data.teacher_mask[row, column] = True
+  if not data.teacher_mask.any():
+    data.teacher = None
   return data
+
+
+@dataclasses.dataclass
+class Objective:
+  """Hard loss on true labels plus soft loss on teacher scores.
+
+  Per batch: hard_weight * hard_loss(scores, labels, labelled pairs) +
+  soft_weight * soft_loss(scores, teacher, soft pairs, temperature), where
+  the soft pairs are those with a teacher score, restricted to unlabelled
+  pairs unless soft_on_labelled. Each term averages over the lists that
+  have eligible pairs (0 when none has). `temperature` is used by
+  listwise_kl only.
+  """
+  hard_loss: str = 'listwise_softmax_ce'   # a name in losses.LOSSES
+  hard_weight: float = 1.0
+  soft_loss: str = 'listwise_kl'           # a name in losses.SOFT_LOSSES
+  soft_weight: float = 1.0
+  temperature: float = 1.0
+  soft_on_labelled: bool = False
+
+  def validate(self) -> 'Objective':
+    """Raises ValueError naming the offending field; returns self."""
+    losses.get_loss(self.hard_loss)
+    losses.get_soft_loss(self.soft_loss)
+    for name in ('hard_weight', 'soft_weight'):
+      value = getattr(self, name)
+      if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f'Objective.{name} must be finite and >= 0, got '
+                         f'{value}')
+    if self.hard_weight == 0 and self.soft_weight == 0:
+      raise ValueError('Objective.hard_weight and soft_weight are both 0: '
+                       'nothing to learn')
+    if not (math.isfinite(self.temperature) and self.temperature > 0):
+      raise ValueError(f'Objective.temperature must be > 0, got '
+                       f'{self.temperature}')
+    return self
 
 
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -144,33 +256,52 @@ def make_optimizer(learning_rate: float, total_steps: int,
   return optimizer
 
 
-def train_ranker(ranker: Ranker, data: ListData, loss: str, epochs: int,
-                 batch_lists: int, learning_rate: float,
+def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
+                 epochs: int, batch_lists: int, learning_rate: float,
                  warmup_fraction: float = 0.1, seed: int = 0,
                  log_every: int = 50, tensorboard_dir: Optional[str] = None,
                  loss_kwargs: Optional[Dict[str, Any]] = None,
-                 weight_decay: float = 0.01) -> Dict[str, List[float]]:
+                 weight_decay: float = 0.01,
+                 objective: Optional[Objective] = None,
+                 text_noise: Optional[TextNoise] = None
+                 ) -> Dict[str, List[float]]:
   """Trains `ranker` in place on lists; returns the history.
 
   Args:
     ranker: the model to train (its trainable variables are updated).
-    data: lists of candidates; labels are the loss's targets.
-    loss: a name in losses.LOSSES.
+    data: lists of candidates; labels (and teacher scores) are the targets.
+    loss: a name in losses.LOSSES, on the labelled pairs. With an objective
+      it may be None; otherwise it must equal objective.hard_loss.
     epochs: passes over the lists (0: no training).
     batch_lists: lists per step (pairs per step = batch_lists * L at most).
     learning_rate: peak learning rate.
     warmup_fraction: fraction of all steps spent warming up.
-    seed: seeds the list shuffling and TF's global random seed (dropout).
-    log_every: steps between log lines `step s/S loss x pairs/s y`.
-    tensorboard_dir: if set, loss, learning rate and pairs/s are written as
-      tf.summary scalars.
-    loss_kwargs: extra loss arguments, e.g. {'max_label': 3.0}.
+    seed: seeds the list shuffling, TF's global random seed (dropout) and the
+      text noise.
+    log_every: steps between log lines `step s/S loss x pairs/s y` (with an
+      objective: `loss x (hard h soft s)`).
+    tensorboard_dir: if set, loss (and hard_loss / soft_loss), learning rate
+      and pairs/s are written as tf.summary scalars.
+    loss_kwargs: extra hard-loss arguments, e.g. {'max_label': 3.0}.
     weight_decay: AdamW decoupled weight decay (not on biases/LayerNorm).
+    objective: hard + soft loss mix (see Objective); None: `loss` on labels.
+    text_noise: Noisy Student noise on the documents of training pairs
+      (never at inference); None or all-zero: none.
 
   Returns:
     {'loss': per-step losses, 'learning_rate': per-step rates,
-     'pairs_per_second': one value per log line, 'epoch_loss': per epoch}.
+     'pairs_per_second': one value per log line, 'epoch_loss': per epoch},
+    and with an objective also 'hard_loss' and 'soft_loss' per step (the
+    unweighted terms; loss = hard_weight * hard + soft_weight * soft).
   """
+  if objective is not None:
+    objective = dataclasses.replace(objective).validate()
+    if loss is not None and loss != objective.hard_loss:
+      raise ValueError(f'loss={loss!r} but objective.hard_loss='
+                       f'{objective.hard_loss!r}; pass one of them')
+    loss = objective.hard_loss
+  elif loss is None:
+    raise ValueError('train_ranker needs a loss or an objective')
   loss_fn = losses.get_loss(loss)
   loss_kwargs = dict(loss_kwargs or {})
   if batch_lists < 1:
@@ -179,13 +310,15 @@ def train_ranker(ranker: Ranker, data: ListData, loss: str, epochs: int,
     raise ValueError(f'epochs must be >= 0, got {epochs}')
   if log_every < 1:
     raise ValueError(f'log_every must be >= 1, got {log_every}')
-  max_label = loss_kwargs.get('max_label', 1.0)
-  if (loss == 'pointwise_sigmoid_ce' and data.num_pairs and
-      data.labels[data.mask].max() > max_label):
-    logging.warning('labels go up to %s but max_label is %s: targets are '
-                    'clipped to 1', data.labels[data.mask].max(), max_label)
+  if text_noise is not None:
+    text_noise = dataclasses.replace(text_noise).validate()
+    if text_noise.is_identity:
+      text_noise = None
+  _check_targets(data, loss, loss_kwargs, objective)
   history = {'loss': [], 'learning_rate': [], 'pairs_per_second': [],
              'epoch_loss': []}
+  if objective is not None:
+    history.update(hard_loss=[], soft_loss=[])
   steps_per_epoch = math.ceil(len(data) / batch_lists)
   total_steps = epochs * steps_per_epoch
   if total_steps == 0:
@@ -200,21 +333,42 @@ def train_ranker(ranker: Ranker, data: ListData, loss: str, epochs: int,
   # Creating the slots now, not inside the first step, avoids a second trace.
   optimizer.build(variables)
   list_size = data.docs.shape[1]
+  doc_noise = (None if text_noise is None else
+               DocumentNoise(text_noise, ranker.tokenizer.mask_id, seed))
+  if doc_noise is not None:
+    logging.info('Text noise on training documents: %s', text_noise)
 
-  def train_step(queries, docs, labels, mask, weights):
+  def objective_terms(scores, labels, teacher, mask, label_mask,
+                      teacher_mask, weights):
+    hard_mask = mask & label_mask
+    hard = loss_fn(scores, labels, hard_mask, weights=weights, **loss_kwargs)
+    if objective is None:
+      return hard, hard, tf.zeros([])
+    soft_mask = mask & teacher_mask
+    if not objective.soft_on_labelled:
+      soft_mask &= ~label_mask
+    soft = losses.soft_loss(objective.soft_loss, scores, teacher, soft_mask,
+                            temperature=objective.temperature,
+                            weights=weights)
+    total = objective.hard_weight * hard + objective.soft_weight * soft
+    return total, hard, soft
+
+  def train_step(queries, docs, labels, teacher, mask, label_mask,
+                 teacher_mask, weights):
     with tf.GradientTape() as tape:
-      scores = ranker.score_lists(queries, docs, mask, training=True)
-      value = loss_fn(scores, labels, mask, weights=weights, **loss_kwargs)
-    gradients = tape.gradient(value, variables)
+      scores = ranker.score_lists(queries, docs, mask, training=True,
+                                  doc_noise=doc_noise)
+      total, hard, soft = objective_terms(scores, labels, teacher, mask,
+                                          label_mask, teacher_mask, weights)
+    gradients = tape.gradient(total, variables)
     gradients, _ = tf.clip_by_global_norm(gradients, CLIP_NORM)
     optimizer.apply_gradients(zip(gradients, variables))
-    return value
+    return tf.stack([total, hard, soft])
 
+  lists = lambda dtype: tf.TensorSpec([None, list_size], dtype)
   train_step = graph_function(train_step, [
-      tf.TensorSpec([None], tf.string),
-      tf.TensorSpec([None, list_size], tf.string),
-      tf.TensorSpec([None, list_size], tf.float32),
-      tf.TensorSpec([None, list_size], tf.bool),
+      tf.TensorSpec([None], tf.string), lists(tf.string), lists(tf.float32),
+      lists(tf.float32), lists(tf.bool), lists(tf.bool), lists(tf.bool),
       tf.TensorSpec([None], tf.float32)])
 
   writer = (tf.summary.create_file_writer(tensorboard_dir)
@@ -229,29 +383,45 @@ def train_ranker(ranker: Ranker, data: ListData, loss: str, epochs: int,
       weights = (np.ones(len(batch), np.float32) if batch.weights is None
                  else batch.weights.astype(np.float32))
       rate = float(optimizer.learning_rate)  # the rate this step uses
-      value = float(train_step(
+      values = train_step(
           tf.constant(batch.query.tolist(), tf.string),
           tf.constant(batch.docs.tolist(), tf.string),
           tf.constant(batch.labels, tf.float32),
-          tf.constant(batch.mask), tf.constant(weights)))
+          tf.constant(batch.teacher_or_zeros(), tf.float32),
+          tf.constant(batch.mask), tf.constant(batch.label_mask),
+          tf.constant(batch.teacher_mask), tf.constant(weights)).numpy()
+      value, hard, soft = (float(v) for v in values)
       step += 1
       if not math.isfinite(value):
-        raise FloatingPointError(f'loss is {value} at step {step}')
+        raise FloatingPointError(f'loss is {value} at step {step} (hard '
+                                 f'{hard}, soft {soft})')
       history['loss'].append(value)
       history['learning_rate'].append(rate)
+      if objective is not None:
+        history['hard_loss'].append(hard)
+        history['soft_loss'].append(soft)
       epoch_losses.append(value)
-      window_losses.append(value)
+      window_losses.append((value, hard, soft))
       window_pairs += batch.num_pairs
       if writer is not None:
         with writer.as_default(step=step):
           tf.summary.scalar('loss', value)
+          if objective is not None:
+            tf.summary.scalar('hard_loss', hard)
+            tf.summary.scalar('soft_loss', soft)
           tf.summary.scalar('learning_rate', rate)
       if step % log_every == 0 or step == total_steps:
         elapsed = time.perf_counter() - window_start
         pairs_per_second = window_pairs / max(elapsed, 1e-9)
         history['pairs_per_second'].append(pairs_per_second)
-        logging.info('step %d/%d loss %.4f pairs/s %.1f', step, total_steps,
-                     np.mean(window_losses), pairs_per_second)
+        mean_loss, mean_hard, mean_soft = np.mean(window_losses, axis=0)
+        if objective is None:
+          logging.info('step %d/%d loss %.4f pairs/s %.1f', step, total_steps,
+                       mean_loss, pairs_per_second)
+        else:
+          logging.info('step %d/%d loss %.4f (hard %.4f soft %.4f) pairs/s '
+                       '%.1f', step, total_steps, mean_loss, mean_hard,
+                       mean_soft, pairs_per_second)
         if writer is not None:
           with writer.as_default(step=step):
             tf.summary.scalar('pairs_per_second', pairs_per_second)
@@ -263,3 +433,41 @@ def train_ranker(ranker: Ranker, data: ListData, loss: str, epochs: int,
   if writer is not None:
     writer.flush()
   return history
+
+
+def _check_targets(data: ListData, loss: str, loss_kwargs: Dict[str, Any],
+                   objective: Optional[Objective]) -> None:
+  """Warns about targets a loss will clip or pairs no term will use."""
+  labelled = data.labels[data.label_mask]
+  max_label = loss_kwargs.get('max_label', 1.0)
+  if (loss == 'pointwise_sigmoid_ce' and labelled.size and
+      labelled.max() > max_label):
+    logging.warning('labels go up to %s but max_label is %s: targets are '
+                    'clipped to 1', labelled.max(), max_label)
+  unlabelled = data.num_pairs - data.num_labelled
+  if objective is None:
+    if unlabelled:
+      logging.warning('%d of %d pairs have no label and are not trained on '
+                      '(pass an objective to learn from teacher scores)',
+                      unlabelled, data.num_pairs)
+    return
+  if objective.soft_weight > 0 and not data.num_teacher_scored:
+    logging.warning('Objective.soft_weight is %s but no pair has a teacher '
+                    'score', objective.soft_weight)
+  if objective.hard_weight > 0 and not data.num_labelled:
+    logging.warning('Objective.hard_weight is %s but no pair has a label',
+                    objective.hard_weight)
+  soft_pairs = data.teacher_mask & (objective.soft_on_labelled |
+                                    ~data.label_mask)
+  unused = data.mask & ~(
+      (data.label_mask if objective.hard_weight > 0 else False) |
+      (soft_pairs if objective.soft_weight > 0 else False))
+  if unused.any():
+    logging.warning('%d of %d pairs are used by no loss term (weights hard '
+                    '%s, soft %s, soft_on_labelled %s)', int(unused.sum()),
+                    data.num_pairs, objective.hard_weight,
+                    objective.soft_weight, objective.soft_on_labelled)
+  if (objective.temperature != 1.0 and
+      objective.soft_loss not in losses.TEMPERATURE_LOSSES):
+    logging.warning('Objective.temperature %s is not used by soft loss %s',
+                    objective.temperature, objective.soft_loss)

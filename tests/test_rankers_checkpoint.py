@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from safetensors import numpy as safetensors_numpy
 import tensorflow as tf
+import tf_keras
 
 from rankers import checkpoint
 from rankers import models
@@ -203,3 +204,62 @@ def test_missing_weights_file_is_an_error(tmp_path):
   with pytest.raises(FileNotFoundError, match=r'model\.safetensors: not found'
                                               r'.*pytorch_model\.bin'):
     checkpoint.load_hf_weights(str(tmp_path))
+
+
+def _head(seed):
+  tf.random.set_seed(seed)
+  head = tf_keras.layers.Dense(1)
+  head.build([None, 32])
+  return head
+
+
+def test_head_round_trip_and_one_label_check(tmp_path, tiny_encoder_config,
+                                             tiny_vocab_file, caplog):
+  source, _, _ = _tiny_encoder(tiny_encoder_config, seed=1)
+  source_head = _head(1)
+  directory = checkpoint.write_hf_checkpoint(
+      str(tmp_path / 'ckpt'), source, tiny_vocab_file, lower_case=True,
+      head=source_head, ranker_fields={'pooling': 'mean'})
+  assert sorted(os.listdir(directory)) == [
+      'config.json', 'model.safetensors', 'tokenizer_config.json',
+      'vocab.txt']
+  assert checkpoint.read_hf_lower_case(directory) is True
+  assert checkpoint.read_ranker_fields(directory) == {'pooling': 'mean'}
+  target, _, _ = _tiny_encoder(tiny_encoder_config, seed=2)
+  target_head = _head(2)
+  assert checkpoint.load_checkpoint(target, directory, head=target_head)
+  np.testing.assert_array_equal(target_head.kernel.numpy(),
+                                source_head.kernel.numpy())
+  np.testing.assert_array_equal(target_head.bias.numpy(),
+                                source_head.bias.numpy())
+  # Without a head to fill (a bi-encoder) the classifier is skipped quietly.
+  with caplog.at_level(logging.INFO, logger='absl'):
+    assert not checkpoint.load_checkpoint(target, directory)
+  assert 'classifier not used' in caplog.text
+  assert 'not used by the encoder' not in caplog.text
+  # A two-label classifier cannot become a ranker's score head.
+  path = os.path.join(directory, 'model.safetensors')
+  tensors = safetensors_numpy.load_file(path)
+  tensors['classifier.weight'] = np.zeros([2, 32], np.float32)
+  tensors['classifier.bias'] = np.zeros([2], np.float32)
+  safetensors_numpy.save_file(tensors, path)
+  with pytest.raises(ValueError, match=r'classifier\.weight \(2, 32\).*'
+                                       r'\(1, 32\)'):
+    checkpoint.load_checkpoint(target, directory, head=target_head)
+
+
+def test_foreign_classifier_loads_with_a_warning(tmp_path, tiny_encoder_config,
+                                                 tiny_vocab_file, caplog):
+  source, _, _ = _tiny_encoder(tiny_encoder_config, seed=1)
+  source_head = _head(1)
+  directory = checkpoint.write_hf_checkpoint(
+      str(tmp_path), source, tiny_vocab_file, lower_case=True,
+      head=source_head)  # no `ranker` entry: as a checkpoint from elsewhere
+  with caplog.at_level(logging.INFO, logger='absl'):
+    ranker = models.build_ranker(RankerConfig(
+        'cross_encoder', checkpoint_dir=directory, keep_layers=1,
+        max_length=16))
+  assert 'not a rankers export' in caplog.text
+  assert 'trained on layer 2, this ranker keeps 1' in caplog.text
+  np.testing.assert_array_equal(ranker.model.score_head.kernel.numpy(),
+                                source_head.kernel.numpy())

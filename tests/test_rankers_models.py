@@ -2,9 +2,12 @@
 
 Each architecture is trained once (a module fixture) and the same model is
 exported, because tracing the TF graphs dominates the cost of these tests.
+The cross-encoder trains with Noisy Student text noise, so the export tests
+also prove that no noise reaches the serving graphs.
 """
 
 import json
+import logging
 import os
 import types
 
@@ -13,7 +16,10 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
+from safetensors import numpy as safetensors_numpy
+
 from rankdata import features
+from rankers import checkpoint
 from rankers import export
 from rankers import models
 from rankers import training
@@ -68,11 +74,12 @@ def mean_reciprocal_rank(ranker, data):
 
 
 @pytest.fixture(scope='module', params=[
-    ('cross_encoder', 'listwise_softmax_ce', 'contains', 1e-2),
-    ('bi_encoder', 'pointwise_sigmoid_ce', 'partner', 3e-3),
+    ('cross_encoder', 'listwise_softmax_ce', 'contains', 1e-2,
+     training.TextNoise(token_dropout=0.1, mask_prob=0.1, shuffle_window=2)),
+    ('bi_encoder', 'pointwise_sigmoid_ce', 'partner', 3e-3, None),
 ], ids=['cross_encoder', 'bi_encoder'])
 def trained(request, tiny_vocab_file, tiny_encoder_config, tmp_path_factory):
-  architecture, loss, relation, learning_rate = request.param
+  architecture, loss, relation, learning_rate, text_noise = request.param
   encoder = tiny_encoder_config(hidden_dropout=0.1, attention_dropout=0.1,
                                 stochastic_depth=0.1)
   config = RankerConfig(architecture, encoder=encoder,
@@ -86,7 +93,7 @@ def trained(request, tiny_vocab_file, tiny_encoder_config, tmp_path_factory):
   history = training.train_ranker(
       ranker, data, loss=loss, epochs=EPOCHS, batch_lists=BATCH_LISTS,
       learning_rate=learning_rate, warmup_fraction=0.1, seed=0, log_every=25,
-      tensorboard_dir=tensorboard_dir)
+      tensorboard_dir=tensorboard_dir, text_noise=text_noise)
   return types.SimpleNamespace(
       ranker=ranker, data=data, history=history, before=before,
       after=mean_reciprocal_rank(ranker, data), learning_rate=learning_rate,
@@ -177,16 +184,26 @@ def test_score_examples_equals_serving_default(exported):
       exported.scorer.score(QUERIES, DOCS), rtol=1e-6, atol=1e-6)
 
 
-def test_no_random_op_in_exported_graphs(exported):
+def _assert_no_noise_in(export_dir):
+  """No random op (dropout, layer drop, text noise) and no generator state."""
   proto = saved_model_pb2.SavedModel()
-  with open(os.path.join(exported.export_dir, 'saved_model.pb'), 'rb') as f:
+  with open(os.path.join(export_dir, 'saved_model.pb'), 'rb') as f:
     proto.ParseFromString(f.read())
   graph = proto.meta_graphs[0].graph_def
   ops = {node.op for node in graph.node}
   for function in graph.library.function:
     ops.update(node.op for node in function.node_def)
   assert 'WordpieceTokenizeWithOffsets' in ops, sorted(ops)
-  assert not [op for op in ops if 'Random' in op or 'Dropout' in op], ops
+  noisy = ('Random', 'Dropout', 'Rng', 'StatefulUniform', 'Shuffle')
+  assert not [op for op in ops if any(word in op for word in noisy)], ops
+  variables = tf.train.list_variables(
+      os.path.join(export_dir, 'variables', 'variables'))
+  assert not [name for name, _ in variables if 'generator' in name.lower()
+              or 'noise' in name.lower()], variables
+
+
+def test_no_random_op_in_exported_graphs(exported):
+  _assert_no_noise_in(exported.export_dir)
 
 
 def test_config_metadata_and_assets(exported):
@@ -221,3 +238,151 @@ def test_signatures(exported):
   np.testing.assert_allclose(
       scorer.score_embeddings(query_embedding, doc_embedding),
       scorer.score(QUERIES, DOCS), rtol=1e-5, atol=1e-5)
+
+
+def test_export_is_an_hf_checkpoint(exported, caplog):
+  ranker = exported.ranker
+  directory = export.checkpoint_dir_of(exported.export_dir)
+  assert directory == os.path.join(exported.export_dir, 'assets.extra',
+                                   'hf_checkpoint')
+  with open(os.path.join(directory, 'config.json')) as f:
+    hf_config = json.load(f)
+  encoder = ranker.config.encoder
+  assert {k: hf_config[k] for k in (
+      'model_type', 'hidden_act', 'hidden_size', 'num_hidden_layers',
+      'num_attention_heads', 'intermediate_size', 'vocab_size',
+      'max_position_embeddings', 'type_vocab_size', 'layer_norm_eps')} == {
+          'model_type': 'bert', 'hidden_act': 'gelu', 'hidden_size': 32,
+          'num_hidden_layers': 2, 'num_attention_heads': 2,
+          'intermediate_size': 64, 'vocab_size': encoder.vocab_size,
+          'max_position_embeddings': 64, 'type_vocab_size': 2,
+          'layer_norm_eps': 1e-12}
+  with open(os.path.join(directory, 'vocab.txt')) as f, open(
+      ranker.config.vocab_file) as g:
+    assert f.read() == g.read()
+  tensors = safetensors_numpy.load_file(
+      os.path.join(directory, 'model.safetensors'))
+  prefix = '' if ranker.is_bi_encoder else 'bert.'
+  query = ranker.encoder.transformer_layers[1].query
+  np.testing.assert_array_equal(  # [out, in], not a scrambled [in, out]
+      tensors[prefix + 'encoder.layer.1.attention.self.query.weight'],
+      query.kernel.numpy().T)
+  if ranker.is_bi_encoder:
+    assert 'classifier.weight' not in tensors
+  else:
+    head = ranker.model.score_head
+    assert tensors['classifier.weight'].shape == (1, 32)
+    np.testing.assert_array_equal(tensors['classifier.weight'],
+                                  head.kernel.numpy().T)
+    np.testing.assert_array_equal(tensors['classifier.bias'],
+                                  head.bias.numpy())
+
+  # A new ranker built from it scores exactly like the exported one.
+  fields = dict(max_length=16, query_max_length=8,
+                pooling=ranker.config.pooling)
+  with caplog.at_level(logging.INFO, logger='absl'):
+    rebuilt = models.build_ranker(RankerConfig(
+        ranker.config.architecture, checkpoint_dir=directory, **fields))
+  np.testing.assert_allclose(rebuilt.score(QUERIES, DOCS).numpy(),
+                             exported.scorer.score(QUERIES, DOCS),
+                             rtol=1e-5, atol=1e-5)
+  assert rebuilt.config.encoder.hidden_dropout == encoder.hidden_dropout
+  if not ranker.is_bi_encoder:
+    assert 'Loaded the scoring head' in caplog.text
+  assert 'WARNING' not in [r.levelname for r in caplog.records
+                           if 'rankers' in r.pathname]
+
+  # A student starts from its first layer.
+  student = models.build_ranker(RankerConfig(
+      ranker.config.architecture, checkpoint_dir=directory, keep_layers=1,
+      **fields))
+  assert len(student.encoder.transformer_layers) == 1
+  np.testing.assert_array_equal(
+      student.encoder.transformer_layers[0].intermediate.kernel.numpy(),
+      ranker.encoder.transformer_layers[0].intermediate.kernel.numpy())
+  scores = student.score(QUERIES, DOCS).numpy()
+  assert scores.shape == (len(QUERIES),) and np.isfinite(scores).all()
+
+
+def test_checkpoint_dir_of_a_directory_without_one(tmp_path):
+  with pytest.raises(FileNotFoundError, match='no HF checkpoint.*config.json'):
+    export.checkpoint_dir_of(str(tmp_path))
+
+
+HYBRID_WEIGHT = 0.25
+
+
+@pytest.fixture(scope='module')
+def hybrid(exported, tmp_path_factory):
+  export_dir = str(tmp_path_factory.mktemp('hybrid') / 'model')
+  export.export_ranker(exported.ranker, export_dir, {'role': 'student'},
+                       hybrid_weight=HYBRID_WEIGHT)
+  return types.SimpleNamespace(export_dir=export_dir,
+                               scorer=export.load_scorer(export_dir))
+
+
+def _hybrid_example(query, doc, first_stage_score=None):
+  example = tf.train.Example.FromString(_example(query, doc))
+  if first_stage_score is not None:
+    example.features.feature[features.FIRST_STAGE_SCORE].float_list.value[
+        :] = [first_stage_score]
+  return example.SerializeToString()
+
+
+def test_hybrid_export_fuses_with_the_first_stage(exported, hybrid):
+  plain, scorer = exported.scorer, hybrid.scorer
+  first_stage = np.array([1.0, -2.0, 0.0, 3.5, 12.0], np.float32)
+  model = plain.score(QUERIES, DOCS)
+  fused = model + HYBRID_WEIGHT * first_stage
+  assert scorer.hybrid_weight == HYBRID_WEIGHT and scorer.is_hybrid
+  assert scorer.metadata == {'role': 'student',
+                             'hybrid_weight': HYBRID_WEIGHT}
+  serve = scorer.signatures['serving_default']
+  assert set(serve.structured_input_signature[1]) == {
+      'query', 'document', 'first_stage_score'}
+  out = serve(query=tf.constant(QUERIES), document=tf.constant(DOCS),
+              first_stage_score=tf.constant(first_stage))
+  assert set(out) == {'score', 'model_score'}
+  np.testing.assert_allclose(out['score'].numpy(), fused, rtol=1e-5,
+                             atol=1e-5)
+  np.testing.assert_allclose(out['model_score'].numpy(), model, rtol=1e-5,
+                             atol=1e-5)
+  # score() stays the model's own score; score_hybrid() fuses (input order
+  # survives the length-sorted batches).
+  np.testing.assert_allclose(scorer.score(QUERIES, DOCS, batch_size=2),
+                             model, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+      scorer.score_hybrid(QUERIES, DOCS, first_stage.tolist(), batch_size=2),
+      fused, rtol=1e-5, atol=1e-5)
+  assert scorer.score([], []).shape == (0,)
+  serialized = [_hybrid_example(q, d, s)
+                for q, d, s in zip(QUERIES, DOCS, first_stage)]
+  np.testing.assert_allclose(scorer.score_examples(serialized, batch_size=3),
+                             fused, rtol=1e-5, atol=1e-5)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='first_stage_score'):
+    scorer.score_examples([_hybrid_example('cat', 'dog')])
+  _assert_no_noise_in(hybrid.export_dir)
+  # The hybrid export is a checkpoint like any other.
+  assert os.path.isdir(export.checkpoint_dir_of(hybrid.export_dir))
+
+
+def test_plain_export_signature_is_unchanged(exported):
+  scorer = exported.scorer
+  assert scorer.hybrid_weight is None and not scorer.is_hybrid
+  serve = scorer.signatures['serving_default']
+  assert set(serve.structured_input_signature[1]) == {'query', 'document'}
+  assert set(serve.structured_outputs) == {'score'}
+  assert set(scorer.signatures['score_examples'].structured_outputs) == {
+      'score'}
+  with pytest.raises(ValueError, match='not a hybrid export'):
+    scorer.score_hybrid(QUERIES, DOCS, [0.0] * len(QUERIES))
+
+
+def test_hybrid_weight_must_agree_with_metadata(exported, tmp_path):
+  with pytest.raises(ValueError, match='hybrid_weight'):
+    export.export_ranker(exported.ranker, str(tmp_path / 'm'),
+                         {'hybrid_weight': 2.0}, hybrid_weight=1.0)
+  with pytest.raises(ValueError, match='finite'):
+    export.export_ranker(exported.ranker, str(tmp_path / 'm'),
+                         hybrid_weight=float('nan'))

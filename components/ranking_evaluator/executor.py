@@ -62,7 +62,7 @@ def first_stage_run(examples: List[Dict[str, Any]]) -> Run:
 
 def hybrid_weight(scorer) -> Optional[float]:
   """The fusion weight stored with a model by its trainer, if hybrid scoring is on."""
-  value = (scorer.config or {}).get('hybrid_weight')
+  value = getattr(scorer, 'hybrid_weight', None)
   return None if value is None else float(value)
 
 

@@ -1,0 +1,177 @@
+"""End-to-end: the full SSD loop on a Cranfield subset with tiny models.
+
+Two real TFX runs (LocalDagRunner, Beam DirectRunner, SQLite MLMD):
+  A. mode ssd, 2 rounds, cross-encoder teacher -> bi-encoder student, loose
+     blessing rules (so the student is blessed and pushed);
+  B. mode noisy_student, 1 round, bi-encoder teacher -> cross-encoder student
+     with hybrid scoring, default (strict) blessing rules.
+"""
+
+import json
+import os
+
+import pytest
+from tfx.utils import path_utils
+
+from components import example_io
+from components.pseudo_labeler import spec as pl_spec
+from components.ranking_evaluator import spec as eval_spec
+from pipelines import local_runner
+from pipelines import pipeline as P
+from rankdata import features as F
+from rankers import export as rexport
+from ssd import config as C
+from ssd import lineage
+from tests import e2e_util
+
+pytestmark = pytest.mark.e2e
+
+
+def _run(tmp, name, **overrides):
+  raw = e2e_util.tiny_pipeline_config(tmp / name, **overrides)
+  raw['pipeline_name'] = f'ssd-{name}'
+  raw['data_validation'] = False
+  cfg = C.from_dict(C.PipelineConfig, raw)
+  return cfg, local_runner.run(cfg)
+
+
+def _tiny_model(raw, architecture):
+  return dict(raw['teacher']['model'], architecture=architecture)
+
+
+@pytest.fixture(scope='module')
+def run_a(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp('loop')
+  base = e2e_util.tiny_pipeline_config(tmp / 'a', architecture='cross_encoder')
+  student_model = _tiny_model(base, 'bi_encoder')
+  return _run(tmp, 'a', teacher={**base['teacher']}, teacher_prime={
+      'mode': 'ssd', 'rounds': 2, 'train': base['teacher']['train'],
+      'objective': {'max_soft_lists': 20}},
+      student={'model': student_model, 'train': base['teacher']['train']},
+      blessing={'min_improvement': -1.0, 'retention': 0.0, 'must_beat_first_stage': False})
+
+
+@pytest.fixture(scope='module')
+def run_b(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp('loop')
+  base = e2e_util.tiny_pipeline_config(tmp / 'b', architecture='bi_encoder')
+  return _run(tmp, 'b', teacher_prime={
+      'mode': 'noisy_student', 'rounds': 1, 'train': base['teacher']['train'],
+      'pseudo_label': {'max_pairs_per_query': 4}},
+      student={'model': _tiny_model(base, 'cross_encoder'), 'train': base['teacher']['train'],
+               'hybrid': True, 'objective': {'soft_loss': 'margin_mse', 'hard_weight': 0.5,
+                                             'soft_on_labelled': True}})
+
+
+def _store(cfg):
+  return lineage.open_store(cfg.metadata_sqlite)
+
+
+def _nodes(cfg):
+  nodes = [P.EXAMPLE_GEN, P.TEACHER_TRAINER, P.TEACHER_PRETRAINED, P.TEACHER_EVALUATOR,
+           P.TRANSFER_LABELER, P.STUDENT_TRAINER, P.STUDENT_SUPERVISED, P.STUDENT_EVALUATOR,
+           P.STUDENT_PUSHER]
+  for r in range(1, cfg.teacher_prime.rounds + 1):
+    nodes += [P.pseudo_labeler_id(r), P.teacher_prime_trainer_id(r), P.teacher_prime_evaluator_id(r)]
+  return nodes
+
+
+@pytest.mark.parametrize('which', ['run_a', 'run_b'])
+def test_every_node_completed_and_every_model_loads(which, request):
+  cfg, summary = request.getfixturevalue(which)
+  store = _store(cfg)
+  for node in _nodes(cfg):
+    execution = lineage.latest_execution(store, cfg.pipeline_name, node)
+    assert execution is not None and execution.last_known_state == lineage._STATE.COMPLETE, node
+    for key, artifacts in lineage.execution_io(store, execution.id).items():
+      for artifact in artifacts:
+        assert os.path.exists(artifact.uri), (node, key, artifact.uri)
+        if artifact.type_id == store.get_artifact_type('Model').id:
+          scorer = rexport.load_scorer(path_utils.serving_model_path(artifact.uri))
+          assert scorer.score(['supersonic flow'], ['flow at supersonic speed']).shape == (1,)
+  roles = set(summary['metrics'])
+  expected = {P.ROLE_BM25, P.ROLE_TEACHER, P.ROLE_STUDENT, P.ROLE_STUDENT_SUPERVISED}
+  rounds = summary['decisions'][1:1 + cfg.teacher_prime.rounds]
+  expected |= {P.teacher_prime_role(r) for r, d in enumerate(rounds, 1) if not d['skipped']}
+  assert expected <= roles, roles
+  with open(summary['metrics_path']) as f:
+    assert set(json.load(f)) == roles
+
+
+@pytest.mark.parametrize('which', ['run_a', 'run_b'])
+def test_pseudo_label_counts_add_up_and_name_the_teacher(which, request):
+  cfg, _ = request.getfixturevalue(which)
+  store = _store(cfg)
+  for node in [P.pseudo_labeler_id(1), P.TRANSFER_LABELER]:
+    out = lineage.latest_output(store, cfg.pipeline_name, node, pl_spec.PSEUDO_LABELLED_KEY)
+    props = lineage.custom_props(out)
+    with open(os.path.join(lineage.latest_output(
+        store, cfg.pipeline_name, node, pl_spec.REPORT_KEY).uri, pl_spec.COUNTS_FILE)) as f:
+      counts = json.load(f)
+    teacher = lineage.execution_io(store, lineage.latest_execution(
+        store, cfg.pipeline_name, node).id, 'input')['model'][0]
+    assert props['teacher_model_id'] == teacher.id
+    assert counts['counts']['total']['pairs_in'] == props['total_pairs_in']
+    for split in json.loads(out.properties['split_names'].string_value):
+      rows = example_io.read_split(out.uri, split)
+      kept = props[f'{split}_kept']
+      filtered = sum(v for k, v in props.items() if k.startswith(f'{split}_filtered_'))
+      dead = sum(v for k, v in props.items() if k.startswith(f'{split}_dead_letter_'))
+      assert props[f'{split}_pairs_in'] == kept + filtered + dead, (node, split, props)
+      assert len(rows) == kept
+      assert all(r[F.TEACHER_ID].startswith(f'{teacher.id}:') for r in rows)
+
+
+def test_round_two_ran_or_was_skipped_with_reason(run_a):
+  cfg, summary = run_a
+  round1, round2 = summary['decisions'][1], summary['decisions'][2]
+  if round1['blessed']:
+    assert not round2['skipped']
+  else:
+    assert round2['skipped'] and 'skipped' in round2['reason']
+    out = lineage.latest_output(_store(cfg), cfg.pipeline_name, P.pseudo_labeler_id(2),
+                                pl_spec.PSEUDO_LABELLED_KEY)
+    assert lineage.custom_props(out)['skipped'] == 1
+
+
+def test_blessed_student_is_pushed_and_scores_raw_strings(run_a):
+  cfg, summary = run_a
+  student = summary['decisions'][-1]
+  assert student['node'] == P.STUDENT_EVALUATOR and student['blessed'], student
+  assert 'student_supervised' in student['reason']
+  assert summary['pushed']['pushed']
+  dest = summary['pushed']['destination']
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow_text  # noqa: F401  pylint: disable=unused-import
+  loaded = tf.saved_model.load(dest)
+  out = loaded.signatures['serving_default'](
+      query=tf.constant(['shock waves']), document=tf.constant(['shock wave interaction']))
+  assert out['score'].shape == (1,)
+
+
+def test_strict_blessing_recorded_and_push_follows_it(run_b):
+  cfg, summary = run_b
+  student = summary['decisions'][-1]
+  assert [c['rule'] for c in student['checks']][:2] == [
+      f'beats {P.ROLE_STUDENT_SUPERVISED} by > 0.0', f'beats {P.ROLE_BM25}']
+  assert summary['pushed']['pushed'] == student['blessed']
+  assert 'student_hybrid' in summary['metrics'] and 'student_supervised_hybrid' in summary['metrics']
+  blessing = lineage.latest_output(_store(cfg), cfg.pipeline_name, P.STUDENT_EVALUATOR,
+                                   eval_spec.BLESSING_KEY)
+  assert lineage.custom_props(blessing)['reason'] == student['reason']
+
+
+def test_lineage_names_teacher_corpus_and_round(run_a, tmp_path):
+  cfg, summary = run_a
+  store = _store(cfg)
+  student = lineage.latest_output(store, cfg.pipeline_name, P.STUDENT_TRAINER, 'model')
+  lines = lineage.describe(store, student.id)
+  text = '\n'.join(lines)
+  assert f'Model#{student.id} ({P.STUDENT_TRAINER})' in lines[0]
+  assert P.TRANSFER_LABELER in text and P.pseudo_labeler_id(1) in text
+  assert P.teacher_prime_trainer_id(1) in text and P.TEACHER_TRAINER in text
+  assert any(line.strip().startswith('teacher: Model#') for line in lines)
+  assert any('corpus: Examples#' in line and os.path.abspath(cfg.data.path) in line for line in lines)
+  png = lineage.draw(store, student.id, str(tmp_path / 'lineage.png'))
+  with open(png, 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
