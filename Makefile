@@ -30,7 +30,9 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
+	SSD_MINILM_DIR=$$($(PY) -c 'from ssd import weights; print(weights.checkpoint_dir("$(CACHE)"))') \
+	  $(PY) -m pytest -q -p no:cacheprovider tests
 
 demo: setup
 	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)

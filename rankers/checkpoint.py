@@ -389,9 +389,9 @@ def write_hf_checkpoint(directory: str, encoder, vocab_file: str,
     f.write(data)
   tf.io.gfile.copy(vocab_file, os.path.join(directory, VOCAB_FILE),
                    overwrite=True)
-  tokenizer_config = {'do_lower_case': bool(lower_case),
-                      'tokenizer_class': 'BertTokenizer',
-                      'model_max_length': encoder.config.max_position_embeddings}
+  tokenizer_config = {
+      'do_lower_case': bool(lower_case), 'tokenizer_class': 'BertTokenizer',
+      'model_max_length': encoder.config.max_position_embeddings}
   with tf.io.gfile.GFile(os.path.join(directory, TOKENIZER_CONFIG_FILE),
                          'w') as f:
     f.write(json.dumps(tokenizer_config, indent=2, sort_keys=True))

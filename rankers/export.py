@@ -154,6 +154,9 @@ def export_ranker(ranker: Ranker, export_dir: str,
                        f'{metadata[HYBRID_WEIGHT]}, hybrid_weight is '
                        f'{hybrid_weight}')
     metadata[HYBRID_WEIGHT] = hybrid_weight
+  elif HYBRID_WEIGHT in metadata:
+    raise ValueError(f'extra_metadata has {HYBRID_WEIGHT!r} but the export '
+                     f'is not hybrid; pass hybrid_weight= instead')
   config = ranker.config
   if config.vocab_file is None:
     raise ValueError('export_ranker needs a resolved RankerConfig (with '
@@ -178,7 +181,7 @@ def export_ranker(ranker: Ranker, export_dir: str,
 
 
 def checkpoint_dir_of(export_dir: str) -> str:
-  """The HF-format checkpoint inside an export (for RankerConfig.checkpoint_dir).
+  """The HF checkpoint inside an export, for RankerConfig.checkpoint_dir.
 
   Raises:
     FileNotFoundError: export_dir holds no such checkpoint (not written by

@@ -29,7 +29,7 @@ from rankers import losses
 from rankers.models import graph_function
 from rankers.models import Ranker
 from rankers.noise import DocumentNoise
-from rankers.noise import TextNoise  # pylint: disable=unused-import  # API
+from rankers.noise import TextNoise  # also part of this module's API
 
 CLIP_NORM = 1.0
 # Variables excluded from weight decay (matched against variable names).

