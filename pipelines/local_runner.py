@@ -89,8 +89,9 @@ METRIC_COLUMNS = ('ndcg@5', 'ndcg@10', 'mrr@10', 'map')
 
 
 def format_table(by_role: Dict[str, Dict[str, float]], title: str) -> str:
-  lines = [title, f'{"role":<20}' + ''.join(f'{m:>10}' for m in METRIC_COLUMNS) + f'{"queries":>9}']
+  width = max([len('role')] + [len(r) for r in by_role]) + 2
+  lines = [title, f'{"role":<{width}}' + ''.join(f'{m:>10}' for m in METRIC_COLUMNS) + f'{"queries":>9}']
   for role, values in by_role.items():
-    lines.append(f'{role:<20}' + ''.join(f'{values.get(m, float("nan")):>10.4f}' for m in METRIC_COLUMNS)
+    lines.append(f'{role:<{width}}' + ''.join(f'{values.get(m, float("nan")):>10.4f}' for m in METRIC_COLUMNS)
                  + f'{int(values.get("num_queries", 0)):>9}')
   return '\n'.join(lines)

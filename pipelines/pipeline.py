@@ -84,11 +84,11 @@ ROLE_BEST_TEACHER = 'best_teacher'
 def trainer_custom_config(model: C.ModelConfig, train: C.TrainConfig, cache_dir: str,
                           role: str, objective: Optional[C.ObjectiveConfig] = None,
                           noise: Optional[C.NoiseConfig] = None, warm_start: bool = False,
-                          hybrid: bool = False) -> dict:
+                          hybrid: bool = False, candidates_k: Optional[int] = None) -> dict:
   """The Trainer's custom_config (plain JSON; parsed by the module's run_fn)."""
   out = {'model': C.to_dict(model), 'train': C.to_dict(train),
          'cache_dir': os.path.expanduser(cache_dir), 'role': role,
-         'warm_start': warm_start, 'hybrid': hybrid}
+         'warm_start': warm_start, 'hybrid': hybrid, 'candidates_k': candidates_k}
   if objective is not None:
     out['objective'] = C.to_dict(objective)
   if noise is not None:
@@ -232,7 +232,8 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -
       eval_args=tfx.proto.EvalArgs(splits=[F.SPLIT_DEV]),
       custom_config=trainer_custom_config(st.model, st.train, cfg.cache_dir, ROLE_STUDENT,
                                           objective=st.objective, noise=C.SSD_NOISE,
-                                          hybrid=st.hybrid),
+                                          hybrid=st.hybrid,
+                                          candidates_k=cfg.splits.candidates_k),
   ).with_id(STUDENT_TRAINER)
   components += [transfer, student]
   baseline = None
@@ -245,7 +246,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -
             st.model, st.train, cfg.cache_dir, ROLE_STUDENT_SUPERVISED,
             objective=C.ObjectiveConfig(hard_loss=st.objective.hard_loss, hard_weight=1.0,
                                         soft_weight=0.0),
-            noise=C.SSD_NOISE, hybrid=st.hybrid),
+            noise=C.SSD_NOISE, hybrid=st.hybrid, candidates_k=cfg.splits.candidates_k),
     ).with_id(STUDENT_SUPERVISED)
     components.append(supervised)
     baseline = supervised.outputs['model']

@@ -78,15 +78,8 @@ def read_qrels_tsv(path: str, queries, documents, tally: Tally) -> types.Qrels:
     query_id, doc_id, score = (c.strip() for c in columns)
     where = f'{path}:{number}'
     score = reading.parse_int(score, path, number, 'score')
-    if query_id not in queries:
-      tally.add('qrels_unknown_query', where)
-      continue
-    if doc_id not in documents:
-      tally.add('qrels_unknown_doc', where)
-      continue
-    if score < 0:
-      tally.add('qrels_negative', where)
-    reading.add_judgement(qrels, query_id, doc_id, max(score, 0), tally, where)
+    reading.add_graded_judgement(qrels, query_id, doc_id, score, queries, documents,
+                                 tally, where)
   if not header_seen:
     raise DataFormatError(path, 'empty qrels file (not even the header)')
   return qrels

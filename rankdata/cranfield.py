@@ -163,11 +163,7 @@ def read_qrels(path: str, queries: Dict[str, types.Query],
       known = ', '.join(str(c) for c in sorted(GAIN_BY_CODE))
       raise DataFormatError(path, f'unknown relevance code {code} '
                             f'(known: {known})', line=number)
-    if query_id not in queries:
-      tally.add('qrels_unknown_query', where)
-      continue
-    if doc_id not in documents:
-      tally.add('qrels_unknown_doc', where)
+    if not reading.known_ids(query_id, doc_id, queries, documents, tally, where):
       continue
     if reading.add_judgement(qrels, query_id, doc_id, GAIN_BY_CODE[code],
                              tally, where):

@@ -105,6 +105,30 @@ def split_columns(line: str, path: str, number: int, expected: Tuple[int, ...],
   return columns
 
 
+def known_ids(query_id: str, doc_id: str, queries: Mapping[str, types.Query],
+              documents: Mapping[str, types.Document], tally: Tally, where: str) -> bool:
+  """False (and counted) when a judgement names an unknown query or document."""
+  if query_id not in queries:
+    tally.add('qrels_unknown_query', where)
+    return False
+  if doc_id not in documents:
+    tally.add('qrels_unknown_doc', where)
+    return False
+  return True
+
+
+def add_graded_judgement(qrels: types.Qrels, query_id: str, doc_id: str, grade: int,
+                         queries: Mapping[str, types.Query],
+                         documents: Mapping[str, types.Document], tally: Tally,
+                         where: str) -> None:
+  """BEIR/TREC grades: unknown ids counted and skipped, negatives count as gain 0."""
+  if not known_ids(query_id, doc_id, queries, documents, tally, where):
+    return
+  if grade < 0:
+    tally.add('qrels_negative', where)
+  add_judgement(qrels, query_id, doc_id, max(grade, 0), tally, where)
+
+
 def add_judgement(qrels: types.Qrels, query_id: str, doc_id: str, gain: int,
                   tally: Tally, where: str) -> bool:
   """Adds a judgement; a repeated (query, doc) keeps the highest gain.

@@ -106,15 +106,8 @@ def read_qrels(path: str, queries, documents, tally: Tally) -> types.Qrels:
         line, path, number, (4,), what='columns (qid iteration docid grade)')
     where = f'{path}:{number}'
     grade = reading.parse_int(grade, path, number, 'grade')
-    if query_id not in queries:
-      tally.add('qrels_unknown_query', where)
-      continue
-    if doc_id not in documents:
-      tally.add('qrels_unknown_doc', where)
-      continue
-    if grade < 0:
-      tally.add('qrels_negative', where)
-    reading.add_judgement(qrels, query_id, doc_id, max(grade, 0), tally, where)
+    reading.add_graded_judgement(qrels, query_id, doc_id, grade, queries, documents,
+                                 tally, where)
   return qrels
 
 

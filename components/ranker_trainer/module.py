@@ -16,6 +16,9 @@ which:
   warm_start: start from the `base_model` input's weights (same architecture)
   hybrid:     fit w in score + w * first_stage_score on the eval split (dev)
               and export it with the model
+  candidates_k: the first stage's K; the hybrid fit reranks the top-K only,
+              as the evaluator does (dev lists also hold judged documents
+              from outside the top-K)
   cache_dir:  where named checkpoints (e.g. `minilm-l6`) live
   role:       recorded with the exported model (e.g. `teacher_prime_r1`)
 """
@@ -82,6 +85,7 @@ class TrainerArgs:
   noise: Optional[C.NoiseConfig]
   warm_start: bool
   hybrid: bool
+  candidates_k: Optional[int]
   cache_dir: str
   role: str
 
@@ -96,6 +100,7 @@ def parse_custom_config(custom_config: Dict[str, Any]) -> TrainerArgs:
       noise=C.from_dict(C.NoiseConfig, cc['noise'], prefix='noise') if cc.get('noise') else None,
       warm_start=bool(cc.get('warm_start', False)),
       hybrid=bool(cc.get('hybrid', False)),
+      candidates_k=cc.get('candidates_k'),
       cache_dir=cc.get('cache_dir', C.PipelineConfig.cache_dir),
       role=cc.get('role', 'model'))
 
@@ -113,11 +118,16 @@ def sample_soft_lists(examples: List[Dict[str, Any]], max_lists: Optional[int], 
   return [ex for ex in examples if ex.get(F.LABEL) is not None or ex[F.QUERY_ID] in keep]
 
 
-def fit_hybrid_weight(scorer, rows: List[Dict[str, Any]], batch_size: int = 64) -> Dict[str, Any]:
-  """Grid-searches w in score + w * first_stage on labelled rows (dev) by nDCG@10."""
+def fit_hybrid_weight(scorer, rows: List[Dict[str, Any]], candidates_k: Optional[int],
+                      batch_size: int = 64) -> Dict[str, Any]:
+  """Grid-searches w in score + w * first_stage on labelled rows (dev) by nDCG@10.
+
+  Only the first stage's top-K are reranked (as in evaluation and serving).
+  """
   from components import scoring  # pylint: disable=g-import-not-at-top
   from rankdata import metrics as M
-  rows = [r for r in rows if r.get(F.LABEL) is not None and r.get(F.FIRST_STAGE_SCORE) is not None]
+  rows = [r for r in rows if r.get(F.LABEL) is not None and r.get(F.FIRST_STAGE_SCORE) is not None
+          and (candidates_k is None or 1 <= (r.get(F.FIRST_STAGE_RANK) or 0) <= candidates_k)]
   if not rows:
     raise ValueError('hybrid scoring needs labelled rows with first-stage scores in the eval split')
   scores = scoring.score_pairs(scorer, [r[F.QUERY] for r in rows], [r[F.DOC] for r in rows],
@@ -205,7 +215,8 @@ def run_fn(fn_args) -> None:
     os.makedirs(fn_args.model_run_dir, exist_ok=True)
     plain_dir = os.path.join(fn_args.model_run_dir, 'plain_model')
     rexport.export_ranker(ranker, plain_dir)
-    fit = fit_hybrid_weight(rexport.load_scorer(plain_dir), example_io.read_files(fn_args.eval_files))
+    fit = fit_hybrid_weight(rexport.load_scorer(plain_dir), example_io.read_files(fn_args.eval_files),
+                            args.candidates_k)
     metadata['hybrid'] = fit
     rexport.export_ranker(ranker, fn_args.serving_model_dir, extra_metadata=metadata,
                           hybrid_weight=fit['weight'])

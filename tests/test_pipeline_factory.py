@@ -1,0 +1,68 @@
+"""`create_pipeline` is a pure factory: node ids, rounds, and config checks."""
+
+import pytest
+
+from pipelines import pipeline as P
+from ssd import config as C
+from tests import e2e_util
+
+
+def _cfg(tmp_path, **overrides):
+  return C.from_dict(C.PipelineConfig, e2e_util.tiny_pipeline_config(tmp_path, **overrides))
+
+
+def _ids(p):
+  return [c.id for c in p.components]
+
+
+def test_rounds_are_unrolled_with_named_nodes(tmp_path):
+  cfg = _cfg(tmp_path, teacher_prime={'rounds': 3})
+  ids = _ids(P.create_pipeline(cfg))
+  for r in (1, 2, 3):
+    for node in (P.pseudo_labeler_id(r), P.teacher_prime_trainer_id(r), P.teacher_prime_evaluator_id(r)):
+      assert node in ids
+  assert ids.index(P.teacher_prime_evaluator_id(3)) < ids.index(P.TRANSFER_LABELER)
+  for node in (P.STUDENT_TRAINER, P.STUDENT_SUPERVISED, P.LATEST_BLESSED_STUDENT,
+               P.STUDENT_EVALUATOR, P.STUDENT_PUSHER):
+    assert node in ids
+
+
+def test_teacher_only_pipeline(tmp_path):
+  cfg = _cfg(tmp_path, semi_supervised=False, data_validation=False)
+  assert sorted(_ids(P.create_pipeline(cfg))) == sorted(
+      [P.EXAMPLE_GEN, P.TEACHER_TRAINER, P.TEACHER_PRETRAINED, P.TEACHER_EVALUATOR])
+
+
+def test_optional_stages_can_be_turned_off(tmp_path):
+  cfg = _cfg(tmp_path, student={'supervised_baseline': False},
+             blessing={'compare_last_blessed': False}, push={'enabled': False})
+  ids = _ids(P.create_pipeline(cfg))
+  for node in (P.STUDENT_SUPERVISED, P.LATEST_BLESSED_STUDENT, P.STUDENT_PUSHER):
+    assert node not in ids
+
+
+def test_smaller_teacher_prime_is_rejected(tmp_path):
+  raw = e2e_util.tiny_pipeline_config(tmp_path)
+  small = dict(raw['teacher']['model'], encoder=dict(raw['teacher']['model']['encoder'], num_layers=1))
+  cfg = C.from_dict(C.PipelineConfig, dict(raw, teacher_prime={'model': small}))
+  with pytest.raises(C.ConfigError, match=r"1 layers x 32 hidden < 2 x 32.*equal or larger"):
+    P.create_pipeline(cfg)
+
+
+def test_bad_pseudo_label_config_fails_at_construction(tmp_path):
+  cfg = _cfg(tmp_path, teacher_prime={'pseudo_label': {'temprature': 2.0}})
+  with pytest.raises(Exception, match='temprature'):
+    P.create_pipeline(cfg)
+
+
+def test_unknown_mode_is_rejected(tmp_path):
+  cfg = _cfg(tmp_path, teacher_prime={'mode': 'noisy'})
+  with pytest.raises(C.ConfigError, match="noisy_student"):
+    P.create_pipeline(cfg)
+
+
+def test_noise_defaults_per_mode():
+  ssd = C.resolve_noise('ssd', C.NoiseConfig())
+  noisy = C.resolve_noise('noisy_student', C.NoiseConfig(mask_prob=0.2))
+  assert (ssd.token_dropout, ssd.stochastic_depth, ssd.hidden_dropout) == (0.0, 0.0, 0.0)
+  assert noisy.mask_prob == 0.2 and noisy.token_dropout > 0 and noisy.stochastic_depth > 0
