@@ -3,8 +3,9 @@
 Two real TFX runs (LocalDagRunner, Beam DirectRunner, SQLite MLMD):
   A. mode ssd, 2 rounds, cross-encoder teacher -> bi-encoder student, loose
      blessing rules (so the student is blessed and pushed);
-  B. mode noisy_student, 1 round, bi-encoder teacher -> cross-encoder student
-     with hybrid scoring, default (strict) blessing rules.
+  B. mode noisy_student, 1 round, T' warm-started from T, bi-encoder teacher
+     -> cross-encoder student with hybrid scoring and MarginMSE, default
+     (strict) blessing rules.
 """
 
 import json
@@ -56,7 +57,7 @@ def run_b(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('loop')
   base = e2e_util.tiny_pipeline_config(tmp / 'b', architecture='bi_encoder')
   return _run(tmp, 'b', teacher_prime={
-      'mode': 'noisy_student', 'rounds': 1, 'train': base['teacher']['train'],
+      'mode': 'noisy_student', 'rounds': 1, 'train': base['teacher']['train'], 'warm_start': True,
       'pseudo_label': {'max_pairs_per_query': 4}},
       student={'model': _tiny_model(base, 'cross_encoder'), 'train': base['teacher']['train'],
                'hybrid': True, 'objective': {'soft_loss': 'margin_mse', 'hard_weight': 0.5,
@@ -175,3 +176,14 @@ def test_lineage_names_teacher_corpus_and_round(run_a, tmp_path):
   png = lineage.draw(store, student.id, str(tmp_path / 'lineage.png'))
   with open(png, 'rb') as f:
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_warm_started_teacher_prime_records_its_start(run_b):
+  cfg, _ = run_b
+  store = _store(cfg)
+  model = lineage.latest_output(store, cfg.pipeline_name, P.teacher_prime_trainer_id(1), 'model')
+  scorer = rexport.load_scorer(path_utils.serving_model_path(model.uri))
+  teacher = lineage.latest_output(store, cfg.pipeline_name, P.TEACHER_EVALUATOR,
+                                  eval_spec.SELECTED_MODEL_KEY)
+  assert scorer.metadata['warm_start_from'].startswith(teacher.uri)
+  assert scorer.metadata['noise']['stochastic_depth'] > 0  # noisy_student defaults

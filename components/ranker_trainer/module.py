@@ -122,20 +122,22 @@ def fit_hybrid_weight(scorer, rows: List[Dict[str, Any]], candidates_k: Optional
                       batch_size: int = 64) -> Dict[str, Any]:
   """Grid-searches w in score + w * first_stage on labelled rows (dev) by nDCG@10.
 
-  Only the first stage's top-K are reranked (as in evaluation and serving).
+  Like the evaluator: every labelled row counts for the ideal DCG (the
+  query's judgements), but only the first stage's top-K are reranked.
   """
   from components import scoring  # pylint: disable=g-import-not-at-top
   from rankdata import metrics as M
-  rows = [r for r in rows if r.get(F.LABEL) is not None and r.get(F.FIRST_STAGE_SCORE) is not None
+  labelled = [r for r in rows if r.get(F.LABEL) is not None]
+  qrels: Dict[str, Dict[str, int]] = {}
+  for r in labelled:
+    qrels.setdefault(r[F.QUERY_ID], {})[r[F.DOC_ID]] = int(round(r[F.LABEL]))
+  rows = [r for r in labelled if r.get(F.FIRST_STAGE_SCORE) is not None
           and (candidates_k is None or 1 <= (r.get(F.FIRST_STAGE_RANK) or 0) <= candidates_k)]
   if not rows:
     raise ValueError('hybrid scoring needs labelled rows with first-stage scores in the eval split')
   scores = scoring.score_pairs(scorer, [r[F.QUERY] for r in rows], [r[F.DOC] for r in rows],
                                batch_size=batch_size)
   fs = np.array([r[F.FIRST_STAGE_SCORE] for r in rows], np.float32)
-  qrels: Dict[str, Dict[str, int]] = {}
-  for r in rows:
-    qrels.setdefault(r[F.QUERY_ID], {})[r[F.DOC_ID]] = int(round(r[F.LABEL]))
   results = {}
   for w in HYBRID_WEIGHTS:
     run: Dict[str, Dict[str, float]] = {}
