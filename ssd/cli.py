@@ -12,6 +12,7 @@ import json
 import logging as pylogging
 import os
 import sys
+import warnings
 from typing import List
 
 from absl import app
@@ -165,6 +166,10 @@ def main(argv: List[str]) -> int:
 def run() -> None:
   """Console-script entry point."""
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+  # google-api-core (pulled in by TFX) warns once per module about Python 3.10,
+  # which TFX 1.16 requires; dozens of identical lines would bury our output.
+  warnings.filterwarnings('ignore', message='You are using a non-supported Python version',
+                          category=FutureWarning)
   app.run(lambda argv: sys.exit(main(argv)))
 
 
