@@ -26,46 +26,40 @@ def _unique(texts: Sequence[str]):
   return order, ids
 
 
-def _batched(fn, items: Sequence, batch_size: int, what: str, log_every_s: float = 15.0):
+# Items handed to the Scorer per call: it sorts each call's inputs by length
+# before batching (less padding), so chunks much larger than a batch pad
+# less; chunks also set how often progress is logged.
+CHUNK_BATCHES = 16
+
+
+def _chunked(fn, items: Sequence, chunk: int, what: str, log_every_s: float = 15.0):
+  """Applies fn to chunks of items, logging progress (items/s)."""
   out = []
   t0 = last = time.time()
-  for start in range(0, len(items), batch_size):
-    out.append(np.asarray(fn(list(items[start:start + batch_size]))))
+  for start in range(0, len(items), chunk):
+    out.append(np.asarray(fn(items[start:start + chunk])))
     now = time.time()
-    done = min(start + batch_size, len(items))
+    done = min(start + chunk, len(items))
     if now - last >= log_every_s or done == len(items):
       logging.info('scored %d/%d %s (%.1f/s)', done, len(items), what, done / max(now - t0, 1e-9))
       last = now
-  return np.concatenate(out) if out else np.zeros((0,), np.float32)
-
-
-def is_bi_encoder(scorer) -> bool:
-  return all(hasattr(scorer, a) and getattr(scorer, a) is not None
-             for a in ('embed_queries', 'embed_documents')) and \
-      'score_embeddings' in scorer.signatures
+  return np.concatenate(out)
 
 
 def score_pairs(scorer, queries: Sequence[str], docs: Sequence[str],
                 batch_size: int = 64) -> np.ndarray:
-  """Scores pairs with a `rankers.export.load_scorer` object."""
+  """Scores pairs with a `rankers.export.Scorer` (the model's own score)."""
   if len(queries) != len(docs):
     raise ValueError(f'{len(queries)} queries vs {len(docs)} documents')
   if not len(queries):
     return np.zeros((0,), np.float32)
-  if not is_bi_encoder(scorer):
-    return _batched(lambda b: scorer.score([q for q, _ in b], [d for _, d in b]),
-                    list(zip(queries, docs)), batch_size, 'pairs').astype(np.float32)
+  chunk = batch_size * CHUNK_BATCHES
+  if not scorer.is_bi_encoder:
+    pairs = list(zip(queries, docs))
+    return _chunked(lambda b: scorer.score([q for q, _ in b], [d for _, d in b], batch_size),
+                    pairs, chunk, 'pairs').astype(np.float32)
   uq, qid = _unique(queries)
   ud, did = _unique(docs)
-  q_emb = _batched(scorer.embed_queries, uq, batch_size, 'unique queries')
-  d_emb = _batched(scorer.embed_documents, ud, batch_size, 'unique documents')
-  fn = scorer.signatures['score_embeddings']
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  scores = []
-  step = 4096
-  for start in range(0, len(queries), step):
-    sl = slice(start, start + step)
-    out = fn(query_embedding=tf.constant(q_emb[qid[sl]]),
-             document_embedding=tf.constant(d_emb[did[sl]]))
-    scores.append(out['score'].numpy())
-  return np.concatenate(scores).astype(np.float32)
+  q_emb = _chunked(lambda b: scorer.embed_queries(b, batch_size), uq, chunk, 'unique queries')
+  d_emb = _chunked(lambda b: scorer.embed_documents(b, batch_size), ud, chunk, 'unique documents')
+  return np.asarray(scorer.score_embeddings(q_emb[qid], d_emb[did]), np.float32)

@@ -96,6 +96,16 @@ def trainer_custom_config(model: C.ModelConfig, train: C.TrainConfig, cache_dir:
   return out
 
 
+def ranker_trainer(node_id: str, examples, custom_config: dict, train_splits: List[str],
+                   eval_split: str, base_model=None):
+  """The stock Trainer running our run_fn; every ranker in the DAG is one of these."""
+  return tfx.components.Trainer(
+      run_fn=TRAINER_RUN_FN, examples=examples, base_model=base_model,
+      train_args=tfx.proto.TrainArgs(splits=train_splits),
+      eval_args=tfx.proto.EvalArgs(splits=[eval_split]),
+      custom_config=custom_config).with_id(node_id)
+
+
 def teacher_prime_model(cfg: C.PipelineConfig) -> C.ModelConfig:
   return cfg.teacher_prime.model or cfg.teacher.model
 
@@ -134,19 +144,15 @@ def create_pipeline(cfg: C.PipelineConfig,
     components += [statistics_gen, schema_gen, validator]
 
   teacher = cfg.teacher
-  trainer = tfx.components.Trainer(
-      run_fn=TRAINER_RUN_FN, examples=examples,
-      train_args=tfx.proto.TrainArgs(splits=[F.SPLIT_TRAIN]),
-      eval_args=tfx.proto.EvalArgs(splits=[F.SPLIT_DEV]),
-      custom_config=trainer_custom_config(teacher.model, teacher.train, cfg.cache_dir,
-                                          ROLE_TEACHER_FINETUNED)).with_id(TEACHER_TRAINER)
-  pretrained = tfx.components.Trainer(
-      run_fn=TRAINER_RUN_FN, examples=examples,
-      train_args=tfx.proto.TrainArgs(splits=[F.SPLIT_TRAIN]),
-      eval_args=tfx.proto.EvalArgs(splits=[F.SPLIT_DEV]),
-      custom_config=trainer_custom_config(
-          teacher.model, dataclasses.replace(teacher.train, epochs=0), cfg.cache_dir,
-          ROLE_TEACHER_PRETRAINED)).with_id(TEACHER_PRETRAINED)
+  trainer = ranker_trainer(
+      TEACHER_TRAINER, examples,
+      trainer_custom_config(teacher.model, teacher.train, cfg.cache_dir, ROLE_TEACHER_FINETUNED),
+      [F.SPLIT_TRAIN], F.SPLIT_DEV)
+  pretrained = ranker_trainer(
+      TEACHER_PRETRAINED, examples,
+      trainer_custom_config(teacher.model, dataclasses.replace(teacher.train, epochs=0),
+                            cfg.cache_dir, ROLE_TEACHER_PRETRAINED),
+      [F.SPLIT_TRAIN], F.SPLIT_DEV)
   evaluator = RankingEvaluator(
       examples=examples, model=trainer.outputs['model'],
       baseline_model=pretrained.outputs['model'],
@@ -196,14 +202,12 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -
         config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig,
                                           dict(pl_cfg, teacher_role=teacher_role)))
     ).with_id(pseudo_labeler_id(r))
-    trainer = tfx.components.Trainer(
-        run_fn=TRAINER_RUN_FN, examples=labeler.outputs['pseudo_labelled'], base_model=teacher,
-        train_args=tfx.proto.TrainArgs(splits=[F.SPLIT_TRAIN, F.SPLIT_UNLABELLED]),
-        eval_args=tfx.proto.EvalArgs(splits=[F.SPLIT_TRAIN]),
-        custom_config=trainer_custom_config(
+    trainer = ranker_trainer(
+        teacher_prime_trainer_id(r), labeler.outputs['pseudo_labelled'],
+        trainer_custom_config(
             teacher_prime_model(cfg), tp.train, cfg.cache_dir, teacher_prime_role(r),
             objective=tp.objective, noise=noise, warm_start=tp.warm_start),
-    ).with_id(teacher_prime_trainer_id(r))
+        [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], F.SPLIT_TRAIN, base_model=teacher)
     evaluator = RankingEvaluator(
         examples=examples, model=trainer.outputs['model'], baseline_model=teacher,
         gate_blessing=gate,
@@ -226,28 +230,23 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -
       config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig,
                                         dict(transfer_cfg, teacher_role=ROLE_BEST_TEACHER)))
   ).with_id(TRANSFER_LABELER)
-  student = tfx.components.Trainer(
-      run_fn=TRAINER_RUN_FN, examples=transfer.outputs['pseudo_labelled'],
-      train_args=tfx.proto.TrainArgs(splits=[F.SPLIT_TRAIN, F.SPLIT_UNLABELLED]),
-      eval_args=tfx.proto.EvalArgs(splits=[F.SPLIT_DEV]),
-      custom_config=trainer_custom_config(st.model, st.train, cfg.cache_dir, ROLE_STUDENT,
-                                          objective=st.objective, noise=C.SSD_NOISE,
-                                          hybrid=st.hybrid,
-                                          candidates_k=cfg.splits.candidates_k),
-  ).with_id(STUDENT_TRAINER)
+  student = ranker_trainer(
+      STUDENT_TRAINER, transfer.outputs['pseudo_labelled'],
+      trainer_custom_config(st.model, st.train, cfg.cache_dir, ROLE_STUDENT,
+                            objective=st.objective, noise=C.SSD_NOISE, hybrid=st.hybrid,
+                            candidates_k=cfg.splits.candidates_k),
+      [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], F.SPLIT_DEV)
   components += [transfer, student]
   baseline = None
   if st.supervised_baseline:
-    supervised = tfx.components.Trainer(
-        run_fn=TRAINER_RUN_FN, examples=examples,
-        train_args=tfx.proto.TrainArgs(splits=[F.SPLIT_TRAIN]),
-        eval_args=tfx.proto.EvalArgs(splits=[F.SPLIT_DEV]),
-        custom_config=trainer_custom_config(
+    supervised = ranker_trainer(
+        STUDENT_SUPERVISED, examples,
+        trainer_custom_config(
             st.model, st.train, cfg.cache_dir, ROLE_STUDENT_SUPERVISED,
             objective=C.ObjectiveConfig(hard_loss=st.objective.hard_loss, hard_weight=1.0,
                                         soft_weight=0.0),
             noise=C.SSD_NOISE, hybrid=st.hybrid, candidates_k=cfg.splits.candidates_k),
-    ).with_id(STUDENT_SUPERVISED)
+        [F.SPLIT_TRAIN], F.SPLIT_DEV)
     components.append(supervised)
     baseline = supervised.outputs['model']
   last_blessed = None

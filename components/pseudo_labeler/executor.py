@@ -30,10 +30,11 @@ from components import example_io
 from components.pseudo_labeler import beam_fns as B
 from components.pseudo_labeler import report as R
 from components.pseudo_labeler import spec as S
+from rankers import export as rexport
 from ssd import config as C
 
 # Config of the exported ranker (rankers/export.py writes it).
-_RANKER_CONFIG = os.path.join('assets.extra', 'ranker_config.json')
+_RANKER_CONFIG = os.path.join(rexport.ASSETS_EXTRA, rexport.CONFIG_FILE)
 
 
 def teacher_fingerprint(model_dir: str, length: int = 16) -> str:

@@ -60,19 +60,13 @@ def first_stage_run(examples: List[Dict[str, Any]]) -> Run:
   return run_of(examples, [ex[F.FIRST_STAGE_SCORE] for ex in examples])
 
 
-def hybrid_weight(scorer) -> Optional[float]:
-  """The fusion weight stored with a model by its trainer, if hybrid scoring is on."""
-  value = getattr(scorer, 'hybrid_weight', None)
-  return None if value is None else float(value)
-
-
 def model_runs(model_dir: str, examples: List[Dict[str, Any]], batch_size: int) -> Tuple[Run, Optional[Run]]:
   """Plain run and, for hybrid models, the fused run (same scores, no rescoring)."""
   from rankers import export as rexport  # pylint: disable=g-import-not-at-top
   scorer = rexport.load_scorer(model_dir)
   scores = scoring.score_pairs(scorer, [ex[F.QUERY] for ex in examples],
                                [ex[F.DOC] for ex in examples], batch_size=batch_size)
-  weight = hybrid_weight(scorer)
+  weight = scorer.hybrid_weight   # set by the trainer when hybrid scoring is on
   hybrid = None
   if weight is not None:
     hybrid = run_of(examples, [s + weight * ex[F.FIRST_STAGE_SCORE] for s, ex in zip(scores, examples)])
