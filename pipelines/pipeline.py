@@ -161,6 +161,7 @@ def create_pipeline(cfg: C.PipelineConfig,
           selected_role=ROLE_TEACHER, first_stage_role=ROLE_BM25,
           decision_split=F.SPLIT_DEV, report_splits=[F.SPLIT_TEST],
           decision_metric=cfg.evaluation.decision_metric,
+          decision_score=cfg.evaluation.decision_score,
           min_improvement=cfg.evaluation.min_improvement,
           batch_size=cfg.evaluation.batch_size))).with_id(TEACHER_EVALUATOR)
   components += [trainer, pretrained, evaluator]
@@ -180,15 +181,20 @@ def _evaluator_config(cfg: C.PipelineConfig, **kwargs) -> str:
   return C.to_json(eval_spec.EvaluatorConfig(
       first_stage_role=ROLE_BM25, decision_split=F.SPLIT_DEV, report_splits=[F.SPLIT_TEST],
       decision_metric=cfg.evaluation.decision_metric, batch_size=cfg.evaluation.batch_size,
-      **kwargs))
+      decision_score=cfg.evaluation.decision_score, **kwargs))
 
 
 def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -> list:
   """Rounds of pseudo-label → T', then distillation, evaluation and push."""
   check_teacher_prime_size(cfg)
   tp = cfg.teacher_prime
-  if tp.rounds < 1:
-    raise C.ConfigError(f'teacher_prime.rounds must be >= 1, got {tp.rounds}')
+  if tp.rounds < 0:
+    raise C.ConfigError(f'teacher_prime.rounds must be >= 0 (0: distil S straight from T), '
+                        f'got {tp.rounds}')
+  if cfg.student.hybrid and not cfg.splits.calibration_queries:
+    raise C.ConfigError('student.hybrid needs splits.calibration_queries > 0: the fusion '
+                        'weight is fitted on the calibration split, never on dev, which '
+                        'decides blessing')
   noise = C.resolve_noise(tp.mode, tp.noise)
   components = []
   teacher = teacher_evaluator.outputs['selected_model']
@@ -222,9 +228,13 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -
 
   st = cfg.student
   transfer_cfg = dict(st.transfer)
-  # dev is scored too so the student trainer can fit the hybrid weight on it;
-  # it is never a training split.
-  transfer_cfg.setdefault('splits', [F.SPLIT_TRAIN, F.SPLIT_DEV, F.SPLIT_UNLABELLED])
+  # The calibration split is scored too (never trained on) so the student
+  # trainer can fit the hybrid weight on it.
+  calibration = [F.SPLIT_CALIBRATION] if cfg.splits.calibration_queries else []
+  transfer_cfg.setdefault('splits', [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED] + calibration)
+  # The trainers' eval split: where the hybrid weight is fitted (run_fn reads
+  # it for nothing else).
+  fit_split = F.SPLIT_CALIBRATION if st.hybrid else F.SPLIT_TRAIN
   transfer = PseudoLabeler(
       examples=examples, model=teacher,
       config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig,
@@ -235,7 +245,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -
       trainer_custom_config(st.model, st.train, cfg.cache_dir, ROLE_STUDENT,
                             objective=st.objective, noise=C.SSD_NOISE, hybrid=st.hybrid,
                             candidates_k=cfg.splits.candidates_k),
-      [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], F.SPLIT_DEV)
+      [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], fit_split)
   components += [transfer, student]
   baseline = None
   if st.supervised_baseline:
@@ -246,7 +256,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -
             objective=C.ObjectiveConfig(hard_loss=st.objective.hard_loss, hard_weight=1.0,
                                         soft_weight=0.0),
             noise=C.SSD_NOISE, hybrid=st.hybrid, candidates_k=cfg.splits.candidates_k),
-        [F.SPLIT_TRAIN], F.SPLIT_DEV)
+        [F.SPLIT_TRAIN], fit_split)
     components.append(supervised)
     baseline = supervised.outputs['model']
   last_blessed = None

@@ -85,8 +85,19 @@ def read_qrels_tsv(path: str, queries, documents, tally: Tally) -> types.Qrels:
   return qrels
 
 
-def load_beir(directory: str, split: str = 'test') -> types.RankingDataset:
-  """Reads a BEIR dataset directory with the judgements of `split`."""
+OFFICIAL_SPLITS = ('train', 'dev', 'test')
+
+
+def load_beir(directory: str, split: str = 'test',
+              official_splits: bool = False) -> types.RankingDataset:
+  """Reads a BEIR dataset directory with the judgements of `split`.
+
+  With `official_splits`, reads every qrels/{train,dev,test}.tsv present
+  (test is required) and records each judged query's split in
+  `query_splits`; a query judged in two split files is an error.
+  """
+  if official_splits:
+    return _load_beir_official(directory)
   corpus_path = reading.require_file(os.path.join(directory, 'corpus.jsonl'),
                                      'BEIR corpus')
   queries_path = reading.require_file(os.path.join(directory, 'queries.jsonl'),
@@ -110,3 +121,43 @@ def load_beir(directory: str, split: str = 'test') -> types.RankingDataset:
       name=os.path.basename(os.path.normpath(directory)), queries=queries,
       documents=documents, qrels=qrels, run=None, report=tally.as_dict(),
       max_gain=max(max_gain, 1))
+
+
+def _load_beir_official(directory: str) -> types.RankingDataset:
+  corpus_path = reading.require_file(os.path.join(directory, 'corpus.jsonl'),
+                                     'BEIR corpus')
+  queries_path = reading.require_file(os.path.join(directory, 'queries.jsonl'),
+                                      'BEIR queries')
+  reading.require_file(os.path.join(directory, 'qrels', 'test.tsv'),
+                       'BEIR qrels (test)')
+  tally = Tally(f'beir:{directory}', keys=(
+      'qrels_unknown_query', 'qrels_unknown_doc', 'qrels_duplicate',
+      'qrels_negative', 'queries_without_qrels', 'empty_documents',
+      'empty_queries'))
+  documents = read_corpus_jsonl(corpus_path)
+  queries = read_queries_jsonl(queries_path)
+  qrels: types.Qrels = {}
+  query_splits = {}
+  for split in OFFICIAL_SPLITS:
+    path = os.path.join(directory, 'qrels', f'{split}.tsv')
+    if not os.path.exists(path):
+      continue
+    split_qrels = read_qrels_tsv(path, queries, documents, tally)
+    for query_id, docs in split_qrels.items():
+      if query_id in query_splits:
+        raise DataFormatError(path, f'query {query_id!r} is also judged in '
+                              f'qrels/{query_splits[query_id]}.tsv; official '
+                              'splits must not share queries')
+      query_splits[query_id] = split
+      qrels[query_id] = docs
+    tally.set(f'{split}_queries', len(split_qrels), warn=False)
+  tally.set('queries_without_qrels',
+            sum(1 for q in queries if q not in qrels), warn=False)
+  reading.count_empty_texts(queries, documents, tally)
+  tally.log()
+  max_gain = max((g for docs in qrels.values() for g in docs.values()),
+                 default=1)
+  return types.RankingDataset(
+      name=os.path.basename(os.path.normpath(directory)), queries=queries,
+      documents=documents, qrels=qrels, run=None, report=tally.as_dict(),
+      max_gain=max(max_gain, 1), query_splits=query_splits)

@@ -17,7 +17,13 @@ SPLIT_TRAIN = 'train'            # labelled queries used for training
 SPLIT_DEV = 'dev'                # labelled queries held out for model selection
 SPLIT_UNLABELLED = 'unlabelled'  # candidates of queries without labels
 SPLIT_TEST = 'test'              # held-out queries, evaluation only
-ALL_SPLITS = (SPLIT_TRAIN, SPLIT_DEV, SPLIT_UNLABELLED, SPLIT_TEST)
+# Labelled queries held out of training AND of every decision: anything fitted
+# after training (the hybrid fusion weight) is fitted here, so that dev, which
+# decides blessing, judges data nothing was fitted on.
+SPLIT_CALIBRATION = 'calibration'
+ALL_SPLITS = (SPLIT_TRAIN, SPLIT_DEV, SPLIT_UNLABELLED, SPLIT_TEST, SPLIT_CALIBRATION)
+# Splits with true labels in their examples.
+LABELLED_SPLITS = (SPLIT_TRAIN, SPLIT_DEV, SPLIT_CALIBRATION)
 
 # Added by the pseudo-labeller (components/pseudo_labeler) to every kept pair.
 TEACHER_SCORE = 'teacher_score'   # float, the teacher's raw score (logit / scaled cosine)

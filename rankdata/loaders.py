@@ -15,6 +15,8 @@ _LOADERS: Dict[str, Callable[..., types.RankingDataset]] = {
     'pairs': pairs.load_pairs_dataset,
 }
 FORMATS = tuple(_LOADERS)
+# Formats whose readers know the dataset's own train/dev/test split.
+OFFICIAL_SPLIT_FORMATS = ('beir',)
 
 
 # pylint: disable-next=redefined-builtin
@@ -26,4 +28,7 @@ def load(format: str, path: str, **kwargs) -> types.RankingDataset:
   if format not in _LOADERS:
     raise ValueError(f'unknown dataset format {format!r}; known formats: '
                      f'{", ".join(FORMATS)}')
+  if kwargs.get('official_splits') and format not in OFFICIAL_SPLIT_FORMATS:
+    raise ValueError(f"format {format!r} has no official splits (splits.source: official "
+                     f"works with {', '.join(OFFICIAL_SPLIT_FORMATS)}); use splits.source: seeded")
   return _LOADERS[format](path, **kwargs)

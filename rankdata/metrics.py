@@ -75,11 +75,21 @@ def per_query_metrics(run: Mapping[str, Mapping[str, float]],
 def evaluate_run(run: Mapping[str, Mapping[str, float]],
                  qrels: Mapping[str, Mapping[str, int]],
                  k_values: Sequence[int] = DEFAULT_K_VALUES,
-                 mrr_k: int = DEFAULT_MRR_K) -> Dict[str, float]:
+                 mrr_k: int = DEFAULT_MRR_K,
+                 complete: bool = False) -> Dict[str, float]:
   """Mean of `per_query_metrics` plus 'num_queries'.
+
+  With `complete` (trec_eval -c), every query of the qrels counts, and one
+  the run has no candidates for scores 0: a first stage that retrieves
+  nothing for a query must not raise the average by dropping it. The
+  evaluator uses it; published BEIR numbers are computed that way.
 
   Returns keys ndcg@k for each k, mrr@<mrr_k>, mrr, map and num_queries.
   """
+  if complete:
+    run = dict(run)
+    for q in qrels:
+      run.setdefault(q, {})
   per_query = per_query_metrics(run, qrels, k_values, mrr_k)
   names = [f'ndcg@{k}' for k in k_values] + [f'mrr@{mrr_k}', 'mrr', 'map']
   if not per_query:

@@ -8,10 +8,17 @@ What goes where (all decided here, recorded in `SplitResult.params`):
   ``numpy.random.default_rng(seed)`` and cut in the order test, dev, train, so
   the test set does not move when the train/dev sizes change. Labelled queries
   left over, and queries without any relevant judgement, go to unlabelled
-  (their labels are hidden).
+  (their labels are hidden). With ``source: official`` the dataset's own
+  train/dev/test are used instead (test always whole; train/dev optionally
+  capped by a seeded sample, the rest unlabelled).
+  Then, from train only: `calibration_queries` go to the calibration split
+  (held out of training and of every decision; post-training fits use it),
+  and the label budget `labelled_fraction` keeps the labels of a seeded,
+  nested subset of the remaining train queries; the others become unlabelled
+  queries with hidden labels (``hidden_label_queries``).
 * First stage: the dataset's own run when it has one, else BM25 top
   `candidates_k` (bm25s). Ranks are 1-based, in `metrics.rank_order`.
-* train / dev lists: top-K candidates, plus (if `include_judged_in_train`)
+* train / dev / calibration lists: top-K candidates, plus (if `include_judged_in_train`)
   every judged document of the query not among them. Labels are the qrels
   gains, 0.0 for unjudged candidates. Pairs in `excluded_judgements`
   (Cranfield code -1) are left out of the lists and counted
@@ -55,13 +62,37 @@ STAT_KEYS = (
     'no_relevant_queries')
 
 
+SOURCE_SEEDED = 'seeded'      # split the judged queries by seed (Cranfield)
+SOURCE_OFFICIAL = 'official'  # the dataset's own train/dev/test (BEIR qrels files)
+SOURCES = (SOURCE_SEEDED, SOURCE_OFFICIAL)
+# Independent random streams, so that one knob never moves another's queries.
+_CAP_STREAM = 2
+_CALIBRATION_STREAM = 3
+_BUDGET_STREAM = 4
+
+
 @dataclasses.dataclass(frozen=True)
 class SplitConfig:
-  """Everything that determines the examples; see the module docstring."""
+  """Everything that determines the examples; see the module docstring.
+
+  This is THE split schema: the pipeline config's `splits:` section is parsed
+  straight into it (ssd/config.py), so a default lives only here.
+  """
   seed: int = 42
-  train_queries: int = 50
-  dev_queries: int = 25
-  test_queries: int = 100
+  # seeded: train/dev/test_queries are counts cut from the judged queries.
+  # official: the dataset's own splits; train/dev_queries cap them (seeded
+  # sample, null = all), the official test split is always used whole.
+  source: str = SOURCE_SEEDED
+  train_queries: Optional[int] = 50
+  dev_queries: Optional[int] = 25
+  test_queries: Optional[int] = 75
+  # Labelled queries cut from train (seeded) into the calibration split:
+  # never trained on, never used for decisions; post-training fits use it.
+  calibration_queries: int = 0
+  # Label budget: keep the labels of this seeded fraction of the train
+  # queries (nested: a smaller fraction is a subset of a larger one); the
+  # other train queries become unlabelled queries with hidden labels.
+  labelled_fraction: float = 1.0
   candidates_k: int = 30
   include_judged_in_train: bool = True
   title_queries: bool = True
@@ -71,15 +102,24 @@ class SplitConfig:
       default_factory=bm25_lib.BM25Params)
 
   def __post_init__(self):
+    if self.source not in SOURCES:
+      raise ValueError(f'source must be one of {SOURCES}, got {self.source!r}')
     for name in ('train_queries', 'dev_queries', 'test_queries'):
-      if getattr(self, name) < 0:
-        raise ValueError(f'SplitConfig.{name} must be >= 0')
+      value = getattr(self, name)
+      if value is None and self.source == SOURCE_SEEDED:
+        raise ValueError(f'{name} must be set when source is {SOURCE_SEEDED!r}')
+      if value is not None and value < 0:
+        raise ValueError(f'{name} must be >= 0, got {value}')
+    if self.calibration_queries < 0:
+      raise ValueError(f'calibration_queries must be >= 0, got {self.calibration_queries}')
+    if not 0.0 < self.labelled_fraction <= 1.0:
+      raise ValueError(f'labelled_fraction must be in (0, 1], got {self.labelled_fraction}')
     if self.candidates_k < 1:
-      raise ValueError('SplitConfig.candidates_k must be >= 1')
+      raise ValueError('candidates_k must be >= 1')
     if self.title_candidates_k is not None and self.title_candidates_k < 1:
-      raise ValueError('SplitConfig.title_candidates_k must be >= 1')
+      raise ValueError('title_candidates_k must be >= 1')
     if self.max_title_queries is not None and self.max_title_queries < 0:
-      raise ValueError('SplitConfig.max_title_queries must be >= 0')
+      raise ValueError('max_title_queries must be >= 0')
 
   @property
   def title_k(self) -> int:
@@ -114,8 +154,19 @@ def id_sort_key(item_id: str) -> Tuple[int, int, str]:
   return (1, 0, item_id)
 
 
+def _seeded_sample(ids: List[str], n: Optional[int], seed: int, stream: int
+                   ) -> Tuple[List[str], List[str]]:
+  """(kept, rest): a seeded sample of n of `ids` (all when n is None)."""
+  if n is None or n >= len(ids):
+    return list(ids), []
+  order = np.random.default_rng([seed, stream]).permutation(len(ids))
+  kept = {ids[i] for i in order[:n]}
+  return [q for q in ids if q in kept], [q for q in ids if q not in kept]
+
+
 def assign_query_splits(query_ids: Iterable[str], cfg: SplitConfig,
-                        labelled: Optional[Iterable[str]] = None
+                        labelled: Optional[Iterable[str]] = None,
+                        official: Optional[Dict[str, str]] = None
                         ) -> Dict[str, List[str]]:
   """Assigns each query to exactly one split (see module docstring).
 
@@ -123,7 +174,9 @@ def assign_query_splits(query_ids: Iterable[str], cfg: SplitConfig,
     query_ids: all source query ids.
     cfg: counts and seed.
     labelled: ids with >= 1 relevant judgement (None: all of them); only these
-      can go to train, dev or test.
+      can go to train, dev, calibration or test.
+    official: query id -> the dataset's own split ('train'|'dev'|'test');
+      required when cfg.source is 'official'.
 
   Returns:
     split name -> sorted query ids, for every name in `features.ALL_SPLITS`.
@@ -135,23 +188,57 @@ def assign_query_splits(query_ids: Iterable[str], cfg: SplitConfig,
     raise ValueError(f'labelled ids not among the query ids: '
                      f'{sorted(unknown)[:5]}')
   pool = [q for q in ids if q in labelled_set]
-  counts = [(features.SPLIT_TEST, cfg.test_queries),
-            (features.SPLIT_DEV, cfg.dev_queries),
-            (features.SPLIT_TRAIN, cfg.train_queries)]
-  wanted = sum(n for _, n in counts)
-  if wanted > len(pool):
-    raise ValueError(
-        f'requested {cfg.train_queries} train + {cfg.dev_queries} dev + '
-        f'{cfg.test_queries} test = {wanted} queries, but only {len(pool)} of '
-        f'{len(ids)} queries have a relevant judgement')
-  shuffled = [pool[i] for i in np.random.default_rng(cfg.seed).permutation(
-      len(pool))]
-  out, start = {}, 0
-  for split, n in counts:
-    out[split] = shuffled[start:start + n]
-    start += n
-  out[features.SPLIT_UNLABELLED] = shuffled[start:] + [
-      q for q in ids if q not in labelled_set]
+  out: Dict[str, List[str]] = {s: [] for s in features.ALL_SPLITS}
+  if cfg.source == SOURCE_OFFICIAL:
+    if not official:
+      raise ValueError("splits.source is 'official' but the dataset has no official "
+                       'splits (BEIR: qrels/train.tsv, dev.tsv, test.tsv)')
+    by_split = {s: [q for q in pool if official.get(q) == s]
+                for s in (features.SPLIT_TRAIN, features.SPLIT_DEV, features.SPLIT_TEST)}
+    if not by_split[features.SPLIT_TEST]:
+      raise ValueError('the official test split has no query with a relevant judgement')
+    out[features.SPLIT_TEST] = by_split[features.SPLIT_TEST]
+    spare: List[str] = []
+    for split, cap in ((features.SPLIT_DEV, cfg.dev_queries),
+                       (features.SPLIT_TRAIN, cfg.train_queries)):
+      out[split], rest = _seeded_sample(by_split[split], cap, cfg.seed, _CAP_STREAM)
+      spare += rest
+    # Judged queries outside the official splits, and capped-off ones, are
+    # unlabelled (labels hidden); never test.
+    spare += [q for q in pool if official.get(q) not in by_split]
+  else:
+    counts = [(features.SPLIT_TEST, cfg.test_queries),
+              (features.SPLIT_DEV, cfg.dev_queries),
+              (features.SPLIT_TRAIN, cfg.train_queries)]
+    wanted = sum(n for _, n in counts)
+    if wanted > len(pool):
+      raise ValueError(
+          f'requested {cfg.train_queries} train + {cfg.dev_queries} dev + '
+          f'{cfg.test_queries} test = {wanted} queries, but only {len(pool)} of '
+          f'{len(ids)} queries have a relevant judgement')
+    shuffled = [pool[i] for i in np.random.default_rng(cfg.seed).permutation(
+        len(pool))]
+    start = 0
+    for split, n in counts:
+      out[split] = shuffled[start:start + n]
+      start += n
+    spare = shuffled[start:]
+  # Calibration, then the label budget, are both cut from train.
+  train = sorted(out[features.SPLIT_TRAIN], key=id_sort_key)
+  if cfg.calibration_queries:
+    if cfg.calibration_queries >= len(train):
+      raise ValueError(f'calibration_queries={cfg.calibration_queries} leaves no train '
+                       f'query (train has {len(train)})')
+    calibration, train = _seeded_sample(train, cfg.calibration_queries, cfg.seed,
+                                        _CALIBRATION_STREAM)
+    # _seeded_sample keeps n; here the n go to calibration, the rest stay.
+    out[features.SPLIT_CALIBRATION] = calibration
+  if cfg.labelled_fraction < 1.0:
+    keep = max(1, int(round(cfg.labelled_fraction * len(train))))
+    train, hidden = _seeded_sample(train, keep, cfg.seed, _BUDGET_STREAM)
+    spare += hidden
+  out[features.SPLIT_TRAIN] = train
+  out[features.SPLIT_UNLABELLED] = spare + [q for q in ids if q not in labelled_set]
   return {s: sorted(out[s], key=id_sort_key) for s in features.ALL_SPLITS}
 
 
@@ -235,7 +322,7 @@ class _Builder:
     """The examples of one query in `split`; updates `stats`."""
     judged = self.ds.qrels.get(query.id, {})
     items = [(d, s, r) for r, (d, s) in enumerate(ranked, start=1)]
-    labelled_split = split in (features.SPLIT_TRAIN, features.SPLIT_DEV)
+    labelled_split = split in features.LABELLED_SPLITS
     if labelled_split and self.cfg.include_judged_in_train:
       seen = {d for d, _ in ranked}
       items += self.added_judged(query, ranked,
@@ -264,7 +351,8 @@ def build_examples(ds: types.RankingDataset, cfg: SplitConfig) -> SplitResult:
   """Assigns queries to splits and builds every split's example lists."""
   builder = _Builder(ds, cfg)
   relevant = set(ds.relevant_query_ids())
-  assigned = assign_query_splits(ds.queries, cfg, labelled=relevant)
+  assigned = assign_query_splits(ds.queries, cfg, labelled=relevant,
+                                 official=ds.query_splits)
   titles = title_queries(ds, cfg)
   candidates = builder.candidates(ds.queries, cfg.candidates_k,
                                   use_run=builder.first_stage == 'run')
@@ -292,7 +380,7 @@ def build_examples(ds: types.RankingDataset, cfg: SplitConfig) -> SplitResult:
     stats[split] = counts
 
   qrels = {s: {q: dict(ds.qrels.get(q, {})) for q in assigned[s]}
-           for s in (features.SPLIT_DEV, features.SPLIT_TEST)}
+           for s in (features.SPLIT_DEV, features.SPLIT_TEST, features.SPLIT_CALIBRATION)}
   params = {
       'dataset': ds.name,
       'first_stage': builder.first_stage,

@@ -61,6 +61,9 @@ class RankingDataset:
       0) that must not be used as training labels, e.g. Cranfield's code -1.
     report: counters of what the reader skipped, repaired or noticed.
     max_gain: the largest gain the collection's scale allows.
+    query_splits: the dataset's own split of each judged query (query id ->
+      'train' | 'dev' | 'test'), for datasets that ship official splits (BEIR
+      qrels/{train,dev,test}.tsv); None when the dataset has none.
   """
   name: str
   queries: Dict[str, Query]
@@ -71,6 +74,7 @@ class RankingDataset:
       default_factory=set)
   report: Dict[str, int] = dataclasses.field(default_factory=dict)
   max_gain: int = 1
+  query_splits: Optional[Dict[str, str]] = None
 
   def relevant_query_ids(self) -> List[str]:
     """Ids of queries with at least one judgement of gain >= 1."""

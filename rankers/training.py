@@ -121,7 +121,8 @@ def _number(example: Dict[str, Any], key: str, index: int) -> Optional[float]:
 
 def group_into_lists(examples: Iterable[Dict[str, Any]], list_size: int,
                      label_key: str = features.LABEL, seed: int = 0,
-                     teacher_key: str = features.TEACHER_SCORE) -> ListData:
+                     teacher_key: str = features.TEACHER_SCORE,
+                     weight_key: Optional[str] = None) -> ListData:
   """Groups (query, doc, label and/or teacher score) dicts into lists.
 
   Each example needs QUERY, DOC and at least one of `label_key` (a true
@@ -131,7 +132,9 @@ def group_into_lists(examples: Iterable[Dict[str, Any]], list_size: int,
   lists of near-equal size, dealing candidates (shuffled, then sorted by
   label, unlabelled last, ties by teacher score) round-robin so that
   positives (or the teacher's top candidates) spread over the lists; every
-  pair appears exactly once. Lists are padded with mask False.
+  pair appears exactly once. Lists are padded with mask False. With
+  `weight_key`, each list's weight is the mean of its pairs' values (missing
+  = 1.0); otherwise lists are unweighted.
   """
   if list_size < 1:
     raise ValueError(f'list_size must be >= 1, got {list_size}')
@@ -150,6 +153,7 @@ def group_into_lists(examples: Iterable[Dict[str, Any]], list_size: int,
     groups.setdefault(group, []).append((example, label, teacher))
   rng = np.random.default_rng(seed)
   rows = []  # (query, [(doc, label, teacher)])
+  list_members = []  # the (example, label, teacher) tuples of each row
   for candidates in groups.values():
     order = rng.permutation(len(candidates))
     # Two stable sorts, descending: by teacher score, then by label (the main
@@ -163,6 +167,7 @@ def group_into_lists(examples: Iterable[Dict[str, Any]], list_size: int,
       chosen = [candidates[i] for i in order[part::num_lists]]
       rows.append((_text(chosen[0][0][features.QUERY]),
                    [(_text(c[0][features.DOC]), c[1], c[2]) for c in chosen]))
+      list_members.append(chosen)
   n = len(rows)
   data = ListData(np.array([q for q, _ in rows], dtype=object).reshape([n]),
                   np.full([n, list_size], '', dtype=object),
@@ -183,6 +188,12 @@ def group_into_lists(examples: Iterable[Dict[str, Any]], list_size: int,
         data.teacher_mask[row, column] = True
   if not data.teacher_mask.any():
     data.teacher = None
+  if weight_key is not None:
+    def weight(example):
+      value = example.get(weight_key)
+      return 1.0 if value is None else float(value)
+    data.weights = np.array([np.mean([weight(c[0]) for c in chosen])
+                             for chosen in list_members], np.float32).reshape([n])
   return data
 
 

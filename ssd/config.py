@@ -14,6 +14,8 @@ from typing import Any, Dict, List, Optional, Type, TypeVar, Union, get_args, ge
 
 import yaml
 
+from rankdata import splits as rsplits
+
 T = TypeVar('T')
 
 # Name that resolves to the offline MiniLM-L6 checkpoint in the weights cache.
@@ -35,25 +37,10 @@ class DataConfig:
   unlabelled_pairs: Optional[str] = None
 
 
-@dataclasses.dataclass
-class BM25Config:
-  k1: float = 0.9
-  b: float = 0.4
-
-
-@dataclasses.dataclass
-class SplitsConfig:
-  """How queries are split; fixed by `seed` (see docs/design.md)."""
-  seed: int = 42
-  train_queries: int = 50
-  dev_queries: int = 25
-  test_queries: int = 75
-  candidates_k: int = 30
-  include_judged_in_train: bool = True
-  title_queries: bool = True
-  max_title_queries: Optional[int] = None
-  title_candidates_k: Optional[int] = None
-  bm25: BM25Config = dataclasses.field(default_factory=BM25Config)
+# The `splits:` section is parsed straight into the one split schema, which
+# lives with the code that applies it (defaults included: one place per fact).
+# `splits.bm25` is rankdata.bm25.BM25Params (k1, b, method, stemmer, stopwords).
+SplitsConfig = rsplits.SplitConfig
 
 
 @dataclasses.dataclass
@@ -125,6 +112,7 @@ SSD_NOISE = NoiseConfig(token_dropout=0.0, mask_prob=0.0, shuffle_window=0,
 NOISY_STUDENT_NOISE = NoiseConfig(token_dropout=0.1, mask_prob=0.1, shuffle_window=3,
                                   hidden_dropout=0.1, attention_dropout=0.1, stochastic_depth=0.1)
 MODES = ('ssd', 'noisy_student')
+PSEUDO_TARGETS = ('soft', 'hard')
 
 
 def resolve_noise(mode: str, noise: NoiseConfig) -> NoiseConfig:
@@ -147,7 +135,17 @@ class ObjectiveConfig:
   hard_weight: float = 1.0
   soft_loss: str = 'listwise_kl'     # listwise_kl | mse | margin_mse
   soft_weight: float = 1.0
-  temperature: float = 1.0
+  # What pseudo-labelled (unlabelled) pairs are learnt from:
+  #   soft: the pseudo-labeller's soft label, softmax(teacher_score / T) with
+  #     T = its `temperature` (the stage's one temperature), renormalised
+  #     over each training list, under `soft_loss` listwise_kl; mse and
+  #     margin_mse regress the raw teacher score instead (no temperature);
+  #   hard: its hard label (1 for the teacher's top-k, else 0) under
+  #     `hard_loss`, like a true label: Noisy Student's hard-label variant.
+  pseudo_targets: str = 'soft'
+  # Weight each pseudo-labelled list by the teacher's confidence in it
+  # (the pseudo-labeller's `confidence`); lists with true labels weigh 1.
+  confidence_weighting: bool = False
   # Also apply the soft loss to pairs that have a true label (distillation:
   # yes, the teacher's scores are the transfer signal; T' retraining: no).
   soft_on_labelled: bool = False
@@ -180,7 +178,8 @@ class StudentConfig:
       default_factory=lambda: ObjectiveConfig(hard_weight=0.0, soft_on_labelled=True))
   # Same architecture trained on labels only, to measure what SSD bought.
   supervised_baseline: bool = True
-  # Fuse with the first-stage score: s = model + w * first_stage, w fit on dev.
+  # Fuse with the first-stage score: s = model + w * first_stage, w fitted on
+  # the calibration split (needs splits.calibration_queries > 0).
   hybrid: bool = False
   # Transfer-set scoring by the final teacher (PseudoLabelConfig fields).
   transfer: Dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -207,6 +206,10 @@ class PushConfig:
 class EvaluationConfig:
   # Metric that decides between models; measured on the dev split only.
   decision_metric: str = 'ndcg@10'
+  # plain | hybrid: which scores the blessing rules compare, like with like
+  # (components/ranking_evaluator/rules.py). Hybrid weights are fitted on the
+  # calibration split, never on dev.
+  decision_score: str = 'plain'
   # A fine-tuned teacher must beat its un-fine-tuned start by this much.
   min_improvement: float = 0.0
   batch_size: int = 64
@@ -313,7 +316,10 @@ def from_dict(cls: Type[T], raw: Dict[str, Any], prefix: str = '') -> T:
   for name, value in raw.items():
     key = f'{prefix}.{name}' if prefix else name
     kwargs[name] = _coerce(value, hints[name], key)
-  return cls(**kwargs)
+  try:
+    return cls(**kwargs)
+  except ValueError as e:  # a dataclass's own check (__post_init__)
+    raise ConfigError(f'{prefix or cls.__name__}: {e}') from None
 
 
 def to_dict(obj: Any) -> Dict[str, Any]:

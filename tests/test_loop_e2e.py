@@ -56,9 +56,11 @@ def run_a(tmp_path_factory):
 def run_b(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('loop')
   base = e2e_util.tiny_pipeline_config(tmp / 'b', architecture='bi_encoder')
-  return _run(tmp, 'b', teacher_prime={
+  # Hybrid scoring fits its weight on a calibration split (3 of the train queries).
+  return _run(tmp, 'b', splits=dict(base['splits'], calibration_queries=3), teacher_prime={
       'mode': 'noisy_student', 'rounds': 1, 'train': base['teacher']['train'], 'warm_start': True,
-      'pseudo_label': {'max_pairs_per_query': 4}},
+      'objective': {'pseudo_targets': 'hard', 'confidence_weighting': True},
+      'pseudo_label': {'max_pairs_per_query': 4, 'hard_top_k': 2}},
       student={'model': _tiny_model(base, 'cross_encoder'), 'train': base['teacher']['train'],
                'hybrid': True, 'objective': {'soft_loss': 'margin_mse', 'hard_weight': 0.5,
                                              'soft_on_labelled': True}})
@@ -157,6 +159,12 @@ def test_strict_blessing_recorded_and_push_follows_it(run_b):
       f'beats {P.ROLE_STUDENT_SUPERVISED} by > 0.0', f'beats {P.ROLE_BM25}']
   assert summary['pushed']['pushed'] == student['blessed']
   assert 'student_hybrid' in summary['metrics'] and 'student_supervised_hybrid' in summary['metrics']
+  # Every model's report has a hybrid row; the student's weight is the one it
+  # was exported with, the teacher's is fitted on calibration; never on dev.
+  assert 'teacher_hybrid' in summary['metrics']
+  weights = student['hybrid_weights']
+  assert weights['student']['source'] == 'exported'
+  assert all(w['source'] in ('exported', 'fitted_on_calibration') for w in weights.values())
   blessing = lineage.latest_output(_store(cfg), cfg.pipeline_name, P.STUDENT_EVALUATOR,
                                    eval_spec.BLESSING_KEY)
   assert lineage.custom_props(blessing)['reason'] == student['reason']

@@ -157,7 +157,7 @@ def test_lists_and_first_stage(ds, result):
   for query_id in result.queries[TEST]:
     assert [e[features.DOC_ID] for e in test_lists[query_id]] == [
         d for d, _ in bm25_top(ds, query_id)]
-  assert set(result.qrels) == {DEV, TEST}
+  assert set(result.qrels) == {DEV, TEST, features.SPLIT_CALIBRATION}
   for split in (DEV, TEST):
     assert result.qrels[split] == {q: ds.qrels[q]
                                    for q in result.queries[split]}

@@ -2,13 +2,16 @@
 
 import math
 
+import numpy as np
 import pytest
 
+from components import hybrid
 from components.ranker_trainer import module
 from rankdata import features as F
 from rankers import config as RC
 from rankers import export as rexport
 from rankers import models as rmodels
+from rankers import training as rtraining
 from ssd import config as C
 
 
@@ -37,9 +40,9 @@ def test_hybrid_fit_uses_full_judgements_but_reranks_top_k(tiny_scorer):
   # With the first stage dominating, the top-4 is in label order; the ideal
   # DCG still counts the judged document outside the top-4.
   dcg = 4 + 2 / math.log2(3)
-  assert fit['dev_ndcg@10'] == pytest.approx(dcg / (dcg + 1 / math.log2(4)), abs=1e-6)
-  assert fit['weight'] > 0
-  assert set(fit['grid']) == set(float(w) for w in module.HYBRID_WEIGHTS)
+  assert fit['calibration_ndcg@10'] == pytest.approx(dcg / (dcg + 1 / math.log2(4)), abs=1e-6)
+  assert fit['weight'] > 0 and fit['calibration_queries'] == 2
+  assert set(fit['grid']) == set(float(w) for w in hybrid.WEIGHTS)
 
 
 def test_hybrid_fit_needs_labelled_candidates(tiny_scorer):
@@ -57,3 +60,70 @@ def test_custom_config_round_trip_and_errors():
   assert (args.hybrid, args.candidates_k, args.role) == (True, 30, 'student')
   with pytest.raises(C.ConfigError, match=r'train\.epoch\b'):
     module.parse_custom_config({'train': {'epoch': 1}})
+
+
+def _pseudo(qid, did, score, soft, hard, confidence, label=None):
+  return {F.QUERY_ID: qid, F.DOC_ID: did, F.QUERY: 'apple', F.DOC: f'pear {did}',
+          F.LABEL: label, F.TEACHER_SCORE: score, F.SOFT_LABEL: soft, F.HARD_LABEL: hard,
+          F.CONFIDENCE: confidence}
+
+
+def _labels_at(temperature):
+  """What the pseudo-labeller writes for scores (2, 1, 0) at a temperature."""
+  from components.pseudo_labeler import selection  # pylint: disable=g-import-not-at-top
+  return selection.softmax([2.0, 1.0, 0.0], temperature)
+
+
+def test_soft_targets_come_from_the_pseudo_labellers_temperature():
+  """Changing pseudo_label.temperature changes what the trainer learns from."""
+  objective = C.ObjectiveConfig(soft_loss='listwise_kl')
+  received = {}
+  for t in (1.0, 0.5):
+    probs = _labels_at(t)
+    rows = [_pseudo('u1', f'd{i}', s, float(p), float(i == 0), 0.4)
+            for i, (s, p) in enumerate(zip([2.0, 1.0, 0.0], probs))]
+    targets = module.training_targets(rows, objective)
+    data = rtraining.group_into_lists(targets, list_size=3, teacher_key=module.TARGET_KEY)
+    # The loss's target: softmax of the received logits (temperature 1),
+    # ordered by doc id.
+    order = np.argsort(data.docs[0])
+    logits = data.teacher[0][order]
+    received[t] = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    np.testing.assert_allclose(received[t], probs, rtol=1e-5)
+  np.testing.assert_allclose(received[1.0], [0.66524096, 0.24472847, 0.09003057], rtol=1e-5)
+  np.testing.assert_allclose(received[0.5], [0.86681333, 0.11731043, 0.01587624], rtol=1e-5)
+  # A training list that is a subset of the scored list gets the renormalised
+  # distribution, i.e. softmax(score / T) over the subset.
+  rows = [_pseudo('u1', 'd0', 2.0, 0.86681333, 1.0, 0.4),
+          _pseudo('u1', 'd2', 0.0, 0.01587624, 0.0, 0.4)]
+  data = rtraining.group_into_lists(module.training_targets(rows, objective), list_size=2,
+                                    teacher_key=module.TARGET_KEY)
+  t = data.teacher[0]
+  p = np.exp(t - t.max()) / np.exp(t - t.max()).sum()
+  assert sorted(p.tolist()) == pytest.approx(sorted([1 / (1 + math.exp(-4)), 1 / (1 + math.exp(4))]),
+                                             rel=1e-5)
+
+
+def test_score_regression_losses_use_raw_teacher_scores():
+  rows = [_pseudo('u1', 'd0', 7.5, 0.9, 1.0, 0.4), _pseudo('u1', 'd1', -1.0, 0.1, 0.0, 0.4)]
+  for loss in ('mse', 'margin_mse'):
+    targets = module.training_targets(rows, C.ObjectiveConfig(soft_loss=loss))
+    assert [r[module.TARGET_KEY] for r in targets] == [7.5, -1.0]
+
+
+def test_hard_pseudo_targets_and_confidence_weights():
+  rows = [_pseudo('u1', 'd0', 2.0, 0.7, 1.0, 0.25), _pseudo('u1', 'd1', 1.0, 0.3, 0.0, 0.25),
+          _pseudo('q1', 'd5', 3.0, 0.6, 1.0, 0.9, label=2.0),
+          _pseudo('q1', 'd6', 1.0, 0.4, 0.0, 0.9, label=0.0)]
+  objective = C.ObjectiveConfig(pseudo_targets='hard', confidence_weighting=True,
+                                soft_on_labelled=True)
+  targets = module.training_targets(rows, objective)
+  # Unlabelled pairs learn their hard label; true labels are untouched.
+  assert [r[F.LABEL] for r in targets] == [1.0, 0.0, 2.0, 0.0]
+  assert [r[module.TARGET_KEY] is None for r in targets] == [True, True, False, False]
+  data = rtraining.group_into_lists(targets, list_size=4, teacher_key=module.TARGET_KEY,
+                                    weight_key=module.WEIGHT_KEY)
+  # One list per query: the pseudo-labelled one weighs its confidence.
+  assert sorted(data.weights.tolist()) == [0.25, 1.0]
+  with pytest.raises(ValueError, match='no hard_label'):
+    module.training_targets([dict(rows[0], **{F.HARD_LABEL: None})], objective)

@@ -11,11 +11,13 @@ which:
   model:      ssd.config.ModelConfig fields
   train:      ssd.config.TrainConfig fields
   objective:  ssd.config.ObjectiveConfig fields (hard loss on labels, soft
-              loss on teacher scores); absent = hard loss `train.loss` only
+              loss on pseudo-labels, see training_targets); absent = hard
+              loss `train.loss` only
   noise:      ssd.config.NoiseConfig fields, resolved (no nulls); absent = none
   warm_start: start from the `base_model` input's weights (same architecture)
-  hybrid:     fit w in score + w * first_stage_score on the eval split (dev)
-              and export it with the model
+  hybrid:     fit w in score + w * first_stage_score on the eval split (the
+              calibration split: never trained on, never used for a
+              decision) and export it with the model
   candidates_k: the first stage's K; the hybrid fit reranks the top-K only,
               as the evaluator does (dev lists also hold judged documents
               from outside the top-K)
@@ -38,8 +40,6 @@ from rankdata import features as F
 from ssd import config as C
 from ssd import weights
 
-# Grid for the hybrid fusion weight (score + w * first-stage score).
-HYBRID_WEIGHTS = tuple(np.round(np.concatenate([[0.0], np.geomspace(0.01, 10.0, 31)]), 4))
 
 
 def ranker_config_from(model: C.ModelConfig, cache_dir: str,
@@ -118,37 +118,72 @@ def sample_soft_lists(examples: List[Dict[str, Any]], max_lists: Optional[int], 
   return [ex for ex in examples if ex.get(F.LABEL) is not None or ex[F.QUERY_ID] in keep]
 
 
+# Floor for soft labels before the log: the pseudo-labeller's float32 softmax
+# can underflow to 0 for far-behind candidates of long lists.
+MIN_SOFT_LABEL = 1e-30
+# Key the trainer writes its soft-loss target under (see training_targets).
+TARGET_KEY = 'soft_target'
+WEIGHT_KEY = 'list_weight'
+
+
+def training_targets(examples: List[Dict[str, Any]], objective: C.ObjectiveConfig
+                     ) -> List[Dict[str, Any]]:
+  """What each pair is learnt from: the one definition of the trainers' targets.
+
+  * True labels (LABEL) always feed the hard loss.
+  * Pseudo-labelled pairs, `pseudo_targets: soft`: for listwise_kl the target
+    is the pseudo-labeller's SOFT_LABEL, softmax(teacher_score / T) over the
+    query's scored list. Passing log(soft_label) as the teacher logits at
+    temperature 1 makes the loss's softmax renormalise it over each training
+    list (a subset of the scored list): p_i / sum_j p_j = softmax(score / T)
+    restricted to the list, so the pseudo-labeller's T is the only
+    temperature. mse / margin_mse regress the raw TEACHER_SCORE.
+  * `pseudo_targets: hard`: unlabelled pairs take HARD_LABEL as their label
+    and join the hard loss (the soft loss still reaches labelled pairs that
+    carry a teacher score when soft_on_labelled).
+  * `confidence_weighting`: a list's weight is its CONFIDENCE (pairs with a
+    true label weigh 1).
+  """
+  soft_from_labels = objective.soft_loss == 'listwise_kl'
+  out = []
+  for ex in examples:
+    row = dict(ex)
+    unlabelled = row.get(F.LABEL) is None
+    if soft_from_labels:
+      p = row.get(F.SOFT_LABEL)
+      row[TARGET_KEY] = None if p is None else float(np.log(max(float(p), MIN_SOFT_LABEL)))
+    else:
+      row[TARGET_KEY] = row.get(F.TEACHER_SCORE)
+    if unlabelled and objective.pseudo_targets == 'hard':
+      if row.get(F.HARD_LABEL) is None:
+        raise ValueError(f'pseudo_targets=hard but pair ({row.get(F.QUERY_ID)}, '
+                         f'{row.get(F.DOC_ID)}) has no {F.HARD_LABEL}')
+      row[F.LABEL] = float(row[F.HARD_LABEL])
+      row[TARGET_KEY] = None
+    weight = 1.0
+    if objective.confidence_weighting and unlabelled and row.get(F.CONFIDENCE) is not None:
+      weight = float(row[F.CONFIDENCE])
+    row[WEIGHT_KEY] = weight
+    out.append(row)
+  return out
+
+
 def fit_hybrid_weight(scorer, rows: List[Dict[str, Any]], candidates_k: Optional[int],
                       batch_size: int = 64) -> Dict[str, Any]:
-  """Grid-searches w in score + w * first_stage on labelled rows (dev) by nDCG@10.
-
-  Like the evaluator: every labelled row counts for the ideal DCG (the
-  query's judgements), but only the first stage's top-K are reranked.
-  """
-  from components import scoring  # pylint: disable=g-import-not-at-top
-  from rankdata import metrics as M
-  labelled = [r for r in rows if r.get(F.LABEL) is not None]
-  qrels: Dict[str, Dict[str, int]] = {}
-  for r in labelled:
-    qrels.setdefault(r[F.QUERY_ID], {})[r[F.DOC_ID]] = int(round(r[F.LABEL]))
-  rows = [r for r in labelled if r.get(F.FIRST_STAGE_SCORE) is not None
-          and (candidates_k is None or 1 <= (r.get(F.FIRST_STAGE_RANK) or 0) <= candidates_k)]
-  if not rows:
-    raise ValueError('hybrid scoring needs labelled rows with first-stage scores in the eval split')
-  scores = scoring.score_pairs(scorer, [r[F.QUERY] for r in rows], [r[F.DOC] for r in rows],
+  """Fits w in score + w * first_stage on the calibration rows (components/hybrid.py)."""
+  from components import hybrid  # pylint: disable=g-import-not-at-top
+  from components import scoring
+  scored, qrels = hybrid.calibration_rows(rows, candidates_k)
+  if not scored:
+    raise ValueError('hybrid scoring needs labelled rows with first-stage scores in the '
+                     'calibration split (splits.calibration_queries > 0)')
+  scores = scoring.score_pairs(scorer, [r[F.QUERY] for r in scored], [r[F.DOC] for r in scored],
                                batch_size=batch_size)
-  fs = np.array([r[F.FIRST_STAGE_SCORE] for r in rows], np.float32)
-  results = {}
-  for w in HYBRID_WEIGHTS:
-    run: Dict[str, Dict[str, float]] = {}
-    for r, s in zip(rows, scores + w * fs):
-      run.setdefault(r[F.QUERY_ID], {})[r[F.DOC_ID]] = float(s)
-    results[float(w)] = M.evaluate_run(run, qrels)['ndcg@10']
-  best = max(results, key=lambda w: (results[w], -w))
-  logging.info('hybrid weight %.4f (dev nDCG@10 %.4f; model only %.4f)', best, results[best],
-               results[0.0])
-  return {'weight': best, 'dev_ndcg@10': results[best], 'dev_ndcg@10_model_only': results[0.0],
-          'grid': results}
+  fit = hybrid.fit_weight(scored, scores, qrels)
+  logging.info('hybrid weight %.4f (calibration nDCG@10 %.4f; model only %.4f; %d queries)',
+               fit['weight'], fit['calibration_ndcg@10'], fit['calibration_ndcg@10_model_only'],
+               fit['calibration_queries'])
+  return fit
 
 
 def run_fn(fn_args) -> None:
@@ -162,8 +197,9 @@ def run_fn(fn_args) -> None:
   t0 = time.time()
   train_examples = example_io.read_files(fn_args.train_files) if args.train.epochs > 0 else []
   objective = args.objective or C.ObjectiveConfig(hard_loss=args.train.loss, soft_weight=0.0)
+  train_examples = training_targets(train_examples, objective)
   usable = [ex for ex in train_examples
-            if ex.get(F.LABEL) is not None or ex.get(F.TEACHER_SCORE) is not None]
+            if ex.get(F.LABEL) is not None or ex.get(TARGET_KEY) is not None]
 
   if args.train.epochs > 0 and not usable:
     if not fn_args.base_model:
@@ -187,10 +223,11 @@ def run_fn(fn_args) -> None:
   history: Dict[str, Any] = {'epochs': args.train.epochs}
   if args.train.epochs > 0:
     usable = sample_soft_lists(usable, objective.max_soft_lists, args.train.seed)
-    data = rtraining.group_into_lists(usable, list_size=args.train.list_size, seed=args.train.seed)
-    logging.info('[%s] %d pairs (%d labelled, %d with teacher scores) in %d lists (read in %.1fs)',
+    data = rtraining.group_into_lists(usable, list_size=args.train.list_size, seed=args.train.seed,
+                                      teacher_key=TARGET_KEY, weight_key=WEIGHT_KEY)
+    logging.info('[%s] %d pairs (%d labelled, %d with teacher targets) in %d lists (read in %.1fs)',
                  role, len(usable), sum(ex.get(F.LABEL) is not None for ex in usable),
-                 sum(ex.get(F.TEACHER_SCORE) is not None for ex in usable), len(data),
+                 sum(ex.get(TARGET_KEY) is not None for ex in usable), len(data),
                  time.time() - t0)
     history = rtraining.train_ranker(
         ranker, data, loss=objective.hard_loss, epochs=args.train.epochs,
@@ -201,7 +238,7 @@ def run_fn(fn_args) -> None:
         objective=rtraining.Objective(
             hard_loss=objective.hard_loss, hard_weight=objective.hard_weight,
             soft_loss=objective.soft_loss, soft_weight=objective.soft_weight,
-            temperature=objective.temperature, soft_on_labelled=objective.soft_on_labelled),
+            temperature=1.0, soft_on_labelled=objective.soft_on_labelled),
         text_noise=None if args.noise is None else rtraining.TextNoise(
             token_dropout=args.noise.token_dropout, mask_prob=args.noise.mask_prob,
             shuffle_window=args.noise.shuffle_window))

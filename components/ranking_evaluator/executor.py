@@ -6,6 +6,7 @@ import shutil
 from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
+import numpy as np
 import tensorflow as tf
 from tfx import types
 from tfx.dsl.components.base import base_executor
@@ -14,7 +15,9 @@ from tfx.utils import io_utils
 from tfx.utils import path_utils
 
 from components import example_io
+from components import hybrid
 from components import scoring
+from components.ranking_evaluator import rules
 from components.ranking_evaluator import spec as S
 from components.ranking_example_gen import spec as ingest_spec
 from rankdata import features as F
@@ -22,7 +25,7 @@ from rankdata import metrics as M
 from ssd import config as C
 
 # Suffix of the report rows of a model's hybrid score (model + w * first stage).
-HYBRID_SUFFIX = '_hybrid'
+HYBRID_SUFFIX = rules.HYBRID_SUFFIX
 Run = Dict[str, Dict[str, float]]
 
 
@@ -60,17 +63,51 @@ def first_stage_run(examples: List[Dict[str, Any]]) -> Run:
   return run_of(examples, [ex[F.FIRST_STAGE_SCORE] for ex in examples])
 
 
-def model_runs(model_dir: str, examples: List[Dict[str, Any]], batch_size: int) -> Tuple[Run, Optional[Run]]:
-  """Plain run and, for hybrid models, the fused run (same scores, no rescoring)."""
-  from rankers import export as rexport  # pylint: disable=g-import-not-at-top
-  scorer = rexport.load_scorer(model_dir)
-  scores = scoring.score_pairs(scorer, [ex[F.QUERY] for ex in examples],
-                               [ex[F.DOC] for ex in examples], batch_size=batch_size)
-  weight = scorer.hybrid_weight   # set by the trainer when hybrid scoring is on
-  hybrid = None
-  if weight is not None:
-    hybrid = run_of(examples, [s + weight * ex[F.FIRST_STAGE_SCORE] for s, ex in zip(scores, examples)])
-  return run_of(examples, scores), hybrid
+def hybrid_run(examples: List[Dict[str, Any]], scores, weight: float) -> Run:
+  return run_of(examples, [s + weight * ex[F.FIRST_STAGE_SCORE] for s, ex in zip(scores, examples)])
+
+
+class _Scorers:
+  """Loads each model once; scores rows; knows each model's hybrid weight.
+
+  A model exported with a hybrid weight keeps it (that is what serves);
+  other models get one fitted on the calibration split (components/hybrid.py)
+  when there is one, so every report row has a plain and a hybrid score.
+  """
+
+  def __init__(self, batch_size: int, calibration_rows: Optional[List[Dict[str, Any]]],
+               candidates_k: int, fit_missing: bool):
+    self._scorers: Dict[str, Any] = {}
+    self._weights: Dict[str, Optional[Dict[str, Any]]] = {}
+    self.batch_size = batch_size
+    self.calibration = calibration_rows
+    self.candidates_k = candidates_k
+    self.fit_missing = fit_missing
+
+  def scorer(self, model_dir: str):
+    if model_dir not in self._scorers:
+      from rankers import export as rexport  # pylint: disable=g-import-not-at-top
+      self._scorers[model_dir] = rexport.load_scorer(model_dir)
+    return self._scorers[model_dir]
+
+  def scores(self, model_dir: str, rows: List[Dict[str, Any]]) -> np.ndarray:
+    return scoring.score_pairs(self.scorer(model_dir), [ex[F.QUERY] for ex in rows],
+                               [ex[F.DOC] for ex in rows], batch_size=self.batch_size)
+
+  def hybrid(self, model_dir: str) -> Optional[Dict[str, Any]]:
+    """{'weight', 'source', ...} or None when the model has no hybrid score."""
+    if model_dir not in self._weights:
+      exported = self.scorer(model_dir).hybrid_weight
+      if exported is not None:
+        self._weights[model_dir] = {'weight': float(exported), 'source': 'exported'}
+      elif self.fit_missing and self.calibration:
+        rows, qrels = hybrid.calibration_rows(self.calibration, self.candidates_k)
+        fit = hybrid.fit_weight(rows, self.scores(model_dir, rows), qrels)
+        fit.pop('grid')
+        self._weights[model_dir] = dict(fit, source='fitted_on_calibration')
+      else:
+        self._weights[model_dir] = None
+    return self._weights[model_dir]
 
 
 class _Models:
@@ -163,54 +200,40 @@ class Executor(base_executor.BaseExecutor):
   def _evaluate(self, cfg: S.EvaluatorConfig, examples: types.Artifact, models: _Models):
     qrels = load_qrels(examples.uri)
     k = load_candidates_k(examples.uri)
-    metric = cfg.decision_metric
+    split_names = artifact_utils.decode_split_names(examples.split_names)
+    calibration = (read_candidates(examples.uri, F.SPLIT_CALIBRATION, 10 ** 9)
+                   if F.SPLIT_CALIBRATION in split_names else None)
+    scorers = _Scorers(cfg.batch_size, calibration, k, cfg.hybrid_report)
+    hybrid_weights: Dict[str, Any] = {}
 
     def measure(split: str, models_to_score: List[Tuple[str, str]]) -> Dict[str, Dict[str, float]]:
-      """Metrics of the first stage and of each (model key, report role)."""
+      """Metrics of the first stage and of each (model key, report role), plain and hybrid."""
       rows = read_candidates(examples.uri, split, k)
       split_qrels = qrels[split]
-      out = {cfg.first_stage_role: M.evaluate_run(first_stage_run(rows), split_qrels)}
+      out = {cfg.first_stage_role: M.evaluate_run(first_stage_run(rows), split_qrels,
+                                                  complete=True)}
       for key, role in models_to_score:
         logging.info('evaluating %s on %s (%d pairs)', role, split, len(rows))
-        plain, hybrid = model_runs(models.dir(key), rows, cfg.batch_size)
-        out[role] = M.evaluate_run(plain, split_qrels)
-        if hybrid is not None:
-          out[role + HYBRID_SUFFIX] = M.evaluate_run(hybrid, split_qrels)
+        scores = scorers.scores(models.dir(key), rows)
+        out[role] = M.evaluate_run(run_of(rows, scores), split_qrels, complete=True)
+        fit = scorers.hybrid(models.dir(key))
+        if fit is not None:
+          hybrid_weights[role] = fit
+          out[role + HYBRID_SUFFIX] = M.evaluate_run(hybrid_run(rows, scores, fit['weight']),
+                                                     split_qrels, complete=True)
       return out
-
-    def value(by_role, key_or_role: str) -> float:
-      """A model's decision value: its hybrid score when it has one (that is what serves)."""
-      role = models.names.get(key_or_role, key_or_role)
-      return by_role.get(role + HYBRID_SUFFIX, by_role[role])[metric]
 
     # 1. Decision on the decision split only.
     dev_keys = [key for key in (S.CANDIDATE, S.BASELINE, S.TEACHER, S.LAST_BLESSED)
                 if models.present(key) and (key != S.TEACHER or cfg.retention is not None)]
     dev = measure(cfg.decision_split, [(key, models.names[key]) for key in dev_keys])
-    cand = value(dev, S.CANDIDATE)
-    checks = []
-    if models.present(S.BASELINE):
-      ref = value(dev, S.BASELINE)
-      checks.append({'rule': f'beats {cfg.baseline_role} by > {cfg.min_improvement}',
-                     'value': cand, 'reference': ref, 'passed': cand > ref + cfg.min_improvement})
-    if cfg.must_beat_first_stage or not models.present(S.BASELINE):
-      ref = dev[cfg.first_stage_role][metric]
-      checks.append({'rule': f'beats {cfg.first_stage_role}', 'value': cand, 'reference': ref,
-                     'passed': cand > ref})
-    if cfg.retention is not None and models.present(S.TEACHER):
-      ref = cfg.retention * value(dev, S.TEACHER)
-      checks.append({'rule': f'keeps >= {cfg.retention} x {cfg.teacher_role}', 'value': cand,
-                     'reference': ref, 'passed': cand >= ref})
-    if models.present(S.LAST_BLESSED):
-      ref = value(dev, S.LAST_BLESSED)
-      checks.append({'rule': f'no worse than {cfg.last_blessed_role} (#{models.artifacts[S.LAST_BLESSED].id})',
-                     'value': cand, 'reference': ref, 'passed': cand >= ref})
-    blessed = all(c['passed'] for c in checks)
-    chosen = S.CANDIDATE if blessed or not models.present(S.BASELINE) else S.BASELINE
-    reason = (f'{cfg.candidate_role} {metric}={cand:.4f} on {cfg.decision_split}: ' +
-              '; '.join(f'{c["rule"]} ({c["reference"]:.4f}): {"yes" if c["passed"] else "NO"}'
-                        for c in checks) +
-              f' -> {"blessed" if blessed else "not blessed"}; selected {models.names[chosen]}')
+    names = {key: models.names[key] for key in dev_keys}
+    rule_cfg = rules.RuleConfig(
+        decision_metric=cfg.decision_metric, decision_score=cfg.decision_score,
+        min_improvement=cfg.min_improvement, must_beat_first_stage=cfg.must_beat_first_stage,
+        retention=cfg.retention, first_stage_role=cfg.first_stage_role)
+    checks, blessed, chosen = rules.decide(rule_cfg, dev, names)
+    reason = rules.reason_of(rule_cfg, names, checks, blessed, chosen, cfg.decision_split)
 
     # 2. Report splits (never used for decisions).
     report = {cfg.decision_split: dev}
@@ -223,5 +246,6 @@ class Executor(base_executor.BaseExecutor):
     for split in cfg.report_splits:
       report[split] = measure(split, to_report)
     decision = {'blessed': blessed, 'skipped': False, 'reason': reason, 'checks': checks,
-                'selected_role': models.names[chosen]}
+                'selected_role': models.names[chosen], 'decision_score': cfg.decision_score,
+                'hybrid_weights': hybrid_weights}
     return report, decision, chosen

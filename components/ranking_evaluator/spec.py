@@ -56,7 +56,8 @@ class EvaluatorConfig:
   """What to measure and how to decide.
 
   The candidate is blessed when every enabled rule passes on
-  `decision_split` (never on a report split):
+  `decision_split` (never on a report split), comparing like with like
+  (rules.py):
     - beats the baseline model (if given) by > `min_improvement`,
     - beats the first stage, when `must_beat_first_stage`,
     - reaches `retention` x the teacher model's value, when `retention` is set
@@ -77,6 +78,12 @@ class EvaluatorConfig:
   # teacher, last_blessed, selected (reported under its own role name).
   report_models: List[str] = dataclasses.field(default_factory=lambda: ['selected'])
   decision_metric: str = 'ndcg@10'
+  # plain | hybrid: which score the rules compare, like with like (rules.py).
+  decision_score: str = 'plain'
+  # Report (and, with decision_score hybrid, decide on) a hybrid score for
+  # models that were not exported with one: w fitted on the calibration
+  # split when the examples have one.
+  hybrid_report: bool = True
   min_improvement: float = 0.0
   must_beat_first_stage: bool = False
   retention: Optional[float] = None

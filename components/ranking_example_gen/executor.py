@@ -23,7 +23,6 @@ from tfx.utils import io_utils
 
 from components import example_io
 from components.ranking_example_gen import spec as S
-from rankdata import bm25 as rbm25
 from rankdata import features as F
 from rankdata import loaders
 from rankdata import pairs as rpairs
@@ -63,16 +62,6 @@ def add_unlabelled_pairs(result, pairs: List[Dict[str, str]]) -> None:
   stats['queries'] = stats.get('queries', 0) + len(rank)
 
 
-def split_config(splits: C.SplitsConfig) -> 'rsplits.SplitConfig':
-  return rsplits.SplitConfig(
-      seed=splits.seed, train_queries=splits.train_queries, dev_queries=splits.dev_queries,
-      test_queries=splits.test_queries, candidates_k=splits.candidates_k,
-      include_judged_in_train=splits.include_judged_in_train,
-      title_queries=splits.title_queries, max_title_queries=splits.max_title_queries,
-      title_candidates_k=splits.title_candidates_k,
-      bm25=rbm25.BM25Params(k1=splits.bm25.k1, b=splits.bm25.b))
-
-
 def format_split_stats(stats: Dict[str, Dict[str, Any]]) -> str:
   keys: List[str] = []
   for s in stats.values():
@@ -99,12 +88,13 @@ class Executor(base_executor.BaseExecutor):
     path = exec_properties[S.DATA_PATH_KEY]
     examples = artifact_utils.get_single_instance(output_dict[S.EXAMPLES_KEY])
 
-    ds = loaders.load(fmt, path)
+    official = splits.source == rsplits.SOURCE_OFFICIAL
+    ds = loaders.load(fmt, path, **({'official_splits': True} if official else {}))
     logging.info('loaded %s from %s: %d queries, %d documents, %d judged queries',
                  fmt, path, len(ds.queries), len(ds.documents), len(ds.qrels))
     if data.max_queries:
       ds = subset_queries(ds, data.max_queries, splits.seed)
-    result = rsplits.build_examples(ds, split_config(splits))
+    result = rsplits.build_examples(ds, splits)
 
     if data.unlabelled_pairs:
       add_unlabelled_pairs(result, rpairs.load_pairs(data.unlabelled_pairs))

@@ -1,0 +1,122 @@
+"""Official splits (BEIR NFCorpus), the calibration split and the label budget."""
+
+import os
+
+import pytest
+
+from rankdata import beir
+from rankdata import bm25
+from rankdata import features
+from rankdata import loaders
+from rankdata import metrics
+from rankdata import splits
+
+TRAIN, DEV, UNL, TEST, CAL = (features.SPLIT_TRAIN, features.SPLIT_DEV, features.SPLIT_UNLABELLED,
+                              features.SPLIT_TEST, features.SPLIT_CALIBRATION)
+NFCORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..',
+                        'shared', 'datasets', 'nfcorpus')
+
+
+@pytest.fixture(scope='module')
+def nfcorpus():
+  assert os.path.isdir(NFCORPUS), f'NFCorpus not found at {NFCORPUS}'
+  return beir.load_beir(NFCORPUS, official_splits=True)
+
+
+def test_nfcorpus_official_counts(nfcorpus):
+  # The README's counts: 2,590 / 324 / 323 queries; their union is every query.
+  by_split = {}
+  for split in nfcorpus.query_splits.values():
+    by_split[split] = by_split.get(split, 0) + 1
+  assert by_split == {'train': 2590, 'dev': 324, 'test': 323}
+  assert len(nfcorpus.queries) == 3237 and len(nfcorpus.documents) == 3633
+  assert nfcorpus.report['train_queries'] == 2590
+  # CRLF qrels: grades parse as integers; train has grade 1 only.
+  grades = {g for q, docs in nfcorpus.qrels.items() if nfcorpus.query_splits[q] == 'train'
+            for g in docs.values()}
+  assert grades == {1}
+  assert sum(len(d) for q, d in nfcorpus.qrels.items()
+             if nfcorpus.query_splits[q] == 'test') == 12334
+
+
+def test_nfcorpus_bm25_matches_reference(nfcorpus):
+  """BM25 over the official test split, empty runs scored 0: README 0.3177."""
+  cfg = splits.SplitConfig(source='official', train_queries=None, dev_queries=None,
+                           test_queries=None, title_queries=False)
+  assigned = splits.assign_query_splits(nfcorpus.queries, cfg,
+                                        labelled=nfcorpus.relevant_query_ids(),
+                                        official=nfcorpus.query_splits)
+  assert len(assigned[TEST]) == 323 and len(assigned[DEV]) == 324
+  assert len(assigned[TRAIN]) == 2590 and assigned[UNL] == []
+  index = bm25.BM25Index(list(nfcorpus.documents.values()), bm25.BM25Params(k1=0.9, b=0.4))
+  run = bm25.bm25_run(index, {q: nfcorpus.queries[q] for q in assigned[TEST]}, 100)
+  qrels = {q: nfcorpus.qrels[q] for q in assigned[TEST]}
+  result = metrics.evaluate_run(metrics.run_as_dict(run), qrels, complete=True)
+  assert result['num_queries'] == 323
+  assert result['ndcg@10'] == pytest.approx(0.3177, abs=0.0015)
+  # Dropping the queries BM25 finds nothing for would inflate it (README item 7).
+  nonempty = {q: docs for q, docs in run.items() if docs}
+  assert len(nonempty) < 323
+  assert metrics.evaluate_run(metrics.run_as_dict(nonempty), qrels)['ndcg@10'] > result['ndcg@10']
+
+
+def test_official_caps_calibration_and_budget():
+  ids = [f'q{i}' for i in range(40)]
+  official = {q: ('train' if i < 24 else 'dev' if i < 32 else 'test') for i, q in enumerate(ids)}
+  cfg = splits.SplitConfig(source='official', seed=3, train_queries=None, dev_queries=5,
+                           test_queries=None, calibration_queries=4, labelled_fraction=0.5)
+  a = splits.assign_query_splits(ids, cfg, official=official)
+  assert sorted(a[TEST]) == sorted(q for q in ids if official[q] == 'test')  # never capped
+  assert len(a[DEV]) == 5 and set(a[DEV]) <= {q for q in ids if official[q] == 'dev'}
+  assert len(a[CAL]) == 4 and set(a[CAL]) <= {q for q in ids if official[q] == 'train'}
+  assert len(a[TRAIN]) == 10                       # half of the 20 train queries left
+  assigned = [q for s in features.ALL_SPLITS for q in a[s]]
+  assert sorted(assigned) == sorted(ids)          # disjoint and complete
+  assert len(a[UNL]) == 3 + 10                    # capped dev + hidden-label train
+
+
+def test_label_budget_is_nested_and_keeps_other_splits():
+  ids = [str(i) for i in range(1, 101)]
+  base = dict(train_queries=40, dev_queries=10, test_queries=20, calibration_queries=5)
+  full = splits.assign_query_splits(ids, splits.SplitConfig(**base))
+  quarter = splits.assign_query_splits(ids, splits.SplitConfig(**base, labelled_fraction=0.25))
+  tenth = splits.assign_query_splits(ids, splits.SplitConfig(**base, labelled_fraction=0.1))
+  assert len(full[TRAIN]) == 35 and len(quarter[TRAIN]) == 9 and len(tenth[TRAIN]) == 4
+  assert set(tenth[TRAIN]) <= set(quarter[TRAIN]) <= set(full[TRAIN])
+  for split in (DEV, TEST, CAL):
+    assert full[split] == quarter[split] == tenth[split]
+  assert set(full[TRAIN]) - set(quarter[TRAIN]) <= set(quarter[UNL])
+
+
+def test_calibration_zero_keeps_the_old_assignment():
+  ids = [str(i) for i in range(1, 61)]
+  cfg = splits.SplitConfig(train_queries=20, dev_queries=10, test_queries=10)
+  a = splits.assign_query_splits(ids, cfg)
+  assert a[CAL] == []
+  with_cal = splits.assign_query_splits(ids, splits.SplitConfig(
+      train_queries=20, dev_queries=10, test_queries=10, calibration_queries=5))
+  assert with_cal[TEST] == a[TEST] and with_cal[DEV] == a[DEV]
+  assert sorted(with_cal[TRAIN] + with_cal[CAL]) == sorted(a[TRAIN])
+
+
+def test_official_needs_a_dataset_with_splits():
+  cfg = splits.SplitConfig(source='official', train_queries=None, dev_queries=None,
+                           test_queries=None)
+  with pytest.raises(ValueError, match='no official splits'):
+    splits.assign_query_splits(['1', '2'], cfg)
+  with pytest.raises(ValueError, match="format 'cranfield' has no official splits"):
+    loaders.load('cranfield', '/nonexistent', official_splits=True)
+  with pytest.raises(ValueError, match='must be set when source'):
+    splits.SplitConfig(train_queries=None)
+  with pytest.raises(ValueError, match='labelled_fraction'):
+    splits.SplitConfig(labelled_fraction=0.0)
+
+
+def test_query_in_two_official_splits_is_an_error(tmp_path):
+  (tmp_path / 'qrels').mkdir()
+  (tmp_path / 'corpus.jsonl').write_text('{"_id": "d1", "title": "", "text": "wing lift"}\n')
+  (tmp_path / 'queries.jsonl').write_text('{"_id": "q1", "text": "lift"}\n')
+  for split in ('train', 'test'):
+    (tmp_path / 'qrels' / f'{split}.tsv').write_text('query-id\tcorpus-id\tscore\nq1\td1\t1\n')
+  with pytest.raises(Exception, match="also judged in qrels/train.tsv"):
+    beir.load_beir(str(tmp_path), official_splits=True)
