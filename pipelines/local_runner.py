@@ -46,7 +46,8 @@ def evaluator_nodes(cfg: C.PipelineConfig) -> List[str]:
   nodes = [P.TEACHER_EVALUATOR]
   if cfg.semi_supervised:
     nodes += [P.teacher_prime_evaluator_id(r) for r in range(1, cfg.teacher_prime.rounds + 1)]
-    nodes.append(P.STUDENT_EVALUATOR)
+    if cfg.student.enabled:
+      nodes.append(P.STUDENT_EVALUATOR)
   return nodes
 
 
@@ -56,6 +57,7 @@ def summarize(cfg: C.PipelineConfig) -> Dict[str, Any]:
   metrics: Dict[str, Dict[str, float]] = {}
   dev: Dict[str, Dict[str, float]] = {}
   decisions: List[Dict[str, Any]] = []
+  per_query: Dict[str, Dict[str, Dict[str, float]]] = {}
   for node in evaluator_nodes(cfg):
     evaluation = lineage.latest_output(store, cfg.pipeline_name, node, eval_spec.EVALUATION_KEY)
     if evaluation is None:
@@ -64,11 +66,13 @@ def summarize(cfg: C.PipelineConfig) -> Dict[str, Any]:
       payload = json.load(f)
     for role, values in payload['metrics'].get('test', {}).items():
       metrics.setdefault(role, values)
+    for role, values in payload.get('per_query', {}).get('test', {}).items():
+      per_query.setdefault(role, values)
     for role, values in payload['metrics'].get('dev', {}).items():
       dev.setdefault(role, values)
     decisions.append(dict(payload['decision'], node=node))
   pushed = None
-  if cfg.semi_supervised and cfg.push.enabled:
+  if cfg.semi_supervised and cfg.student.enabled and cfg.push.enabled:
     artifact = lineage.latest_output(store, cfg.pipeline_name, P.STUDENT_PUSHER, 'pushed_model')
     if artifact is not None:
       props = lineage.custom_props(artifact)
@@ -77,6 +81,7 @@ def summarize(cfg: C.PipelineConfig) -> Dict[str, Any]:
   return {
       'metrics': metrics,
       'dev_metrics': dev,
+      'test_per_query': per_query,
       'decisions': decisions,
       'pushed': pushed,
       'metrics_path': os.path.abspath(os.path.join(cfg.pipeline_root, METRICS_FILE)),

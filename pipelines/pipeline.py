@@ -227,6 +227,8 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -
     gate = evaluator.outputs['blessing']
 
   st = cfg.student
+  if not st.enabled:
+    return components
   transfer_cfg = dict(st.transfer)
   # The calibration split is scored too (never trained on) so the student
   # trainer can fit the hybrid weight on it.

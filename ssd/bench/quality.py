@@ -1,0 +1,252 @@
+"""`ssd bench quality`: does semi-supervised distillation pay off, on real data?
+
+For each dataset and each training seed, real TFX pipeline runs (the same
+`create_pipeline` as `ssd run`) produce every row of the table:
+
+  variant        what it adds                         rows (test split)
+  ssd            the loop in SSD mode                 BM25, T, T' (SSD), S from T', S_sup
+  noisy_student  T' in Noisy Student mode, no student T' (Noisy Student)
+  from_teacher   rounds = 0: S distilled from T       S from T
+  ladder_L<k>    students of k layers (first seed)    S (k layers)
+  budget_<f>     labelled_fraction f (label curve)    S_sup @ f, S @ f
+
+All variants of a dataset share one pipeline root and name, so TFX's cache
+reuses what they have in common (ingest, T, the pseudo-labels, the transfer
+set). The split is fixed (the config's `splits.seed`): seeds vary training
+only, so every seed is measured on the same test queries and the paired tests
+compare the same queries. Decisions inside each run are made on dev; the
+numbers reported here are test numbers, plain scores unless a column says
+hybrid.
+"""
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from absl import logging
+import numpy as np
+
+from ssd import config as C
+from ssd.bench import stats
+
+# Row names, in table order.
+BM25, T, TP_SSD, TP_NS = 'BM25', 'T', "T' (SSD)", "T' (Noisy Student)"
+S_FROM_TP, S_FROM_T, S_SUP = "S from T'", 'S from T', 'S_sup'
+MAIN_ROWS = (BM25, T, TP_SSD, TP_NS, S_FROM_TP, S_FROM_T, S_SUP)
+METRICS = ('ndcg@10', 'mrr@10', 'map')
+# Overrides every bench run gets: decisions stay on dev, nothing is pushed,
+# and runs do not compare with students blessed by other variants.
+BENCH_OVERRIDES = ('push.enabled=false', 'blessing.compare_last_blessed=false')
+
+DATASET_CONFIGS = {
+    'cranfield': 'configs/cranfield_demo.yaml',
+    'nfcorpus': 'configs/nfcorpus.yaml',
+}
+# --quick: Cranfield only, 2 seeds, budgets cut so the whole run takes
+# minutes; the numbers show the harness works, not what the recipe is worth.
+QUICK_OVERRIDES = (
+    'data_validation=false', 'splits.max_title_queries=100',
+    'teacher.model.max_length=64', 'teacher.train.list_size=8',
+    'teacher_prime.train.list_size=8', 'teacher_prime.objective.max_soft_lists=10',
+    'student.model.max_length=64', 'student.train.list_size=8',
+    'student.objective.max_soft_lists=20', 'student.transfer.splits=[train, unlabelled]',
+    'evaluation.batch_size=128')
+LADDER_LAYERS = (1, 2, 4, 6)
+BUDGET_FRACTIONS = (0.1, 0.25, 1.0)
+
+
+@dataclasses.dataclass
+class Variant:
+  name: str
+  overrides: List[str]
+  rows: Dict[str, str]          # bench row -> role in the run's test metrics
+  seeds: Optional[List[int]] = None   # None: every seed
+
+
+def teacher_prime_role(cfg: C.PipelineConfig) -> str:
+  return f'teacher_prime_r{cfg.teacher_prime.rounds}'
+
+
+def plan(dataset: str, cfg: C.PipelineConfig, seeds: Sequence[int], quick: bool) -> List[Variant]:
+  """The variants (pipeline runs) of one dataset."""
+  tp = teacher_prime_role(cfg)
+  variants = [
+      Variant('ssd', ['teacher_prime.mode=ssd'],
+              {BM25: 'bm25', T: 'teacher', TP_SSD: tp, S_FROM_TP: 'student',
+               S_SUP: 'student_supervised'}),
+      Variant('noisy_student', ['teacher_prime.mode=noisy_student', 'student.enabled=false'],
+              {TP_NS: tp}),
+      Variant('from_teacher', ['teacher_prime.mode=ssd', 'teacher_prime.rounds=0'],
+              {S_FROM_T: 'student'}),
+  ]
+  if quick:
+    return variants
+  first = [seeds[0]]
+  for layers in LADDER_LAYERS:
+    if layers == (cfg.student.model.keep_layers or 0):
+      continue  # the ssd variant's student is this rung
+    variants.append(Variant(f'ladder_L{layers}', ['teacher_prime.mode=ssd',
+                                                  f'student.model.keep_layers={layers}'],
+                            {f'S ({layers} layers)': 'student'}, seeds=first))
+  if dataset == 'nfcorpus':
+    for fraction in BUDGET_FRACTIONS:
+      if fraction == 1.0:
+        continue  # the ssd variant is the 100% point
+      variants.append(Variant(f'budget_{fraction}', ['teacher_prime.mode=ssd',
+                                                     f'splits.labelled_fraction={fraction}'],
+                              {f'S_sup @ {fraction:g}': 'student_supervised',
+                               f'S @ {fraction:g}': 'student'}))
+  return variants
+
+
+def seed_overrides(seed: int) -> List[str]:
+  return [f'{stage}.train.seed={seed}' for stage in ('teacher', 'teacher_prime', 'student')]
+
+
+def run_variant(config_path: str, dataset: str, variant: Variant, seed: int, work_dir: str,
+                extra: Sequence[str]) -> Dict[str, Any]:
+  """One pipeline run; returns its test metrics, per-query values and timings."""
+  from pipelines import local_runner  # pylint: disable=g-import-not-at-top  (TFX import)
+  root = os.path.join(work_dir, dataset)
+  overrides = (list(BENCH_OVERRIDES) + list(extra) + variant.overrides + seed_overrides(seed)
+               + [f'pipeline_root={root}', f'pipeline_name=bench-{dataset}'])
+  cfg = C.load_config(config_path, overrides)
+  logging.info('bench %s/%s seed %d: %s', dataset, variant.name, seed, ' '.join(overrides))
+  t0 = time.time()
+  summary = local_runner.run(cfg)
+  return {'cfg': cfg, 'summary': summary, 'wall_seconds': time.time() - t0}
+
+
+def artifact_of(summary: Dict[str, Any], role: str) -> Optional[int]:
+  """The MLMD id of the model a run reported under `role`."""
+  for decision in summary['decisions']:
+    ids = decision.get('model_artifact_ids', {})
+    if role in ids:
+      return ids[role]
+  for decision in summary['decisions']:   # the teacher evaluator's selected model
+    if decision['node'] == 'teacher_evaluator' and role == 'teacher':
+      return decision['selected_artifact_id']
+  return None
+
+
+def model_speed(summary: Dict[str, Any], cfg: C.PipelineConfig, role: str,
+                max_pairs: int = 2000) -> Dict[str, float]:
+  """Parameters and reranking throughput (pairs/s) of a role's model."""
+  from components import scoring  # pylint: disable=g-import-not-at-top
+  from components import example_io
+  from rankdata import features as F
+  from rankers import export as rexport
+  from ssd import lineage
+  from tfx.utils import path_utils
+  artifact_id = artifact_of(summary, role)
+  if artifact_id is None:
+    return {}
+  store = lineage.open_store(cfg.metadata_sqlite)
+  [artifact] = store.get_artifacts_by_id([artifact_id])
+  scorer = rexport.load_scorer(path_utils.serving_model_path(artifact.uri))
+  params = int(sum(np.prod(v.shape) for v in scorer._loaded.variables))  # pylint: disable=protected-access
+  examples = lineage.latest_output(store, cfg.pipeline_name, 'ranking_example_gen', 'examples')
+  rows = example_io.read_split(examples.uri, F.SPLIT_TEST)[:max_pairs]
+  queries, docs = [r[F.QUERY] for r in rows], [r[F.DOC] for r in rows]
+  scoring.score_pairs(scorer, queries[:64], docs[:64])   # warm-up (tracing)
+  times = []
+  for _ in range(3):
+    t0 = time.perf_counter()
+    scoring.score_pairs(scorer, queries, docs, batch_size=cfg.evaluation.batch_size)
+    times.append(time.perf_counter() - t0)
+  return {'parameters': params, 'pairs_per_second': len(rows) / float(np.median(times)),
+          'architecture': scorer.config.get('architecture')}
+
+
+def aggregate(results: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
+  """Rows: mean ± std over seeds per metric, and per-query means for tests."""
+  rows: Dict[str, Any] = {}
+  for row, per_seed in results.items():
+    entry: Dict[str, Any] = {'seeds': len(per_seed)}
+    for metric in METRICS:
+      entry[metric] = stats.mean_std([r['metrics'][metric] for r in per_seed])
+      hybrid = [r['hybrid'][metric] for r in per_seed if r.get('hybrid')]
+      if len(hybrid) == len(per_seed):
+        entry[metric + ' (hybrid)'] = stats.mean_std(hybrid)
+    entry['per_query_ndcg@10'] = stats.average_over_seeds(
+        [{q: v['ndcg@10'] for q, v in r['per_query'].items()} for r in per_seed])
+    rows[row] = entry
+  for row, entry in rows.items():
+    for ref in (S_SUP, BM25):
+      if ref in rows and row != ref and row.startswith('S'):
+        entry[f'vs {ref}'] = stats.paired_randomization_test(
+            entry['per_query_ndcg@10'], rows[ref]['per_query_ndcg@10'])
+  return rows
+
+
+def run_dataset(dataset: str, seeds: Sequence[int], quick: bool, work_dir: str,
+                config_path: Optional[str] = None, extra: Sequence[str] = ()) -> Dict[str, Any]:
+  """Runs every variant and seed of one dataset; returns the aggregated rows."""
+  config_path = config_path or DATASET_CONFIGS[dataset]
+  extra = list(QUICK_OVERRIDES if quick else ()) + list(extra)
+  base = C.load_config(config_path, list(extra))
+  variants = plan(dataset, base, seeds, quick)
+  results: Dict[str, List[Dict[str, Any]]] = {}
+  speeds: Dict[str, Dict[str, float]] = {}
+  walls: Dict[str, float] = {}
+  t0 = time.time()
+  for seed in seeds:
+    for variant in variants:
+      if variant.seeds is not None and seed not in variant.seeds:
+        continue
+      out = run_variant(config_path, dataset, variant, seed, work_dir, extra)
+      summary = out['summary']
+      walls[f'{variant.name}/seed{seed}'] = round(out['wall_seconds'], 1)
+      for row, role in variant.rows.items():
+        if role not in summary['metrics']:
+          raise RuntimeError(f'{dataset}/{variant.name}: no test metrics for role {role!r} '
+                             f'(have {sorted(summary["metrics"])})')
+        results.setdefault(row, []).append({
+            'seed': seed, 'metrics': summary['metrics'][role],
+            'hybrid': summary['metrics'].get(role + '_hybrid'),
+            'per_query': summary['test_per_query'].get(role, {})})
+        if row not in speeds and role != 'bm25':
+          speeds[row] = model_speed(summary, out['cfg'], role)
+  rows = aggregate(results)
+  for row, speed in speeds.items():
+    rows[row].update(speed)
+  return {'dataset': dataset, 'config': config_path, 'seeds': list(seeds), 'quick': quick,
+          'overrides': extra, 'rows': rows, 'wall_seconds': round(time.time() - t0, 1),
+          'variant_wall_seconds': walls}
+
+
+def targets(result: Dict[str, Any]) -> List[Dict[str, Any]]:
+  """The issue's targets (plain test nDCG@10, mean of seeds): met or missed."""
+  rows = result['rows']
+
+  def mean(row):
+    return rows[row]['ndcg@10']['mean'] if row in rows else float('nan')
+
+  out = []
+
+  def target(name, value, threshold, extra=None):
+    out.append({'target': name, 'value': round(value, 4), 'threshold': round(threshold, 4),
+                'met': bool(value >= threshold), **(extra or {})})
+
+  if result['dataset'] == 'cranfield':
+    target("T' >= T + 0.02", mean(TP_SSD), mean(T) + 0.02)
+    target('S >= S_sup + 0.03', mean(S_FROM_TP), mean(S_SUP) + 0.03)
+    target('S >= BM25 + 0.03', mean(S_FROM_TP), mean(BM25) + 0.03)
+    target("S >= 0.95 x T'", mean(S_FROM_TP), 0.95 * mean(TP_SSD))
+  elif result['dataset'] == 'nfcorpus':
+    p = rows.get(S_FROM_TP, {}).get(f'vs {S_SUP}', {}).get('p_value', 1.0)
+    out.append({'target': 'S >= S_sup, p < 0.05', 'value': round(mean(S_FROM_TP), 4),
+                'threshold': round(mean(S_SUP), 4), 'p_value': p,
+                'met': bool(mean(S_FROM_TP) >= mean(S_SUP) and p < 0.05)})
+    best = max(mean(T), mean(TP_SSD), mean(TP_NS))
+    target('best teacher >= 0.350', best, 0.350)
+    target('S >= BM25 + 0.02', mean(S_FROM_TP), mean(BM25) + 0.02)
+    low = [r for r in rows if r.startswith('S_sup @ 0.1')]
+    if low:
+      s_low, sup_low = mean('S @ 0.1'), mean('S_sup @ 0.1')
+      gap = mean(S_SUP) - sup_low
+      recovered = (s_low - sup_low) / gap if gap > 0 else float('nan')
+      target('S @ 10% recovers >= 50% of the S_sup gap', recovered, 0.5)
+  return out

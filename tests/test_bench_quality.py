@@ -1,0 +1,89 @@
+"""`ssd bench quality` pieces that run without a pipeline: stats, plan, report, targets."""
+
+import math
+
+import pytest
+
+from ssd import config as C
+from ssd.bench import quality as Q
+from ssd.bench import report
+from ssd.bench import stats
+
+
+def test_mean_std_and_seed_average():
+  assert stats.mean_std([0.3, 0.5]) == {'mean': pytest.approx(0.4), 'std': pytest.approx(
+      math.sqrt(0.02)), 'n': 2}
+  assert stats.mean_std([0.3]) == {'mean': 0.3, 'std': 0.0, 'n': 1}
+  avg = stats.average_over_seeds([{'a': 1.0, 'b': 0.0, 'c': 1.0}, {'a': 0.0, 'b': 1.0}])
+  assert avg == {'a': 0.5, 'b': 0.5}   # c is missing from a seed
+
+
+def test_randomization_test_on_known_cases():
+  # Identical systems: no difference, p = 1.
+  same = stats.paired_randomization_test({'q1': 0.5, 'q2': 0.2}, {'q1': 0.5, 'q2': 0.2})
+  assert same['mean_difference'] == 0 and same['p_value'] == 1.0
+  # 12 queries all better by 0.1: only the all-plus and all-minus sign
+  # vectors reach |mean| = 0.1, so p is about 2 / 2^12.
+  a = {f'q{i}': 0.6 for i in range(12)}
+  b = {f'q{i}': 0.5 for i in range(12)}
+  out = stats.paired_randomization_test(a, b, permutations=20000, seed=1)
+  assert out['mean_difference'] == pytest.approx(0.1) and out['queries'] == 12
+  assert out['p_value'] < 0.005
+  # Mixed signs of equal size: no evidence.
+  mixed = stats.paired_randomization_test({'q1': 0.6, 'q2': 0.4}, {'q1': 0.5, 'q2': 0.5})
+  assert mixed['p_value'] > 0.9
+  with pytest.raises(ValueError, match='no common query'):
+    stats.paired_randomization_test({'a': 1.0}, {'b': 1.0})
+
+
+def test_plan_rows_and_seeds():
+  cfg = C.load_config('configs/cranfield_demo.yaml')
+  quick = Q.plan('cranfield', cfg, [0, 1], quick=True)
+  assert [v.name for v in quick] == ['ssd', 'noisy_student', 'from_teacher']
+  rows = {row for v in quick for row in v.rows}
+  assert rows == set(Q.MAIN_ROWS)
+  full = Q.plan('nfcorpus', C.load_config('configs/nfcorpus.yaml'), [0, 1, 2], quick=False)
+  names = [v.name for v in full]
+  assert 'ladder_L1' in names and 'ladder_L2' not in names   # L2 is the default student
+  assert 'budget_0.1' in names and 'budget_0.25' in names and 'budget_1.0' not in names
+  assert all(v.seeds == [0] for v in full if v.name.startswith('ladder'))
+  assert Q.seed_overrides(2) == ['teacher.train.seed=2', 'teacher_prime.train.seed=2',
+                                 'student.train.seed=2']
+
+
+def _result(dataset='cranfield'):
+  def row(mean, queries):
+    return {'seeds': 2, 'ndcg@10': {'mean': mean, 'std': 0.01, 'n': 2},
+            'mrr@10': {'mean': mean, 'std': 0.0, 'n': 2}, 'map': {'mean': mean, 'std': 0.0, 'n': 2},
+            'per_query_ndcg@10': queries}
+  rows = {Q.BM25: row(0.36, {}), Q.T: row(0.39, {}), Q.TP_SSD: row(0.42, {}),
+          Q.TP_NS: row(0.40, {}), Q.S_FROM_TP: row(0.40, {}), Q.S_FROM_T: row(0.38, {}),
+          Q.S_SUP: row(0.375, {}), 'S (4 layers)': row(0.41, {})}
+  rows['S (4 layers)']['pairs_per_second'] = 50.0
+  return {'dataset': dataset, 'rows': rows, 'seeds': [0, 1], 'quick': False, 'config': 'x.yaml',
+          'wall_seconds': 60.0}
+
+
+def test_targets_cranfield():
+  checks = {c['target']: c for c in Q.targets(_result())}
+  assert checks["T' >= T + 0.02"]['met']                     # 0.42 >= 0.41
+  assert not checks['S >= S_sup + 0.03']['met']              # 0.40 < 0.405
+  assert checks['S >= S_sup + 0.03']['threshold'] == pytest.approx(0.405)
+  assert checks["S >= 0.95 x T'"]['met']
+
+
+def test_report_section_is_replaced_in_place(tmp_path):
+  path = str(tmp_path / 'benchmarks.md')
+  report.replace_section(path, 'quality-cranfield', 'first')
+  report.replace_section(path, 'speed', 'speed text')
+  report.replace_section(path, 'quality-cranfield', 'second')
+  text = open(path).read()
+  assert text.count('quality-cranfield:start') == 1 and 'second' in text and 'first' not in text
+  assert 'speed text' in text
+  result = _result()
+  png = report.plot(result, str(tmp_path / 'img' / 'q.png'))
+  with open(png, 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+  table = report.table(result)
+  assert table.splitlines()[2].startswith('| BM25 | 0.3600 ± 0.0100')
+  assert '| S (4 layers) |' in table.splitlines()[-1]
