@@ -16,7 +16,7 @@ _LOADERS: Dict[str, Callable[..., types.RankingDataset]] = {
 }
 FORMATS = tuple(_LOADERS)
 # Formats whose readers know the dataset's own train/dev/test split.
-OFFICIAL_SPLIT_FORMATS = ('beir',)
+OFFICIAL_SPLIT_FORMATS = ('beir', 'trec')
 
 
 # pylint: disable-next=redefined-builtin

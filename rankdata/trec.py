@@ -132,8 +132,15 @@ def read_run(path: str, queries, documents, tally: Tally) -> types.Run:
   return reading.sort_run({q: list(d.items()) for q, d in scores.items()})
 
 
-def load_trec(directory: str) -> types.RankingDataset:
-  """Reads a TREC-style directory (see module docstring)."""
+def load_trec(directory: str, official_splits: bool = False) -> types.RankingDataset:
+  """Reads a TREC-style directory (see module docstring).
+
+  With `official_splits`, topics, qrels and the optional run live per split
+  in `train/`, `dev/` and `test/` subdirectories (test required) beside one
+  corpus; see `_load_trec_official`.
+  """
+  if official_splits:
+    return _load_trec_official(directory)
   topics_path = reading.require_file(os.path.join(directory, TOPICS_FILE),
                                      'TREC topics')
   qrels_path = reading.require_file(os.path.join(directory, QRELS_FILE),
@@ -156,3 +163,56 @@ def load_trec(directory: str) -> types.RankingDataset:
       name=os.path.basename(os.path.normpath(directory)), queries=queries,
       documents=documents, qrels=qrels, run=run, report=tally.as_dict(),
       max_gain=max(max_gain, 1))
+
+
+OFFICIAL_SPLITS = ('train', 'dev', 'test')
+
+
+def _load_trec_official(directory: str) -> types.RankingDataset:
+  """<dir>/{corpus}, <dir>/<split>/{topics.tsv, qrels.txt[, run.txt]}.
+
+  Topic ids must be unique across splits (a query belongs to one split).
+  A split without a run file uses BM25 for its queries only if no split has
+  a run; mixing is an error, since one first stage must rank every split.
+  """
+  reading.require_file(os.path.join(directory, 'test', TOPICS_FILE), 'TREC test topics')
+  tally = Tally(f'trec:{directory}', keys=(
+      'qrels_unknown_query', 'qrels_unknown_doc', 'qrels_duplicate',
+      'qrels_negative', 'run_unknown_ids', 'run_duplicate', 'empty_documents',
+      'empty_queries'))
+  documents = read_corpus(directory)
+  queries: Dict[str, types.Query] = {}
+  qrels: types.Qrels = {}
+  run: types.Run = {}
+  query_splits: Dict[str, str] = {}
+  with_run = []
+  for split in OFFICIAL_SPLITS:
+    split_dir = os.path.join(directory, split)
+    if not os.path.isdir(split_dir):
+      continue
+    topics_path = reading.require_file(os.path.join(split_dir, TOPICS_FILE),
+                                       f'TREC {split} topics')
+    split_queries = read_topics(topics_path)
+    for query_id in split_queries:
+      if query_id in query_splits:
+        raise DataFormatError(topics_path, f'topic {query_id!r} is also a '
+                              f'{query_splits[query_id]} topic; splits must not share queries')
+      query_splits[query_id] = split
+    queries.update(split_queries)
+    qrels_path = reading.require_file(os.path.join(split_dir, QRELS_FILE), f'TREC {split} qrels')
+    qrels.update(read_qrels(qrels_path, split_queries, documents, tally))
+    run_path = os.path.join(split_dir, RUN_FILE)
+    if os.path.isfile(run_path):
+      run.update(read_run(run_path, split_queries, documents, tally))
+      with_run.append(split)
+  present = sorted(set(query_splits.values()))
+  if with_run and with_run != [s for s in OFFICIAL_SPLITS if s in present]:
+    raise DataFormatError(directory, f'run files exist for {with_run} but not for every split '
+                          f'({present}): one first stage must rank every split')
+  reading.count_empty_texts(queries, documents, tally)
+  tally.log()
+  max_gain = max((g for docs in qrels.values() for g in docs.values()), default=1)
+  return types.RankingDataset(
+      name=os.path.basename(os.path.normpath(directory)), queries=queries,
+      documents=documents, qrels=qrels, run=run if with_run else None,
+      report=tally.as_dict(), max_gain=max(max_gain, 1), query_splits=query_splits)

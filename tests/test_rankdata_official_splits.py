@@ -140,3 +140,39 @@ def test_train_candidates_k_shortens_train_lists_only():
   assert 30 <= len(short.examples[TRAIN]) <= 5 * 8 < len(full.examples[TRAIN])
   with pytest.raises(ValueError, match='train_candidates_k'):
     splits.SplitConfig(candidates_k=10, train_candidates_k=11)
+
+
+def _trec_split(root, split, topics, qrels, run=None):
+  d = root / split
+  d.mkdir()
+  (d / 'topics.tsv').write_text(topics)
+  (d / 'qrels.txt').write_text(qrels)
+  if run is not None:
+    (d / 'run.txt').write_text(run)
+
+
+def test_trec_official_splits(tmp_path):
+  from rankdata import trec  # pylint: disable=g-import-not-at-top
+  (tmp_path / 'docs.tsv').write_text('d1\twing lift\nd2\tshock wave\nd3\tboundary layer\n')
+  _trec_split(tmp_path, 'train', 't1\tlift\n', 't1 0 d1 1\n', 't1 Q0 d1 1 2.0 bm25\n')
+  _trec_split(tmp_path, 'test', 'q1\tshock\nq2\tlayer\n', 'q1 0 d2 2\nq2 0 d3 1\n',
+              'q1 Q0 d2 1 3.0 bm25\nq2 Q0 d3 1 1.5 bm25\n')
+  ds = loaders.load('trec', str(tmp_path), official_splits=True)
+  assert ds.query_splits == {'t1': 'train', 'q1': 'test', 'q2': 'test'}
+  assert ds.qrels == {'t1': {'d1': 1}, 'q1': {'d2': 2}, 'q2': {'d3': 1}}
+  assert set(ds.run) == {'t1', 'q1', 'q2'}
+  cfg = splits.SplitConfig(source='official', train_queries=None, dev_queries=None,
+                           test_queries=None, candidates_k=2, title_queries=False)
+  result = splits.build_examples(ds, cfg)
+  assert result.queries[TEST] == ['q1', 'q2'] and result.queries[TRAIN] == ['t1']
+  assert result.params['first_stage'] == 'run'
+  # A run for train but not for test: one first stage must rank every split.
+  (tmp_path / 'test' / 'run.txt').unlink()
+  with pytest.raises(Exception, match='not for every split'):
+    trec.load_trec(str(tmp_path), official_splits=True)
+  # A topic in two splits.
+  (tmp_path / 'test' / 'topics.tsv').write_text('t1\tlift\n')
+  (tmp_path / 'test' / 'qrels.txt').write_text('t1 0 d1 1\n')
+  (tmp_path / 'train' / 'run.txt').unlink()
+  with pytest.raises(Exception, match='also a train topic'):
+    trec.load_trec(str(tmp_path), official_splits=True)
