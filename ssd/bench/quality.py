@@ -47,12 +47,13 @@ DATASET_CONFIGS = {
 # --quick: Cranfield only, 2 seeds, budgets cut so the whole run takes
 # minutes; the numbers show the harness works, not what the recipe is worth.
 QUICK_OVERRIDES = (
-    'data_validation=false', 'splits.max_title_queries=100',
+    'data_validation=false', 'data.max_queries=90', 'splits.train_queries=30',
+    'splits.dev_queries=15', 'splits.test_queries=30', 'splits.calibration_queries=5',
+    'splits.candidates_k=20', 'splits.max_title_queries=60',
     'teacher.model.max_length=64', 'teacher.train.list_size=8',
     'teacher_prime.train.list_size=8', 'teacher_prime.objective.max_soft_lists=10',
     'student.model.max_length=64', 'student.train.list_size=8',
-    'student.objective.max_soft_lists=20', 'student.transfer.splits=[train, unlabelled]',
-    'evaluation.batch_size=128')
+    'student.objective.max_soft_lists=20', 'evaluation.batch_size=128')
 LADDER_LAYERS = (1, 2, 4, 6)
 BUDGET_FRACTIONS = (0.1, 0.25, 1.0)
 
