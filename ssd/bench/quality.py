@@ -138,6 +138,7 @@ def model_speed(summary: Dict[str, Any], cfg: C.PipelineConfig, role: str,
   from components import scoring  # pylint: disable=g-import-not-at-top
   from components import example_io
   from rankdata import features as F
+  from rankers import checkpoint as rcheckpoint
   from rankers import export as rexport
   from ssd import lineage
   from tfx.utils import path_utils
@@ -147,7 +148,11 @@ def model_speed(summary: Dict[str, Any], cfg: C.PipelineConfig, role: str,
   store = lineage.open_store(cfg.metadata_sqlite)
   [artifact] = store.get_artifacts_by_id([artifact_id])
   scorer = rexport.load_scorer(path_utils.serving_model_path(artifact.uri))
-  params = int(sum(np.prod(v.shape) for v in scorer._loaded.variables))  # pylint: disable=protected-access
+  # Parameters from the HF-format checkpoint every export carries (the
+  # encoder and any head): what a user would load.
+  tensors = rcheckpoint.load_hf_weights(rexport.checkpoint_dir_of(
+      path_utils.serving_model_path(artifact.uri)))
+  params = int(sum(int(np.prod(t.shape)) for t in tensors.values()))
   examples = lineage.latest_output(store, cfg.pipeline_name, 'ranking_example_gen', 'examples')
   rows = example_io.read_split(examples.uri, F.SPLIT_TEST)[:max_pairs]
   queries, docs = [r[F.QUERY] for r in rows], [r[F.DOC] for r in rows]
