@@ -32,7 +32,15 @@ def parse_job(job: Dict[str, Any], source: str = 'pipeline') -> pipeline_spec_pb
     raise SpecError(f'{source}: pipelineSpec.pipelineInfo.name is empty')
   if not spec.root.dag.tasks:
     raise SpecError(f'{source}: pipelineSpec.root.dag has no tasks')
-  executors = json_format.MessageToDict(spec.deployment_spec).get('executors', {})
+  # deploymentSpec is a Struct in PipelineSpec; KFP's driver reads it as a
+  # PipelineDeploymentConfig, so parse it as one too (strictly).
+  try:
+    deployment = json_format.ParseDict(json_format.MessageToDict(spec.deployment_spec),
+                                       pipeline_spec_pb2.PipelineDeploymentConfig())
+  except json_format.ParseError as e:
+    raise SpecError(f'{source}: pipelineSpec.deploymentSpec is not a KFP '
+                    f'PipelineDeploymentConfig: {e}') from None
+  executors = set(deployment.executors)
   for name, component in spec.components.items():
     if component.executor_label and component.executor_label not in executors:
       raise SpecError(f'{source}: component {name} names executor {component.executor_label!r}, '

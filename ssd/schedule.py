@@ -103,7 +103,8 @@ def _wire(model) -> Dict[str, Any]:
 
 
 def _name_filter(name: str) -> str:
-  return json.dumps({'predicates': [{'operation': 'EQUALS', 'key': 'display_name',
+  # As kfp.Client writes its own lookups: the Filter proto as JSON, EQUALS by enum number.
+  return json.dumps({'predicates': [{'operation': 1, 'key': 'display_name',
                                      'stringValue': name}]})
 
 

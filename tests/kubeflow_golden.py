@@ -107,6 +107,20 @@ def normalise(value: Any, paths=None) -> Any:
   return value
 
 
+def denormalise(value: Any) -> Any:
+  """The golden back as a loadable PipelineJob (`{"<json>": x}` -> a JSON string again).
+
+  Placeholders stay as text; `ssd schedule` tests upload this without a TFX import.
+  """
+  if isinstance(value, dict):
+    if set(value) == {'<json>'}:
+      return json.dumps(value['<json>'], sort_keys=True)
+    return {k: denormalise(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return [denormalise(v) for v in value]
+  return value
+
+
 def dumps(job: Dict[str, Any]) -> str:
   return json.dumps(job, indent=1, sort_keys=True, ensure_ascii=False) + '\n'
 
