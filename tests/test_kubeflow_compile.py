@@ -94,13 +94,43 @@ def test_image_and_resources_come_from_config(job):
   assert evaluator['resources'] == {'cpuLimit': 2.0, 'memoryLimit': 8.0}
 
 
-def test_beam_args_come_from_config(tmp_path):
+def test_image_beam_args_and_root_overrides_come_from_config():
   cfg = C.load_config(G.CONFIG, G.overrides() + [
-      'kubeflow.beam_args=[--runner=DirectRunner, --direct_num_workers=4]'])
+      'kubeflow.beam_args=[--runner=DirectRunner, --direct_num_workers=4]',
+      'kubeflow.pipeline_root=s3://other-bucket/ssd'])
   compiled = kubeflow_runner.compile_job(cfg, image='example.org/other:1')
-  example_gen = _containers(compiled)[_task_executor(compiled, 'pseudo_labeler_r1')]
-  assert example_gen['image'] == 'example.org/other:1'
-  assert example_gen['args'][-2:] == ['--runner=DirectRunner', '--direct_num_workers=4']
+  labeler = _containers(compiled)[_task_executor(compiled, 'pseudo_labeler_r1')]
+  assert labeler['image'] == 'example.org/other:1'
+  assert labeler['args'][-2:] == ['--runner=DirectRunner', '--direct_num_workers=4']
+  assert compiled['runtimeConfig']['gcsOutputDirectory'] == 's3://other-bucket/ssd'
+
+
+def test_normalise_hides_versions_fingerprints_timestamps_and_local_paths():
+  home = os.path.expanduser('~')
+  job = {
+      'labels': {'tfx_version': '1-16-0', 'tfx_runner': 'kubeflow_v2'},
+      'pipelineSpec': {'sdkVersion': 'tfx-1.16.0'},
+      'params': {
+          'code_fingerprint': {'runtimeValue': {'constantValue': {'stringValue': 'abc123'}}},
+          'custom_config': json.dumps({'code_fingerprint': 'f00d', 'epochs': 2,
+                                       'made': '2026-11-29T10:00:00Z',
+                                       'cache': f'{home}/weights', 'root': 'gs://b/root'}),
+          'repo': f'{G.ROOT}/configs',
+      },
+      'componentInputDefinitions': {'data_fingerprint': {'parameterType': 'STRING'}},
+  }
+  out = G.normalise(job)
+  assert out['labels'] == {'tfx_version': '<version>', 'tfx_runner': 'kubeflow_v2'}
+  assert out['pipelineSpec']['sdkVersion'] == 'tfx-<version>'
+  params = out['params']
+  assert params['code_fingerprint']['runtimeValue']['constantValue']['stringValue'] == '<fingerprint>'
+  assert params['custom_config'] == {'<json>': {
+      'code_fingerprint': '<fingerprint>', 'epochs': 2, 'made': '<timestamp>',
+      'cache': '<HOME>/weights' if home != '/' else f'{home}/weights', 'root': 'gs://b/root'}}
+  assert params['repo'] == '<REPO>/configs'
+  assert out['componentInputDefinitions'] == {'data_fingerprint': {'parameterType': 'STRING'}}
+  assert G.normalise(out) == out  # idempotent: the stored golden normalises to itself
+  assert json.loads(G.denormalise(out)['params']['custom_config'])['epochs'] == 2
 
 
 def test_unknown_resource_node_is_a_config_error():
