@@ -177,9 +177,13 @@ def cmd_compile(args: List[str]) -> int:
     print(f'error: {e}', file=sys.stderr)
     return 2
   spec = job['pipelineSpec']
+  root = job['runtimeConfig']['gcsOutputDirectory']
+  if '://' not in root:
+    print(f'warning: pipeline root {root} is a local path, which cluster pods do not share; '
+          'set kubeflow.pipeline_root (or pipeline_root) to a bucket URI', file=sys.stderr)
   print(f'compiled {spec["pipelineInfo"]["name"]}: {len(spec["root"]["dag"]["tasks"])} tasks, '
         f'image {kubeflow_runner.kubeflow_config(cfg, FLAGS.image).kubeflow.image}, '
-        f'pipeline root {job["runtimeConfig"]["gcsOutputDirectory"]}')
+        f'pipeline root {root}')
   print(f'pipeline: {FLAGS.output}')
   return 0
 

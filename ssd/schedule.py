@@ -172,8 +172,9 @@ def schedule(plan: Plan, client_factory: Optional[Callable[..., Any]] = None) ->
     reason = getattr(e, 'reason', None) or e
     raise ScheduleError(f'cannot reach Kubeflow Pipelines at {plan.host}: {reason}') from None
   except kfp_server_api.ApiException as e:
+    body = e.body.decode('utf-8', 'replace') if isinstance(e.body, bytes) else e.body
     raise ScheduleError(f'Kubeflow Pipelines at {plan.host} answered {e.status} {e.reason}: '
-                        f'{(e.body or b"").decode("utf-8", "replace") if isinstance(e.body, bytes) else e.body}') from None
+                        f'{body}') from None
   except TimeoutError as e:  # kfp.Client's healthz retries give up this way
     raise ScheduleError(f'Kubeflow Pipelines at {plan.host} did not answer: {e}') from None
   return {'pipeline_id': pipeline_id, 'pipeline_version_id': version_id,
