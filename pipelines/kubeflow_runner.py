@@ -23,6 +23,10 @@ from ssd import config as C
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
 
+class CompileError(ValueError):
+  """The pipeline (not the config) cannot be expressed for KFP v2."""
+
+
 def kubeflow_config(cfg: C.PipelineConfig, image: Optional[str] = None) -> C.PipelineConfig:
   """The config as the cluster sees it: its pipeline root, and `image` if given."""
   kf = cfg.kubeflow
@@ -92,7 +96,7 @@ def check_artifact_types(pipeline: tfx.dsl.Pipeline) -> None:
       for key, channel in channels.items():
         artifact_type = channel.type
         if artifact_type not in supported and not title_re.fullmatch(artifact_type.TYPE_NAME):
-          raise C.ConfigError(
+          raise CompileError(
               f'{node.id}: {direction} {key!r} has artifact type {artifact_type.TYPE_NAME!r}, '
               f'which KFP v2 rejects; custom type names must match {title_re.pattern} '
               f'(e.g. \'ssd.{artifact_type.TYPE_NAME}\')')

@@ -173,7 +173,7 @@ def cmd_compile(args: List[str]) -> int:
   from pipelines import kubeflow_runner  # pylint: disable=g-import-not-at-top  (TFX import)
   try:
     job = kubeflow_runner.compile_pipeline(cfg, FLAGS.output, image=FLAGS.image)
-  except (C.ConfigError, weights.WeightsError) as e:
+  except (C.ConfigError, weights.WeightsError, kubeflow_runner.CompileError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   spec = job['pipelineSpec']

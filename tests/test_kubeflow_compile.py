@@ -177,7 +177,7 @@ def test_custom_artifact_types_are_kfp_compatible():
 
   node = Node(spec=Spec(report=types.Channel(type=Bare))).with_id('bare')
   pipeline = tfx.dsl.Pipeline(pipeline_name='p', pipeline_root='gs://b/r', components=[node])
-  with pytest.raises(C.ConfigError, match=r"bare: output 'report'.*'ssd\.BareReport'"):
+  with pytest.raises(kubeflow_runner.CompileError, match=r"bare: output 'report'.*'ssd\.BareReport'"):
     kubeflow_runner.check_artifact_types(pipeline)
 
 
