@@ -10,12 +10,13 @@ CACHE ?= $(HOME)/.cache/ssd-rankers
 # Python 3.10 (PATH, then pyenv); see tools/find_python310.sh.
 PYTHON310 ?= $(shell tools/find_python310.sh)
 
-.PHONY: setup test test-fast demo weights lock clean help
+.PHONY: setup test test-fast demo weights lock clean help golden
 help:
 	@echo "make setup   - create $(VENV) (Python 3.10) from the lock in requirements.txt"
 	@echo "make test    - run the test suite (creates the environment if missing)"
 	@echo "make demo    - run the pipeline on Cranfield (creates the environment if missing)"
 	@echo "make weights - fetch the MiniLM-L6 checkpoint into $(CACHE)"
+	@echo "make golden  - recompile the Kubeflow golden (tests/testdata/) after a DAG change"
 
 setup: $(STAMP)
 
@@ -40,6 +41,12 @@ demo: setup
 
 weights: setup
 	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
+
+# The Kubeflow compile golden (tests/test_kubeflow_compile.py); review its git diff.
+golden: setup
+	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
+	SSD_MINILM_DIR=$$($(PY) -c 'from ssd import weights; print(weights.checkpoint_dir("$(CACHE)"))') \
+	  $(PY) -m tests.kubeflow_golden
 
 # Re-resolve the lock from requirements.in in a scratch venv.
 lock:

@@ -170,7 +170,7 @@ def create_pipeline(cfg: C.PipelineConfig,
 
   return tfx.dsl.Pipeline(
       pipeline_name=cfg.pipeline_name,
-      pipeline_root=os.path.abspath(cfg.pipeline_root),
+      pipeline_root=cfg.pipeline_root if '://' in cfg.pipeline_root else os.path.abspath(cfg.pipeline_root),
       components=components,
       enable_cache=cfg.enable_cache,
       metadata_connection_config=metadata_connection_config,

@@ -7,6 +7,12 @@
   ssd lineage [--config=FILE] [--artifact_id=N] [--graph=FILE.png]
       which teacher, which corpus, which round made a model (default: the
       latest pushed student, else the latest student)
+  ssd compile [--config=FILE] --output=pipeline.json [--image=IMAGE]
+      compile the pipeline for Kubeflow Pipelines (KFP v2 PipelineJob JSON)
+  ssd schedule --host=URL --pipeline=pipeline.json --cron="0 0 2 * * *"
+      [--experiment=NAME] [--max-concurrency=N] [--dry-run]
+      upload the compiled pipeline and run it on a cron (6 fields, seconds
+      first, as KFP reads it; see ssd/cron.py)
 """
 
 import json
@@ -39,6 +45,17 @@ flags.DEFINE_string('work_dir', 'outputs/bench', '`ssd bench`: pipeline roots an
 flags.DEFINE_string('report', 'docs/benchmarks.md', '`ssd bench`: the report to update.')
 flags.DEFINE_bool('library_logs', False,
                   'Show INFO logs of TFX, MLMD and Beam (they print whole pipeline protos).')
+# ssd compile / ssd schedule (Kubeflow Pipelines)
+flags.DEFINE_string('output', None, '`ssd compile`: write the KFP PipelineJob JSON here.')
+flags.DEFINE_string('image', None, '`ssd compile`: container image (overrides kubeflow.image).')
+flags.DEFINE_string('host', None, '`ssd schedule`: KFP API endpoint, e.g. http://localhost:8080.')
+flags.DEFINE_string('pipeline', None, '`ssd schedule`: the JSON `ssd compile` wrote.')
+flags.DEFINE_string('cron', None, '`ssd schedule`: 6-field cron, seconds first ("0 0 2 * * *").')
+flags.DEFINE_string('experiment', 'Default', '`ssd schedule`: KFP experiment (created if missing).')
+flags.DEFINE_integer('max_concurrency', 1, '`ssd schedule`: runs of this schedule at once.')
+flags.DEFINE_bool('dry_run', False, '`ssd schedule`: print the requests, send nothing.')
+flags.DEFINE_alias('max-concurrency', 'max_concurrency')
+flags.DEFINE_alias('dry-run', 'dry_run')
 
 USAGE = __doc__
 
@@ -156,12 +173,76 @@ def cmd_bench(args: List[str]) -> int:
   return commands.main(args, FLAGS)
 
 
+def cmd_compile(args: List[str]) -> int:
+  if args or not FLAGS.output:
+    raise UsageError('usage: ssd compile [--config=FILE] --output=pipeline.json [--image=IMAGE]')
+  from ssd import config as C, weights  # pylint: disable=g-import-not-at-top
+  try:
+    cfg = C.load_config(FLAGS.config, _overrides())
+  except C.ConfigError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  if not FLAGS.library_logs:
+    logging.get_absl_handler().addFilter(_LibraryInfoFilter())
+  from pipelines import kubeflow_runner  # pylint: disable=g-import-not-at-top  (TFX import)
+  try:
+    job = kubeflow_runner.compile_pipeline(cfg, FLAGS.output, image=FLAGS.image)
+  except (C.ConfigError, weights.WeightsError, kubeflow_runner.CompileError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  spec = job['pipelineSpec']
+  root = job['runtimeConfig']['gcsOutputDirectory']
+  if '://' not in root:
+    print(f'warning: pipeline root {root} is a local path, which cluster pods do not share; '
+          'set kubeflow.pipeline_root (or pipeline_root) to a bucket URI', file=sys.stderr)
+  print(f'compiled {spec["pipelineInfo"]["name"]}: {len(spec["root"]["dag"]["tasks"])} tasks, '
+        f'image {kubeflow_runner.kubeflow_config(cfg, FLAGS.image).kubeflow.image}, '
+        f'pipeline root {root}')
+  print(f'pipeline: {FLAGS.output}')
+  return 0
+
+
+def cmd_schedule(args: List[str]) -> int:
+  if args or not (FLAGS.host and FLAGS.pipeline and FLAGS.cron):
+    raise UsageError('usage: ssd schedule --host=URL --pipeline=pipeline.json --cron="0 0 2 * * *" '
+                     '[--experiment=NAME] [--max-concurrency=N] [--dry-run]')
+  from pipelines import kubeflow_spec  # pylint: disable=g-import-not-at-top
+  from ssd import cron, schedule  # pylint: disable=g-import-not-at-top
+  try:
+    plan = schedule.make_plan(FLAGS.host, FLAGS.pipeline, FLAGS.cron, FLAGS.experiment,
+                              FLAGS.max_concurrency)
+  except cron.CronError as e:
+    print(f'error: --cron: {e}', file=sys.stderr)
+    return 2
+  except (kubeflow_spec.SpecError, ValueError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  if FLAGS.dry_run:
+    print(f'# dry run: nothing sent to {plan.host}; ids in <> are assigned by the server')
+    for request in schedule.dry_run_requests(plan):
+      print(json.dumps(request, sort_keys=True))
+    return 0
+  try:
+    ids = schedule.schedule(plan)
+  except schedule.ScheduleError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  print(f'scheduled {plan.pipeline_name} ({plan.num_tasks} tasks) on "{plan.cron}" '
+        f'in experiment {plan.experiment}, at most {plan.max_concurrency} at once')
+  for key, value in ids.items():
+    print(f'{key}: {value}')
+  return 0
+
+
+
 COMMANDS = {
     ('run',): cmd_run,
     ('data', 'stats'): cmd_data_stats,
     ('weights',): cmd_weights,
     ('lineage',): cmd_lineage,
     ('bench',): cmd_bench,
+    ('compile',): cmd_compile,
+    ('schedule',): cmd_schedule,
 }
 
 

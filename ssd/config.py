@@ -252,6 +252,7 @@ class PipelineConfig:
   push: PushConfig = dataclasses.field(default_factory=PushConfig)
   evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
   beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
+  kubeflow: 'KubeflowConfig' = dataclasses.field(default_factory=lambda: KubeflowConfig())
 
   @property
   def metadata_sqlite(self) -> str:
@@ -269,6 +270,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
   if origin in (dict, Dict):
     if not isinstance(value, dict):
       raise ConfigError(f'{key}: expected a mapping, got {value!r}')
+    value_tp = get_args(tp)[1] if get_args(tp) else Any
+    if dataclasses.is_dataclass(value_tp):  # e.g. kubeflow.resources: {node_id: ResourcesConfig}
+      return {str(k): _coerce(v, value_tp, f'{key}.{k}') for k, v in value.items()}
     return dict(value)
   if dataclasses.is_dataclass(tp):
     if not isinstance(value, dict):
@@ -372,3 +376,33 @@ def load_config(path: Optional[str], overrides: Optional[List[str]] = None) -> P
     return from_dict(PipelineConfig, raw)
   except ConfigError as e:
     raise ConfigError(f'{path or "config"}: {e}') from None
+
+
+@dataclasses.dataclass
+class ResourcesConfig:
+  """One container's resources on Kubeflow (KFP's ResourceSpec); null = not set.
+
+  Memory is in GB, as KFP's `memory_limit`. `accelerator` is what the cluster
+  calls it: a Kubernetes resource name on Kubeflow (`nvidia.com/gpu`), an
+  accelerator type on Vertex AI (`NVIDIA_TESLA_T4`).
+  """
+  cpu: Optional[float] = None
+  memory_gb: Optional[float] = None
+  cpu_request: Optional[float] = None
+  memory_request_gb: Optional[float] = None
+  accelerator: Optional[str] = None
+  accelerator_count: Optional[int] = None
+
+
+@dataclasses.dataclass
+class KubeflowConfig:
+  """How `ssd compile` binds the pipeline to Kubeflow Pipelines (KFP v2)."""
+  # Container image that runs every component (see Dockerfile); `--image` overrides.
+  image: str = 'ssd-rankers:latest'
+  # Pipeline root on the cluster (e.g. gs://bucket/ssd); null = `pipeline_root`.
+  pipeline_root: Optional[str] = None
+  # Beam arguments inside the components; null = the local run's (`beam`).
+  beam_args: Optional[List[str]] = None
+  # Applied to every component; `resources` overrides it per node id, field by field.
+  default_resources: ResourcesConfig = dataclasses.field(default_factory=ResourcesConfig)
+  resources: Dict[str, ResourcesConfig] = dataclasses.field(default_factory=dict)

@@ -90,7 +90,8 @@ TEACHER_ROLE_PROPERTY = 'teacher_role'
 
 class PseudoLabelReport(types.Artifact):
   """What the pseudo-labeller did: counts.json, dead_letter-*.jsonl, a plot."""
-  TYPE_NAME = 'PseudoLabelReport'
+  # `namespace.Name`: KFP v2 (TFX's KubeflowV2DagRunner) rejects custom type names without one.
+  TYPE_NAME = 'ssd.PseudoLabelReport'
 
 
 class PseudoLabelerSpec(types.ComponentSpec):
