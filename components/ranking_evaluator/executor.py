@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
@@ -14,6 +13,7 @@ from tfx.utils import io_utils
 from tfx.utils import path_utils
 
 from components import example_io
+from components import fileio
 from components import scoring
 from components.ranking_evaluator import spec as S
 from components.ranking_example_gen import spec as ingest_spec
@@ -152,10 +152,7 @@ class Executor(base_executor.BaseExecutor):
     io_utils.write_string_file(os.path.join(blessing.uri, 'BLESSED' if blessed else 'NOT_BLESSED'), '')
 
     # The selected model, copied so downstream stages take a plain Model.
-    target = path_utils.serving_model_path(selected.uri)
-    if os.path.exists(target):
-      shutil.rmtree(target)
-    shutil.copytree(models.dir(chosen), target)
+    fileio.replace_tree(models.dir(chosen), path_utils.serving_model_path(selected.uri))
     selected.set_string_custom_property('selected_role', models.names[chosen])
     selected.set_int_custom_property('source_model_id', chosen_artifact.id)
     selected.set_string_custom_property('selection_reason', reason)
