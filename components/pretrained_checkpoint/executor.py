@@ -31,7 +31,12 @@ OPTIONAL = (rcheckpoint.TOKENIZER_CONFIG_FILE,)
 def resolve_source(source: str, cache_dir: str) -> str:
   """`minilm-l6` -> its directory in the local weights cache; else `source` as given."""
   if source == C.MINILM_CHECKPOINT:
-    return weights.resolve_checkpoint(source, cache_dir or C.PipelineConfig.cache_dir)
+    try:
+      return weights.resolve_checkpoint(source, cache_dir or C.PipelineConfig.cache_dir)
+    except weights.WeightsError as e:
+      raise weights.WeightsError(
+          f'{e}. Off this machine (e.g. on Kubeflow), set model.checkpoint to the URI of a '
+          'copy of the checkpoint directory instead of the name') from None
   return source
 
 
