@@ -14,18 +14,9 @@ from components import fileio
 from components.pretrained_checkpoint import executor as E
 from components.pretrained_checkpoint import spec as S
 from rankers import checkpoint as rcheckpoint
-from rankers import encoder as rencoder
 from ssd import config as C
 from ssd import weights
-
-
-def write_tiny_checkpoint(directory, vocab_file, encoder_config, seed=0):
-  """An HF-format BERT directory with random weights (what a test can build)."""
-  tf.keras.utils.set_random_seed(seed)
-  encoder = rencoder.BertEncoder(encoder_config)
-  ids = tf.zeros([1, 4], tf.int32)
-  encoder({'input_word_ids': ids, 'input_mask': tf.ones_like(ids), 'input_type_ids': ids})
-  return rcheckpoint.write_hf_checkpoint(directory, encoder, vocab_file, lower_case=True)
+from tests import e2e_util
 
 
 def run(source, out_uri, cache_dir=''):
@@ -36,10 +27,8 @@ def run(source, out_uri, cache_dir=''):
   return out
 
 
-def test_copies_fingerprints_and_describes_a_remote_checkpoint(tmp_path, tiny_vocab_file,
-                                                               tiny_encoder_config):
-  source = write_tiny_checkpoint('ram://ckpt/tiny', tiny_vocab_file,
-                                 tiny_encoder_config(num_layers=3, hidden_size=32))
+def test_copies_fingerprints_and_describes_a_remote_checkpoint(tmp_path, tiny_vocab_file):
+  source = e2e_util.write_tiny_checkpoint('ram://ckpt/tiny', tiny_vocab_file, num_layers=3)
   with tf.io.gfile.GFile(os.path.join(source, 'README.md'), 'w') as f:
     f.write('not part of the checkpoint')
   out = run(source, str(tmp_path / 'artifact'))
