@@ -5,10 +5,11 @@ under the pipeline root, so a second identical run finds the first one's
 executions and reuses their outputs (TFX caching).
 """
 
+import dataclasses
 import json
 import os
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from absl import logging
 from tfx import v1 as tfx
@@ -21,8 +22,48 @@ from ssd import lineage
 METRICS_FILE = 'metrics.json'
 
 
+def _local_abspath(path: Optional[str]) -> Optional[str]:
+  """A local relative path -> absolute (against the cwd of this run); URIs unchanged."""
+  if not path or '://' in path:
+    return path
+  return os.path.abspath(os.path.expanduser(path))
+
+
+def _localize_model(model: Optional[C.ModelConfig]) -> Optional[C.ModelConfig]:
+  if model is None:
+    return None
+  checkpoint = model.checkpoint
+  if checkpoint and checkpoint != C.MINILM_CHECKPOINT:
+    checkpoint = _local_abspath(checkpoint)
+  return dataclasses.replace(model, checkpoint=checkpoint,
+                             vocab_file=_local_abspath(model.vocab_file))
+
+
+def localize(cfg: C.PipelineConfig) -> C.PipelineConfig:
+  """Binds the config to this machine: local relative paths become absolute.
+
+  Config paths are relative to where `ssd run` is started; the pipeline
+  factory passes paths as given (they may be URIs for a cluster), so this
+  runner, which knows the pipeline runs here, resolves them once before
+  building. URIs are left alone.
+  """
+  return dataclasses.replace(
+      cfg,
+      pipeline_root=_local_abspath(cfg.pipeline_root),
+      metadata_path=_local_abspath(cfg.metadata_path),
+      cache_dir=_local_abspath(cfg.cache_dir),
+      data=dataclasses.replace(cfg.data, path=_local_abspath(cfg.data.path),
+                               unlabelled_pairs=_local_abspath(cfg.data.unlabelled_pairs)),
+      push=dataclasses.replace(cfg.push, serving_dir=_local_abspath(cfg.push.serving_dir)),
+      teacher=dataclasses.replace(cfg.teacher, model=_localize_model(cfg.teacher.model)),
+      teacher_prime=dataclasses.replace(cfg.teacher_prime,
+                                        model=_localize_model(cfg.teacher_prime.model)),
+      student=dataclasses.replace(cfg.student, model=_localize_model(cfg.student.model)))
+
+
 def run(cfg: C.PipelineConfig) -> Dict[str, Any]:
   """Runs the pipeline locally and returns the summary (also written to disk)."""
+  cfg = localize(cfg)
   os.makedirs(cfg.pipeline_root, exist_ok=True)
   metadata_path = os.path.abspath(cfg.metadata_sqlite)
   pipeline = P.create_pipeline(

@@ -177,7 +177,7 @@ def read_qrels(path: str, queries: Dict[str, types.Query],
 def load_cranfield(directory: str = None) -> types.RankingDataset:
   """Reads Cranfield-1400 from `directory` (default_cranfield_dir() if None)."""
   directory = directory or default_cranfield_dir()
-  if not os.path.isdir(directory):
+  if not reading.is_dir(directory):
     raise FileNotFoundError(
         f'Cranfield directory {directory} does not exist; set ${ENV_DIR} or '
         'put the collection at ../shared/datasets/cranfield beside the project')

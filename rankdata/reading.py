@@ -2,10 +2,16 @@
 
 Every helper raises `DataFormatError` naming file and line, so a user can open
 the file at the offending spot.
+
+Files are opened through tf.io.gfile, so a dataset may live on an object
+store (gs://, s3://) as well as on a local disk. Lines are read as bytes and
+split on b"\n" only, exactly as a local binary file would be: a CRLF file
+(NFCorpus qrels) keeps its "\r" until `iter_lines` strips it, and a lone "\r"
+inside a line is text, not a line break. TensorFlow is imported on first
+use, so parsing code that never opens a file does not load it.
 """
 
 import json
-import os
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from rankdata import metrics
@@ -14,17 +20,48 @@ from rankdata.errors import DataFormatError
 from rankdata.tally import Tally
 
 
+def _gfile():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf.io.gfile
+
+
+def is_file(path: str) -> bool:
+  """True when `path` (local or a URI) is an existing file."""
+  gfile = _gfile()
+  return gfile.exists(path) and not gfile.isdir(path)
+
+
+def is_dir(path: str) -> bool:
+  return _gfile().isdir(path)
+
+
 def require_file(path: str, what: str) -> str:
   """Returns `path`, or raises FileNotFoundError naming the missing input."""
-  if not os.path.isfile(path):
+  if not is_file(path):
     raise FileNotFoundError(f'{path}: {what} not found')
   return path
 
 
+def _raw_lines(f, block_size: int = 1 << 20) -> Iterator[bytes]:
+  """Lines of a binary file object, split on b"\\n" only, each with its b"\\n".
+
+  Not GFile's own line iteration: TensorFlow's ReadLine drops every b"\\r"
+  (also one inside a line), which would change the text a reader sees.
+  """
+  rest = b''
+  for block in iter(lambda: f.read(block_size), b''):
+    lines = (rest + block).split(b'\n')
+    rest = lines.pop()
+    for line in lines:
+      yield line + b'\n'
+  if rest:
+    yield rest
+
+
 def iter_lines(path: str) -> Iterator[Tuple[int, str]]:
   """Yields (1-based line number, line without its newline) of a UTF-8 file."""
-  with open(path, 'rb') as f:
-    for number, raw in enumerate(f, start=1):
+  with _gfile().GFile(path, 'rb') as f:
+    for number, raw in enumerate(_raw_lines(f), start=1):
       try:
         line = raw.decode('utf-8')
       except UnicodeDecodeError as e:

@@ -86,12 +86,12 @@ def read_docs_tsv(path: str) -> Dict[str, types.Document]:
 def read_corpus(directory: str) -> Dict[str, types.Document]:
   jsonl = os.path.join(directory, CORPUS_JSONL)
   tsv = os.path.join(directory, DOCS_TSV)
-  if os.path.isfile(jsonl) and os.path.isfile(tsv):
+  if reading.is_file(jsonl) and reading.is_file(tsv):
     raise DataFormatError(directory, f'both {CORPUS_JSONL} and {DOCS_TSV} '
                           'present; keep one corpus')
-  if os.path.isfile(jsonl):
+  if reading.is_file(jsonl):
     return beir.read_corpus_jsonl(jsonl)
-  if os.path.isfile(tsv):
+  if reading.is_file(tsv):
     return read_docs_tsv(tsv)
   raise FileNotFoundError(f'{directory}: no corpus ({CORPUS_JSONL} or '
                           f'{DOCS_TSV}) found')
@@ -154,7 +154,7 @@ def load_trec(directory: str, official_splits: bool = False) -> types.RankingDat
   qrels = read_qrels(qrels_path, queries, documents, tally)
   run_path = os.path.join(directory, RUN_FILE)
   run = (read_run(run_path, queries, documents, tally)
-         if os.path.isfile(run_path) else None)
+         if reading.is_file(run_path) else None)
   reading.count_empty_texts(queries, documents, tally)
   tally.log()
   max_gain = max((g for docs in qrels.values() for g in docs.values()),

@@ -153,10 +153,12 @@ class RankerConfig:
           f'RankerConfig.max_length/query_max_length ({longest}) exceed the '
           f'encoder\'s max_position_embeddings '
           f'({encoder.max_position_embeddings})')
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     vocab_file = self._vocab_file()
-    if not os.path.exists(vocab_file):
+    # gfile: the vocabulary may sit in an artifact on object storage.
+    if not tf.io.gfile.exists(vocab_file):
       raise FileNotFoundError(f'{vocab_file}: vocabulary file not found')
-    with open(vocab_file, encoding='utf-8') as f:
+    with tf.io.gfile.GFile(vocab_file, 'r') as f:
       vocab_lines = sum(1 for _ in f)
     if vocab_lines > encoder.vocab_size:
       raise ValueError(

@@ -220,15 +220,24 @@ class EvaluationConfig:
 
 @dataclasses.dataclass
 class BeamConfig:
+  """Beam runner and options of every Beam step (pseudo-labelling, statistics).
+
+  `runner` names any Beam runner (DirectRunner, DataflowRunner, FlinkRunner,
+  SparkRunner, PortableRunner, ...); `args` are its options, passed as they
+  are. The direct_* fields apply to the DirectRunner only.
+  """
   direct_num_workers: int = 1
   direct_running_mode: str = 'in_memory'   # in_memory | multi_threading | multi_processing
-  extra_args: List[str] = dataclasses.field(default_factory=list)
+  extra_args: List[str] = dataclasses.field(default_factory=list)   # appended after `args`
+  runner: str = 'DirectRunner'
+  args: List[str] = dataclasses.field(default_factory=list)
 
   def pipeline_args(self) -> List[str]:
-    return ['--runner=DirectRunner',
-            f'--direct_num_workers={self.direct_num_workers}',
-            f'--direct_running_mode={self.direct_running_mode}',
-            *self.extra_args]
+    out = [f'--runner={self.runner}']
+    if self.runner == 'DirectRunner':
+      out += [f'--direct_num_workers={self.direct_num_workers}',
+              f'--direct_running_mode={self.direct_running_mode}']
+    return out + list(self.args) + list(self.extra_args)
 
 
 @dataclasses.dataclass

@@ -1,6 +1,8 @@
 """Trainer module for the stock TFX `Trainer`: `run_fn` trains and exports a ranker.
 
-Wired as `Trainer(run_fn='components.ranker_trainer.module.run_fn', ...)`:
+Wired as `RankerTrainer(run_fn='components.ranker_trainer.module.run_fn', ...)`
+(components/ranker_trainer/component.py, the stock Trainer plus a
+`checkpoint` input):
 the project is installed in the runtime environment (venv or container
 image), so an import path is used rather than `module_file`, which would make
 TFX package this folder into a wheel at every run.
@@ -21,39 +23,54 @@ which:
   candidates_k: the first stage's K; the hybrid fit reranks the top-K only,
               as the evaluator does (dev lists also hold judged documents
               from outside the top-K)
-  cache_dir:  where named checkpoints (e.g. `minilm-l6`) live
+  checkpoint_uri: the PretrainedCheckpoint input artifact's URI (added by
+              the RankerTrainer executor, not by the pipeline): where the
+              weights of a model with `model.checkpoint` set are read from
+  check_size_against_base: T' only; fail unless the model is at least as
+              deep and wide as the `base_model` input (its teacher), when the
+              pipeline could not check this without reading checkpoints
   role:       recorded with the exported model (e.g. `teacher_prime_r1`)
 """
 
 import dataclasses
 import json
 import os
-import shutil
 import time
 from typing import Any, Dict, List, Optional
 
 from absl import logging
 import numpy as np
+import tensorflow as tf
 
 from components import example_io
+from components import fileio
 from rankdata import features as F
 from ssd import config as C
-from ssd import weights
 
 
 
-def ranker_config_from(model: C.ModelConfig, cache_dir: str,
+def ranker_config_from(model: C.ModelConfig, checkpoint_uri: Optional[str],
                        noise: Optional[C.NoiseConfig] = None,
                        checkpoint_override: Optional[str] = None):
-  """ModelConfig (user-facing) → rankers.config.RankerConfig (library)."""
+  """ModelConfig (user-facing) → rankers.config.RankerConfig (library).
+
+  `checkpoint_uri` is the PretrainedCheckpoint artifact's directory; it is
+  required when `model.checkpoint` is set (weights never come from a local
+  cache here). `checkpoint_override` (warm start) wins over both.
+  """
   from rankers import checkpoint as rcheckpoint  # pylint: disable=g-import-not-at-top
   from rankers import config as RC
-  checkpoint = checkpoint_override or weights.resolve_checkpoint(model.checkpoint, cache_dir)
+  checkpoint = checkpoint_override
+  if checkpoint is None and model.checkpoint:
+    if not checkpoint_uri:
+      raise ValueError(f'model.checkpoint is {model.checkpoint!r} but the trainer has no '
+                       'checkpoint input artifact (pipelines/pipeline.py wires one)')
+    checkpoint = checkpoint_uri
   e = model.encoder
   if checkpoint is None:
     if not model.vocab_file:
       raise C.ConfigError('a randomly initialised model needs model.vocab_file')
-    with open(model.vocab_file, encoding='utf-8') as f:
+    with tf.io.gfile.GFile(model.vocab_file, 'r') as f:
       vocab_size = sum(1 for _ in f)
     encoder = RC.EncoderConfig(
         vocab_size=vocab_size, hidden_size=e.hidden_size, num_layers=e.num_layers,
@@ -86,8 +103,9 @@ class TrainerArgs:
   warm_start: bool
   hybrid: bool
   candidates_k: Optional[int]
-  cache_dir: str
   role: str
+  checkpoint_uri: Optional[str] = None
+  check_size_against_base: bool = False
 
 
 def parse_custom_config(custom_config: Dict[str, Any]) -> TrainerArgs:
@@ -101,8 +119,28 @@ def parse_custom_config(custom_config: Dict[str, Any]) -> TrainerArgs:
       warm_start=bool(cc.get('warm_start', False)),
       hybrid=bool(cc.get('hybrid', False)),
       candidates_k=cc.get('candidates_k'),
-      cache_dir=cc.get('cache_dir', C.PipelineConfig.cache_dir),
-      role=cc.get('role', 'model'))
+      role=cc.get('role', 'model'),
+      checkpoint_uri=cc.get('checkpoint_uri'),
+      check_size_against_base=bool(cc.get('check_size_against_base', False)))
+
+
+def check_not_smaller_than_base(ranker_cfg, base_model: Optional[str], role: str) -> None:
+  """T' must be at least as deep and wide as its teacher (the base model).
+
+  Checked here when the pipeline could not check it at build time (a
+  checkpoint's size is only known once it has been read).
+  """
+  from rankers import checkpoint as rcheckpoint  # pylint: disable=g-import-not-at-top
+  from rankers import export as rexport
+  if not base_model:
+    raise ValueError(f'[{role}] check_size_against_base needs a base_model input')
+  base = rcheckpoint.read_hf_config(rexport.checkpoint_dir_of(base_model))
+  mine = ranker_cfg.encoder
+  if mine.num_layers < base.num_layers or mine.hidden_size < base.hidden_size:
+    raise C.ConfigError(
+        f'[{role}] teacher_prime.model is smaller than its teacher: {mine.num_layers} layers x '
+        f'{mine.hidden_size} hidden < {base.num_layers} x {base.hidden_size}; T\' must be equal '
+        'or larger (use student for smaller models)')
 
 
 def sample_soft_lists(examples: List[Dict[str, Any]], max_lists: Optional[int], seed: int):
@@ -207,7 +245,7 @@ def run_fn(fn_args) -> None:
     # A skipped round (its pseudo-labeller was gated off): pass the teacher through.
     logging.info('[%s] no training data (round skipped): exporting base model %s unchanged',
                  role, fn_args.base_model)
-    shutil.copytree(fn_args.base_model, fn_args.serving_model_dir, dirs_exist_ok=True)
+    fileio.copy_tree(fn_args.base_model, fn_args.serving_model_dir)
     return
 
   warm_from = None
@@ -215,7 +253,10 @@ def run_fn(fn_args) -> None:
     if not fn_args.base_model:
       raise ValueError(f'[{role}] warm_start needs a base_model input')
     warm_from = rexport.checkpoint_dir_of(fn_args.base_model)
-  ranker_cfg = ranker_config_from(args.model, args.cache_dir, args.noise, checkpoint_override=warm_from)
+  ranker_cfg = ranker_config_from(args.model, args.checkpoint_uri, args.noise,
+                                  checkpoint_override=warm_from)
+  if args.check_size_against_base:
+    check_not_smaller_than_base(ranker_cfg, fn_args.base_model, role)
   logging.info('[%s] building %s (checkpoint=%s, keep_layers=%s, noise=%s)', role,
                ranker_cfg.architecture, ranker_cfg.checkpoint_dir, ranker_cfg.keep_layers, args.noise)
   ranker = rmodels.build_ranker(ranker_cfg)
@@ -249,9 +290,9 @@ def run_fn(fn_args) -> None:
   metadata: Dict[str, Any] = {
       'role': role, 'model': C.to_dict(args.model), 'train': C.to_dict(args.train),
       'objective': C.to_dict(objective), 'noise': C.to_dict(args.noise) if args.noise else None,
-      'warm_start_from': warm_from, 'history': history}
+      'warm_start_from': warm_from, 'checkpoint_uri': args.checkpoint_uri, 'history': history}
   if args.hybrid:
-    os.makedirs(fn_args.model_run_dir, exist_ok=True)
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
     plain_dir = os.path.join(fn_args.model_run_dir, 'plain_model')
     rexport.export_ranker(ranker, plain_dir)
     fit = fit_hybrid_weight(rexport.load_scorer(plain_dir), example_io.read_files(fn_args.eval_files),
@@ -261,8 +302,8 @@ def run_fn(fn_args) -> None:
                           hybrid_weight=fit['weight'])
   else:
     rexport.export_ranker(ranker, fn_args.serving_model_dir, extra_metadata=metadata)
-  os.makedirs(fn_args.model_run_dir, exist_ok=True)
-  with open(os.path.join(fn_args.model_run_dir, 'training_summary.json'), 'w') as f:
+  tf.io.gfile.makedirs(fn_args.model_run_dir)
+  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'training_summary.json'), 'w') as f:
     json.dump(metadata, f, indent=1, default=str)
   logging.info('[%s] exported SavedModel to %s (%.0fs)', role, fn_args.serving_model_dir,
                time.time() - t0)
