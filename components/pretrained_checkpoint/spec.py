@@ -22,7 +22,7 @@ NODE_ID = 'pretrained_checkpoint'
 
 class PretrainedCheckpoint(types.Artifact):
   """A Hugging Face-format BERT directory: config.json, vocab.txt, model.safetensors."""
-  TYPE_NAME = 'PretrainedCheckpoint'
+  TYPE_NAME = 'ssd.PretrainedCheckpoint'
 
 
 class PretrainedCheckpointSpec(types.ComponentSpec):
