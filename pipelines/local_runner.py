@@ -8,7 +8,7 @@ executions and reuses their outputs (TFX caching).
 import json
 import os
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from absl import logging
 from tfx import v1 as tfx
@@ -21,15 +21,20 @@ from ssd import lineage
 METRICS_FILE = 'metrics.json'
 
 
-def run(cfg: C.PipelineConfig) -> Dict[str, Any]:
-  """Runs the pipeline locally and returns the summary (also written to disk)."""
+def run(cfg: C.PipelineConfig, code_fingerprint: Optional[str] = None) -> Dict[str, Any]:
+  """Runs the pipeline locally and returns the summary (also written to disk).
+
+  `code_fingerprint` overrides the computed one (tests point it at a copy of
+  the sources); see pipelines/code_fingerprint.py.
+  """
   os.makedirs(cfg.pipeline_root, exist_ok=True)
   metadata_path = os.path.abspath(cfg.metadata_sqlite)
   pipeline = P.create_pipeline(
       cfg,
       metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
           metadata_path),
-      beam_pipeline_args=cfg.beam.pipeline_args())
+      beam_pipeline_args=cfg.beam.pipeline_args(),
+      code_fingerprint=code_fingerprint)
   t0 = time.time()
   tfx.orchestration.LocalDagRunner().run(pipeline)
   wall = time.time() - t0

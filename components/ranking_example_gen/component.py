@@ -7,6 +7,7 @@ how first-stage candidates were made (BM25 parameters or a run file).
 
 import hashlib
 import os
+from typing import Optional
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
@@ -40,12 +41,14 @@ class RankingExampleGen(base_component.BaseComponent):
   SPEC_CLASS = S.RankingExampleGenSpec
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-  def __init__(self, data_format: str, data_path: str, config_json: str):
+  def __init__(self, data_format: str, data_path: str, config_json: str,
+               code_fingerprint: Optional[str] = None):
     data_path = os.path.abspath(os.path.expanduser(data_path))
     spec = S.RankingExampleGenSpec(
         data_format=data_format,
         data_path=data_path,
         data_fingerprint=fingerprint_path(data_path),
         config_json=config_json,
+        code_fingerprint=code_fingerprint,
         examples=types.Channel(type=standard_artifacts.Examples))
     super().__init__(spec=spec)
