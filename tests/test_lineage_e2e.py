@@ -219,7 +219,9 @@ def test_explain_names_teacher_chain_checkpoint_data_settings_and_decision(store
   assert set(doc['settings']['pseudo_label_selection']) == {P.pseudo_labeler_id(1), P.TRANSFER_LABELER}
   ev = doc['evaluations'][0]
   assert ev['node'] == P.STUDENT_EVALUATOR and ev['blessed'] and 'blessed' in ev['reason']
-  assert ev['metrics']['test'][P.ROLE_STUDENT] == pytest.approx(stores['reference']['metrics'][P.ROLE_STUDENT])
+  reference = stores['reference']['metrics'][P.ROLE_STUDENT]
+  assert ev['metrics']['test'][P.ROLE_STUDENT] == pytest.approx(
+      {k: v for k, v in reference.items() if isinstance(v, float)})
   assert doc['pushes'][-1]['pushed'] and os.path.isdir(doc['pushes'][-1]['destination'])
   # latest-pushed, the artifact id and the URI all name the same model.
   for ref in ('latest-pushed', str(student.id), student.uri):
