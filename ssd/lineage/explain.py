@@ -213,22 +213,30 @@ def metrics_of(evaluation: metadata_store_pb2.Artifact) -> Dict[str, Dict[str, D
   return out
 
 
-def _consumers_by_key(store, artifact_id: int, key: str, type_suffix: str, names: S.Names):
+def _consumers_by_key(store, artifact_id: int, key: Optional[str], type_suffix: str, names: S.Names):
+  """Executions of a type that read the artifact (under input `key`, or any key when None)."""
   ids = sorted({e.execution_id for e in store.get_events_by_artifact_ids([artifact_id])
                 if e.type in S._INPUT_EVENTS and e.path.steps  # pylint: disable=protected-access
-                and e.path.steps[0].key == key})
+                and (key is None or e.path.steps[0].key == key)})
   return [e for e in (store.get_executions_by_id(ids) if ids else [])
           if _type(names, e).endswith(type_suffix)]
 
 
 def evaluations_of(store, model: metadata_store_pb2.Artifact, names: S.Names) -> List[Dict[str, Any]]:
-  """Each distinct evaluation of the model as a candidate (cache hits folded in)."""
+  """Each distinct evaluation of the model as a candidate (cache hits folded in).
+
+  The candidate is read from the blessing's `current_model_id`, not from the
+  input key: MLMD keeps one INPUT event per (execution, artifact), so a model
+  that is both the candidate and the last blessed model (a rerun) is
+  recorded under one key only.
+  """
   out, seen = [], set()
-  for execution in _consumers_by_key(store, model.id, 'model', EVALUATOR_SUFFIX, names):
+  for execution in _consumers_by_key(store, model.id, None, EVALUATOR_SUFFIX, names):
     outs = S.execution_io(store, execution.id, 'output')
     blessing = (outs.get('blessing') or [None])[0]
     evaluation = (outs.get('evaluation') or [None])[0]
-    if blessing is None or blessing.id in seen:
+    if (blessing is None or blessing.id in seen
+        or S.custom_props(blessing).get('current_model_id') != model.id):
       continue
     seen.add(blessing.id)
     bprops = S.custom_props(blessing)

@@ -79,12 +79,12 @@ def labels(store, graph: U.Graph, names: S.Names) -> Dict[str, List[str]]:
 def to_dot(store, graph: U.Graph, names: S.Names) -> str:
   text = labels(store, graph, names)
   lines = ['digraph lineage {', '  rankdir=TB;', '  node [fontname="Helvetica", fontsize=10];',
-           f'  label={json.dumps(f"Lineage of artifact #{graph.root}")};', '  labelloc=t;']
+           f'  label={json.dumps(f"Lineage of artifact #{graph.root}", ensure_ascii=False)};', '  labelloc=t;']
   for n in sorted(text):
     style = _EXEC_STYLE if n.startswith('e') else _ART_STYLE
     if n == f'a{graph.root}':
       style += ', penwidth=2'
-    lines.append(f'  {n} [label={json.dumps(chr(10).join(text[n]))}, {style}];')
+    lines.append(f'  {n} [label={json.dumps(chr(10).join(text[n]), ensure_ascii=False)}, {style}];')
   for src, dst in graph.edges:
     lines.append(f'  {src} -> {dst};')
   lines.append('}')
@@ -148,7 +148,7 @@ def render(store, artifact_id: int, output: str) -> Dict[str, Any]:
             'nodes': len(graph.artifacts) + len(graph.executions), 'edges': len(graph.edges)}
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   if fmt == 'dot':
-    with open(output, 'w') as f:
+    with open(output, 'w', encoding='utf-8') as f:
       f.write(dot_text)
     result.update(renderer='none', dot=result['output'], message=f'DOT written to {output}')
     return result
@@ -158,7 +158,7 @@ def render(store, artifact_id: int, output: str) -> Dict[str, Any]:
     result.update(renderer='graphviz', message=f'{fmt.upper()} rendered by graphviz: {output}')
     return result
   dot_path = os.path.splitext(output)[0] + '.dot'
-  with open(dot_path, 'w') as f:
+  with open(dot_path, 'w', encoding='utf-8') as f:
     f.write(dot_text)
   _draw_matplotlib(graph, labels(store, graph, names), output, fmt)
   result.update(renderer='matplotlib', dot=os.path.abspath(dot_path),

@@ -54,6 +54,25 @@ def _checkpoint(c: Dict[str, Any]) -> str:
   return text
 
 
+_GROUPS = ('train', 'dev', 'test', 'unlabelled', 'source')
+
+
+def _grouped_properties(props: Dict[str, Any]) -> List[str]:
+  """Every property; per-split counters (`train_pairs`, ...) one line per split."""
+  groups: Dict[str, List[str]] = {}
+  lines = []
+  for key, value in props.items():
+    prefix = key.split('_', 1)[0]
+    if prefix in _GROUPS and '_' in key and isinstance(value, (int, float)):
+      groups.setdefault(prefix, []).append(f'{key.split("_", 1)[1]}={value}')
+    else:
+      lines.append(f'  {key}: {_short(value, 120)}')
+  for prefix in _GROUPS:
+    if prefix in groups:
+      lines.append(f'  {prefix}: {", ".join(groups[prefix])}')
+  return lines
+
+
 def explain(doc: Dict[str, Any]) -> str:
   m = doc['model']
   lines = [f'model {_model(m)}', f'  uri: {m["uri"]}', '', 'teacher chain (this model first):']
@@ -95,8 +114,7 @@ def explain(doc: Dict[str, Any]) -> str:
     ex = d['examples']
     lines += ['', f'data: Examples#{ex["id"]} ({ex["node"]}) {d["parameters"].get("data_format")}:'
                   f'{d["parameters"].get("data_path")}']
-    for key, value in ex['properties'].items():
-      lines.append(f'  {key}: {_short(value, 120)}')
+    lines += _grouped_properties(ex['properties'])
     u = d['unlabelled']
     lines.append(f'  unlabelled corpus: title queries={u["title_queries"]}, pairs file={u["pairs_file"]}, '
                  f'fingerprint={u["fingerprint"]}')
@@ -145,7 +163,7 @@ def diff(doc: Dict[str, Any]) -> str:
     lines.append(f'  {r["node"]}: {r["a"]} -> {r["b"]}')
   lines.append(f'decisions: {"no change" if not doc["decisions"] else ""}'.rstrip())
   for r in doc['decisions']:
-    lines.append(f'  {r["node"]}: {_short(r["a"], 90)} -> {_short(r["b"], 90)}')
+    lines += [f'  {r["node"]}:', f'    A: {_short(r["a"], 400)}', f'    B: {_short(r["b"], 400)}']
   return '\n'.join(lines)
 
 
