@@ -197,7 +197,8 @@ def data_of(store, graph: U.Graph, names: S.Names) -> List[Dict[str, Any]]:
             'title_queries': (config.get('splits') or {}).get('title_queries'),
             'pairs_file': data_cfg.get('unlabelled_pairs'),
             'fingerprint': props.get('unlabelled_fingerprint'),
-            'counts': {k: v for k, v in sorted(props.items()) if k.startswith('unlabelled_')},
+            'counts': {k: v for k, v in sorted(props.items())
+                       if k.startswith('unlabelled_') and isinstance(v, (int, float))},
         },
     })
   return out
