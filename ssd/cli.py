@@ -188,7 +188,12 @@ def _lineage_command(args: List[str], arity: int, usage: str, build, to_text) ->
     raise UsageError(f'usage: {usage}')
   from ssd.lineage import resolve, store  # pylint: disable=g-import-not-at-top
   try:
-    doc = build(store.connect(lineage_connection()), *args)
+    connection = lineage_connection()
+    try:
+      mlmd = store.connect(connection)
+    except RuntimeError as e:  # what MLMD raises when it cannot open the store
+      raise FileNotFoundError(f'cannot open the ML Metadata store: {e}') from None
+    doc = build(mlmd, *args)
   except (FileNotFoundError, resolve.RefError, ValueError, KeyError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1

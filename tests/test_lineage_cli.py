@@ -47,3 +47,9 @@ def test_graph_needs_output_and_explain_needs_a_model(capsys):
   assert '--output' in capsys.readouterr().err
   assert cli.main(['ssd', 'lineage', 'explain']) == 2
   assert 'explain MODEL' in capsys.readouterr().err
+
+
+def test_unreachable_mysql_is_an_error_not_a_traceback(capsys):
+  _parse('--mysql_host=127.0.0.1', '--mysql_port=1', '--mysql_database=mlmd')
+  assert cli.main(['ssd', 'lineage', 'runs']) == 1
+  assert 'cannot open the ML Metadata store' in capsys.readouterr().err
