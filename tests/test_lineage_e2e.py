@@ -160,6 +160,11 @@ def test_killed_executions_stay_unfinished_and_publish_nothing(stores):
     assert execution.last_known_state == _STATE.RUNNING, node
     outputs = S.execution_io(store, execution_id, 'output')
     assert not [a for arts in outputs.values() for a in arts], (node, outputs)
+    # Whatever the killed executor wrote stays on disk, unreferenced.
+    node_dir = os.path.join(stores['K'].pipeline_root, node)
+    for key in (os.listdir(node_dir) if os.path.isdir(node_dir) else []):
+      folder = os.path.join(node_dir, key, str(execution_id))
+      assert not store.get_artifacts_by_uri(folder), folder
 
 
 def test_resumed_run_reuses_completed_steps_and_matches_the_uninterrupted_run(stores):
