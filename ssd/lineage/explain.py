@@ -100,9 +100,9 @@ def _trained_step(store, execution, model, names) -> Dict[str, Any]:
   props = S.exec_props(execution)
   cc = _json_prop(props, 'custom_config')
   ins = S.execution_io(store, execution.id, 'input')
+  info = artifact_info(store, model, names, with_props=False)
   step: Dict[str, Any] = {
-      'kind': 'trained', 'model': artifact_info(store, model, names, with_props=False),
-      'role': cc.get('role'), 'round': U.round_of(artifact_info(store, model, names)['node'] or ''),
+      'kind': 'trained', 'model': info, 'role': cc.get('role'), 'round': U.round_of(info['node'] or ''),
       'mode': cc.get('mode'), 'epochs': (cc.get('train') or {}).get('epochs'),
       'architecture': (cc.get('model') or {}).get('architecture'),
       'objective': cc.get('objective'), 'noise': cc.get('noise'),
