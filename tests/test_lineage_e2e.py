@@ -276,6 +276,15 @@ def test_graph_writes_the_picture_or_the_dot(stores, suffix, capsys, tmp_path, m
     assert doc['renderer'] == 'matplotlib' and 'graphviz' in doc['message']
 
 
+@pytest.mark.skipif(shutil.which('dot') is None, reason='graphviz is not installed')
+def test_graph_uses_graphviz_where_installed(stores, capsys, tmp_path):
+  out = tmp_path / 'lineage.svg'
+  doc = _json(['lineage', 'graph', 'latest-blessed'], stores['L'], capsys, f'--output={out}')
+  assert doc['renderer'] == 'graphviz' and doc['dot'] is None
+  svg = out.read_text()
+  assert svg.lstrip().startswith('<?xml') and 'role: student' in svg
+
+
 def test_unknown_model_is_an_error(stores, capsys):
   rc, captured = _cli(['lineage', 'explain', '999999'], [f'--metadata={stores["L"].metadata_sqlite}'], capsys)
   assert rc == 1 and '999999' in captured.err
