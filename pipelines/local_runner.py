@@ -61,8 +61,12 @@ def localize(cfg: C.PipelineConfig) -> C.PipelineConfig:
       student=dataclasses.replace(cfg.student, model=_localize_model(cfg.student.model)))
 
 
-def run(cfg: C.PipelineConfig) -> Dict[str, Any]:
-  """Runs the pipeline locally and returns the summary (also written to disk)."""
+def run(cfg: C.PipelineConfig, code_fingerprint: Optional[str] = None) -> Dict[str, Any]:
+  """Runs the pipeline locally and returns the summary (also written to disk).
+
+  `code_fingerprint` overrides the computed one (tests point it at a copy of
+  the sources); see pipelines/code_fingerprint.py.
+  """
   cfg = localize(cfg)
   os.makedirs(cfg.pipeline_root, exist_ok=True)
   metadata_path = os.path.abspath(cfg.metadata_sqlite)
@@ -70,7 +74,8 @@ def run(cfg: C.PipelineConfig) -> Dict[str, Any]:
       cfg,
       metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
           metadata_path),
-      beam_pipeline_args=cfg.beam.pipeline_args())
+      beam_pipeline_args=cfg.beam.pipeline_args(),
+      code_fingerprint=code_fingerprint)
   t0 = time.time()
   tfx.orchestration.LocalDagRunner().run(pipeline)
   wall = time.time() - t0

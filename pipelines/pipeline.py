@@ -40,12 +40,14 @@ from tfx import v1 as tfx
 
 from components.pretrained_checkpoint import spec as ckpt_spec
 from components.pretrained_checkpoint.component import PretrainedCheckpointComponent
+from components import code_version
 from components.pseudo_labeler import spec as pl_spec
 from components.pseudo_labeler.component import PseudoLabeler
 from components.ranker_trainer.component import RankerTrainer
 from components.ranking_evaluator import spec as eval_spec
 from components.ranking_evaluator.component import RankingEvaluator
 from components.ranking_example_gen.component import RankingExampleGen
+from pipelines import code_fingerprint as code_fp
 from rankdata import features as F
 from ssd import config as C
 
@@ -96,11 +98,13 @@ def trainer_custom_config(model: C.ModelConfig, train: C.TrainConfig,
                           role: str, objective: Optional[C.ObjectiveConfig] = None,
                           noise: Optional[C.NoiseConfig] = None, warm_start: bool = False,
                           hybrid: bool = False, candidates_k: Optional[int] = None,
-                          check_size_against_base: bool = False) -> dict:
+                          check_size_against_base: bool = False,
+                          mode: Optional[str] = None) -> dict:
   """The Trainer's custom_config (plain JSON; parsed by the module's run_fn).
 
   No weights location: a model with a checkpoint reads it from the trainer's
-  `checkpoint` input artifact.
+  `checkpoint` input artifact. `mode` (T' only) is recorded for lineage;
+  run_fn reads the resolved noise.
   """
   out = {'model': C.to_dict(model), 'train': C.to_dict(train), 'role': role,
          'warm_start': warm_start, 'hybrid': hybrid, 'candidates_k': candidates_k}
@@ -110,21 +114,27 @@ def trainer_custom_config(model: C.ModelConfig, train: C.TrainConfig,
     out['objective'] = C.to_dict(objective)
   if noise is not None:
     out['noise'] = C.to_dict(noise)
+  if mode is not None:
+    out['mode'] = mode
   return out
 
 
 def ranker_trainer(node_id: str, examples, custom_config: dict, train_splits: List[str],
-                   eval_split: str, base_model=None, checkpoint=None):
+                   eval_split: str, base_model=None, checkpoint=None,
+                   code_fingerprint: Optional[str] = None):
   """The Trainer running our run_fn; every ranker in the DAG is one of these.
 
   `checkpoint`: the PretrainedCheckpoint channel the model starts from (None
   for random initialisation or a warm start from `base_model`).
+  `code_fingerprint` goes into custom_config: TFX's cache key sees the run_fn
+  import path only, not the code behind it (pipelines/code_fingerprint.py).
   """
   return RankerTrainer(
       run_fn=TRAINER_RUN_FN, examples=examples, base_model=base_model, checkpoint=checkpoint,
       train_args=tfx.proto.TrainArgs(splits=train_splits),
       eval_args=tfx.proto.EvalArgs(splits=[eval_split]),
-      custom_config=custom_config).with_id(node_id)
+      custom_config=dict(custom_config, **{code_version.CODE_FINGERPRINT_KEY: code_fingerprint})
+  ).with_id(node_id)
 
 
 def checkpoint_slug(source: str) -> str:
@@ -144,7 +154,8 @@ def checkpoint_models(cfg: C.PipelineConfig) -> List[C.ModelConfig]:
   return [m for m in models if m.checkpoint]
 
 
-def checkpoint_nodes(cfg: C.PipelineConfig) -> Dict[str, PretrainedCheckpointComponent]:
+def checkpoint_nodes(cfg: C.PipelineConfig, code_fingerprint: Optional[str] = None
+                     ) -> Dict[str, PretrainedCheckpointComponent]:
   """One PretrainedCheckpoint node per distinct checkpoint source, by source.
 
   Node id `pretrained_checkpoint`, or `pretrained_checkpoint_<slug>` when
@@ -163,7 +174,8 @@ def checkpoint_nodes(cfg: C.PipelineConfig) -> Dict[str, PretrainedCheckpointCom
     used.add(node_id)
     # The weights cache only matters for the name it resolves (local runs).
     cache_dir = cfg.cache_dir if source == C.MINILM_CHECKPOINT else ''
-    nodes[source] = PretrainedCheckpointComponent(source=source, cache_dir=cache_dir).with_id(node_id)
+    nodes[source] = PretrainedCheckpointComponent(
+        source=source, cache_dir=cache_dir, code_fingerprint=code_fingerprint).with_id(node_id)
   return nodes
 
 
@@ -205,9 +217,16 @@ def check_teacher_prime_size(cfg: C.PipelineConfig) -> bool:
 
 def create_pipeline(cfg: C.PipelineConfig,
                     metadata_connection_config=None,
-                    beam_pipeline_args: Optional[List[str]] = None) -> tfx.dsl.Pipeline:
-  """Builds the TFX pipeline described by `cfg`."""
-  checkpoints = checkpoint_nodes(cfg)
+                    beam_pipeline_args: Optional[List[str]] = None,
+                    code_fingerprint: Optional[str] = None) -> tfx.dsl.Pipeline:
+  """Builds the TFX pipeline described by `cfg`.
+
+  `code_fingerprint` (default: computed from the imported sources, see
+  pipelines/code_fingerprint.py) is given to every execution that runs
+  project code, so a code change misses the cache.
+  """
+  fp = code_fingerprint or code_fp.compute()
+  checkpoints = checkpoint_nodes(cfg, fp)
   components = list(checkpoints.values())
 
   def checkpoint_of(model: C.ModelConfig):
@@ -216,7 +235,8 @@ def create_pipeline(cfg: C.PipelineConfig,
   example_gen = RankingExampleGen(
       data_format=cfg.data.format, data_path=cfg.data.path,
       config_json=json.dumps({'data': C.to_dict(cfg.data), 'splits': C.to_dict(cfg.splits)},
-                               sort_keys=True)).with_id(EXAMPLE_GEN)
+                               sort_keys=True),
+      code_fingerprint=fp).with_id(EXAMPLE_GEN)
   examples = example_gen.outputs['examples']
   components.append(example_gen)
 
@@ -234,12 +254,12 @@ def create_pipeline(cfg: C.PipelineConfig,
   trainer = ranker_trainer(
       TEACHER_TRAINER, examples,
       trainer_custom_config(teacher.model, teacher.train, ROLE_TEACHER_FINETUNED),
-      [F.SPLIT_TRAIN], F.SPLIT_DEV, checkpoint=checkpoint_of(teacher.model))
+      [F.SPLIT_TRAIN], F.SPLIT_DEV, checkpoint=checkpoint_of(teacher.model), code_fingerprint=fp)
   pretrained = ranker_trainer(
       TEACHER_PRETRAINED, examples,
       trainer_custom_config(teacher.model, dataclasses.replace(teacher.train, epochs=0),
                             ROLE_TEACHER_PRETRAINED),
-      [F.SPLIT_TRAIN], F.SPLIT_DEV, checkpoint=checkpoint_of(teacher.model))
+      [F.SPLIT_TRAIN], F.SPLIT_DEV, checkpoint=checkpoint_of(teacher.model), code_fingerprint=fp)
   evaluator = RankingEvaluator(
       examples=examples, model=trainer.outputs['model'],
       baseline_model=pretrained.outputs['model'],
@@ -250,10 +270,11 @@ def create_pipeline(cfg: C.PipelineConfig,
           decision_metric=cfg.evaluation.decision_metric,
           decision_score=cfg.evaluation.decision_score,
           min_improvement=cfg.evaluation.min_improvement,
-          batch_size=cfg.evaluation.batch_size))).with_id(TEACHER_EVALUATOR)
+          batch_size=cfg.evaluation.batch_size)),
+      code_fingerprint=fp).with_id(TEACHER_EVALUATOR)
   components += [trainer, pretrained, evaluator]
   if cfg.semi_supervised:
-    components += semi_supervised_stages(cfg, examples, evaluator, checkpoint_of)
+    components += semi_supervised_stages(cfg, examples, evaluator, checkpoint_of, fp)
 
   return tfx.dsl.Pipeline(
       pipeline_name=cfg.pipeline_name,
@@ -272,7 +293,7 @@ def _evaluator_config(cfg: C.PipelineConfig, **kwargs) -> str:
 
 
 def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
-                           checkpoint_of) -> list:
+                           checkpoint_of, fp: Optional[str] = None) -> list:
   """Rounds of pseudo-label → T', then distillation, evaluation and push."""
   check_size_at_run_time = check_teacher_prime_size(cfg)
   tp = cfg.teacher_prime
@@ -294,23 +315,24 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
     labeler = PseudoLabeler(
         examples=examples, model=teacher, gate_blessing=gate,
         config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig,
-                                          dict(pl_cfg, teacher_role=teacher_role)))
-    ).with_id(pseudo_labeler_id(r))
+                                          dict(pl_cfg, teacher_role=teacher_role))),
+        code_fingerprint=fp).with_id(pseudo_labeler_id(r))
     trainer = ranker_trainer(
         teacher_prime_trainer_id(r), labeler.outputs['pseudo_labelled'],
         trainer_custom_config(
             teacher_prime_model(cfg), tp.train, teacher_prime_role(r),
             objective=tp.objective, noise=noise, warm_start=tp.warm_start,
-            check_size_against_base=check_size_at_run_time),
+            check_size_against_base=check_size_at_run_time, mode=tp.mode),
         [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], F.SPLIT_TRAIN, base_model=teacher,
-        checkpoint=None if tp.warm_start else checkpoint_of(teacher_prime_model(cfg)))
+        checkpoint=None if tp.warm_start else checkpoint_of(teacher_prime_model(cfg)),
+        code_fingerprint=fp)
     evaluator = RankingEvaluator(
         examples=examples, model=trainer.outputs['model'], baseline_model=teacher,
         gate_blessing=gate,
         config_json=_evaluator_config(
             cfg, candidate_role=teacher_prime_role(r), baseline_role=teacher_role,
             selected_role=f'teacher_after_r{r}', report_models=[eval_spec.CANDIDATE]),
-    ).with_id(teacher_prime_evaluator_id(r))
+        code_fingerprint=fp).with_id(teacher_prime_evaluator_id(r))
     components += [labeler, trainer, evaluator]
     teacher = evaluator.outputs['selected_model']
     teacher_role = f'teacher_after_r{r}'
@@ -330,14 +352,15 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
   transfer = PseudoLabeler(
       examples=examples, model=teacher,
       config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig,
-                                        dict(transfer_cfg, teacher_role=ROLE_BEST_TEACHER)))
-  ).with_id(TRANSFER_LABELER)
+                                        dict(transfer_cfg, teacher_role=ROLE_BEST_TEACHER))),
+      code_fingerprint=fp).with_id(TRANSFER_LABELER)
   student = ranker_trainer(
       STUDENT_TRAINER, transfer.outputs['pseudo_labelled'],
       trainer_custom_config(st.model, st.train, ROLE_STUDENT,
                             objective=st.objective, noise=C.SSD_NOISE, hybrid=st.hybrid,
                             candidates_k=cfg.splits.candidates_k),
-      [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], fit_split, checkpoint=checkpoint_of(st.model))
+      [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], fit_split, checkpoint=checkpoint_of(st.model),
+      code_fingerprint=fp)
   components += [transfer, student]
   baseline = None
   if st.supervised_baseline:
@@ -348,7 +371,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
             objective=C.ObjectiveConfig(hard_loss=st.objective.hard_loss, hard_weight=1.0,
                                         soft_weight=0.0),
             noise=C.SSD_NOISE, hybrid=st.hybrid, candidates_k=cfg.splits.candidates_k),
-        [F.SPLIT_TRAIN], fit_split, checkpoint=checkpoint_of(st.model))
+        [F.SPLIT_TRAIN], fit_split, checkpoint=checkpoint_of(st.model), code_fingerprint=fp)
     components.append(supervised)
     baseline = supervised.outputs['model']
   last_blessed = None
@@ -373,7 +396,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
           min_improvement=cfg.blessing.min_improvement,
           retention=cfg.blessing.retention,
           report_models=[eval_spec.CANDIDATE, eval_spec.BASELINE]),
-  ).with_id(STUDENT_EVALUATOR)
+      code_fingerprint=fp).with_id(STUDENT_EVALUATOR)
   components.append(evaluator)
   if cfg.push.enabled:
     serving_dir = cfg.push.serving_dir or os.path.join(cfg.pipeline_root, 'serving')

@@ -13,6 +13,19 @@
       [--experiment=NAME] [--max-concurrency=N] [--dry-run]
       upload the compiled pipeline and run it on a cron (6 fields, seconds
       first, as KFP reads it; see ssd/cron.py)
+  ssd lineage runs                                     pipeline runs: status, cached steps, decision
+  ssd lineage explain MODEL                            teacher chain, checkpoint, data, settings,
+                                                       metrics, blessing and push of one model
+  ssd lineage diff A B                                 what changed between two runs or models
+  ssd lineage graph MODEL --output=FILE.png|svg|dot    the upstream graph as a picture
+      MODEL: an artifact id, a URI, latest-blessed or latest-pushed; a run:
+      run:N (N-th run in `runs`, -1 = newest), run:latest or its run id.
+      Store: --metadata=FILE.sqlite, or --mysql_host/--mysql_port/
+      --mysql_database/--mysql_user/--mysql_password, else the config's
+      metadata path. --format=text|json (JSON fields: docs/lineage.md).
+  ssd lineage [--config=FILE] [--artifact_id=N] [--graph=FILE.png]
+      the short form: every execution above a model with its teacher and
+      corpus (default: the latest pushed student, else the latest student)
 """
 
 import json
@@ -43,10 +56,22 @@ flags.DEFINE_integer('seeds', 3, '`ssd bench quality`: training seeds per datase
 flags.DEFINE_bool('quick', False, '`ssd bench`: small budgets (minutes), to check the harness.')
 flags.DEFINE_string('work_dir', 'outputs/bench', '`ssd bench`: pipeline roots and JSON results.')
 flags.DEFINE_string('report', 'docs/benchmarks.md', '`ssd bench`: the report to update.')
+# `ssd lineage` subcommands. `format` and `output` are generic names another
+# command may define too; define them once so both can share them.
+if 'format' not in FLAGS:
+  flags.DEFINE_enum('format', 'text', ['text', 'json'], 'Output format of `ssd lineage ...`.')
+flags.DEFINE_string('output', None, 'Output file: `ssd lineage graph` (.png, .svg or .dot); '
+                    '`ssd compile` (the KFP PipelineJob JSON).')
+flags.DEFINE_string('metadata', None, '`ssd lineage`: SQLite MLMD store (default: the config\'s).')
+flags.DEFINE_string('mysql_host', None, '`ssd lineage`: MLMD on MySQL: host.')
+flags.DEFINE_integer('mysql_port', 3306, '`ssd lineage`: MLMD on MySQL: port.')
+flags.DEFINE_string('mysql_database', None, '`ssd lineage`: MLMD on MySQL: database.')
+flags.DEFINE_string('mysql_user', '', '`ssd lineage`: MLMD on MySQL: user.')
+flags.DEFINE_string('mysql_password', '', '`ssd lineage`: MLMD on MySQL: password.')
+flags.DEFINE_string('pipeline_name', None, '`ssd lineage runs/diff`: only runs of this pipeline.')
 flags.DEFINE_bool('library_logs', False,
                   'Show INFO logs of TFX, MLMD and Beam (they print whole pipeline protos).')
 # ssd compile / ssd schedule (Kubeflow Pipelines)
-flags.DEFINE_string('output', None, '`ssd compile`: write the KFP PipelineJob JSON here.')
 flags.DEFINE_string('image', None, '`ssd compile`: container image (overrides kubeflow.image).')
 flags.DEFINE_string('host', None, '`ssd schedule`: KFP API endpoint, e.g. http://localhost:8080.')
 flags.DEFINE_string('pipeline', None, '`ssd schedule`: the JSON `ssd compile` wrote.')
@@ -234,6 +259,68 @@ def cmd_schedule(args: List[str]) -> int:
   return 0
 
 
+def lineage_connection():
+  """The MLMD ConnectionConfig the flags name (MySQL flags, --metadata, or the config's)."""
+  from ssd.lineage import store  # pylint: disable=g-import-not-at-top
+  if FLAGS.mysql_host or FLAGS.mysql_database:
+    if not (FLAGS.mysql_host and FLAGS.mysql_database):
+      raise UsageError('MySQL needs both --mysql_host and --mysql_database')
+    return store.mysql_config(FLAGS.mysql_host, FLAGS.mysql_port, FLAGS.mysql_database,
+                              FLAGS.mysql_user, FLAGS.mysql_password)
+  path = FLAGS.metadata
+  if path is None:
+    from ssd import config as C  # pylint: disable=g-import-not-at-top
+    path = C.load_config(FLAGS.config, _overrides()).metadata_sqlite
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'no ML Metadata store at {path}; run the pipeline first or pass --metadata')
+  return store.sqlite_config(path)
+
+
+def _lineage_command(args: List[str], arity: int, usage: str, build, to_text) -> int:
+  """Shared frame of the lineage subcommands: connect, build the JSON, print it."""
+  if len(args) != arity:
+    raise UsageError(f'usage: {usage}')
+  from ssd.lineage import resolve, store  # pylint: disable=g-import-not-at-top
+  try:
+    connection = lineage_connection()
+    try:
+      mlmd = store.connect(connection)
+    except RuntimeError as e:  # what MLMD raises when it cannot open the store
+      raise FileNotFoundError(f'cannot open the ML Metadata store: {e}') from None
+    doc = build(mlmd, *args)
+  except (FileNotFoundError, resolve.RefError, ValueError, KeyError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  print(json.dumps(doc, indent=1, sort_keys=True, default=str) if FLAGS.format == 'json' else to_text(doc))
+  return 0
+
+
+def cmd_lineage_runs(args: List[str]) -> int:
+  from ssd.lineage import runs, text  # pylint: disable=g-import-not-at-top
+  return _lineage_command(args, 0, 'ssd lineage runs [--metadata=FILE] [--format=text|json]',
+                          lambda s: runs.list_runs(s, FLAGS.pipeline_name), text.runs)
+
+
+def cmd_lineage_explain(args: List[str]) -> int:
+  from ssd.lineage import explain, resolve, text  # pylint: disable=g-import-not-at-top
+  return _lineage_command(args, 1, 'ssd lineage explain MODEL [--format=text|json]',
+                          lambda s, ref: explain.explain(s, resolve.resolve_model(s, ref)), text.explain)
+
+
+def cmd_lineage_diff(args: List[str]) -> int:
+  from ssd.lineage import diff, text  # pylint: disable=g-import-not-at-top
+  return _lineage_command(args, 2, 'ssd lineage diff A B [--format=text|json]',
+                          lambda s, a, b: diff.diff(s, a, b, FLAGS.pipeline_name), text.diff)
+
+
+def cmd_lineage_graph(args: List[str]) -> int:
+  from ssd.lineage import graph, resolve, text  # pylint: disable=g-import-not-at-top
+  if not FLAGS.output:
+    raise UsageError('usage: ssd lineage graph MODEL --output=FILE.png|svg|dot')
+  return _lineage_command(
+      args, 1, 'ssd lineage graph MODEL --output=FILE.png|svg|dot',
+      lambda s, ref: graph.render(s, resolve.resolve_model(s, ref).id, FLAGS.output), text.graph)
+
 
 COMMANDS = {
     ('run',): cmd_run,
@@ -243,6 +330,10 @@ COMMANDS = {
     ('bench',): cmd_bench,
     ('compile',): cmd_compile,
     ('schedule',): cmd_schedule,
+    ('lineage', 'runs'): cmd_lineage_runs,
+    ('lineage', 'explain'): cmd_lineage_explain,
+    ('lineage', 'diff'): cmd_lineage_diff,
+    ('lineage', 'graph'): cmd_lineage_graph,
 }
 
 

@@ -9,6 +9,8 @@ every trainer that takes the artifact as input reads weights from the
 pipeline root and MLMD links checkpoint -> trainer -> model.
 """
 
+from typing import Optional
+
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 
@@ -22,8 +24,8 @@ class PretrainedCheckpointComponent(base_component.BaseComponent):
   SPEC_CLASS = S.PretrainedCheckpointSpec
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-  def __init__(self, source: str, cache_dir: str = ''):
+  def __init__(self, source: str, cache_dir: str = '', code_fingerprint: Optional[str] = None):
     spec = S.PretrainedCheckpointSpec(
-        source=source, cache_dir=cache_dir,
+        source=source, cache_dir=cache_dir, code_fingerprint=code_fingerprint,
         checkpoint=types.Channel(type=S.PretrainedCheckpoint))
     super().__init__(spec=spec)

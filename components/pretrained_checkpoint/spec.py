@@ -3,6 +3,8 @@
 from tfx import types
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components import code_version
+
 # Parameters.
 SOURCE_KEY = 'source'        # what the config named: `minilm-l6`, a path or a URI
 CACHE_DIR_KEY = 'cache_dir'  # where named checkpoints live ('' when the source is a path)
@@ -29,6 +31,7 @@ class PretrainedCheckpointSpec(types.ComponentSpec):
   PARAMETERS = {
       SOURCE_KEY: ExecutionParameter(type=str),
       CACHE_DIR_KEY: ExecutionParameter(type=str),
+      code_version.CODE_FINGERPRINT_KEY: code_version.parameter(),
   }
   INPUTS = {}
   OUTPUTS = {CHECKPOINT_KEY: ChannelParameter(type=PretrainedCheckpoint)}

@@ -12,6 +12,7 @@ from tfx import types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components import code_version
 from rankdata import features as F
 from ssd import config as C
 
@@ -95,7 +96,8 @@ class PseudoLabelReport(types.Artifact):
 
 
 class PseudoLabelerSpec(types.ComponentSpec):
-  PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str)}
+  PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str),
+                code_version.CODE_FINGERPRINT_KEY: code_version.parameter()}
   INPUTS = {
       EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
       MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

@@ -259,7 +259,8 @@ def run_fn(fn_args) -> None:
     check_not_smaller_than_base(ranker_cfg, fn_args.base_model, role)
   logging.info('[%s] building %s (checkpoint=%s, keep_layers=%s, noise=%s)', role,
                ranker_cfg.architecture, ranker_cfg.checkpoint_dir, ranker_cfg.keep_layers, args.noise)
-  ranker = rmodels.build_ranker(ranker_cfg)
+  # Seeded so a rerun (e.g. after a crash) rebuilds the same initial weights.
+  ranker = rmodels.build_ranker(ranker_cfg, seed=args.train.seed)
 
   history: Dict[str, Any] = {'epochs': args.train.epochs}
   if args.train.epochs > 0:

@@ -7,6 +7,8 @@ queries were split (seed, sizes) and how first-stage candidates were made
 URI): nothing is resolved or read while the pipeline is built.
 """
 
+from typing import Optional
+
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
@@ -21,10 +23,12 @@ class RankingExampleGen(base_component.BaseComponent):
   SPEC_CLASS = S.RankingExampleGenSpec
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-  def __init__(self, data_format: str, data_path: str, config_json: str):
+  def __init__(self, data_format: str, data_path: str, config_json: str,
+               code_fingerprint: Optional[str] = None):
     spec = S.RankingExampleGenSpec(
         data_format=data_format,
         data_path=data_path,
         config_json=config_json,
+        code_fingerprint=code_fingerprint,
         examples=types.Channel(type=standard_artifacts.Examples))
     super().__init__(spec=spec)

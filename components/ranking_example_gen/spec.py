@@ -4,6 +4,8 @@ from tfx import types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components import code_version
+
 # Parameters.
 DATA_FORMAT_KEY = 'data_format'
 DATA_PATH_KEY = 'data_path'       # a path or URI, as the config gives it
@@ -31,6 +33,7 @@ class RankingExampleGenSpec(types.ComponentSpec):
       DATA_FORMAT_KEY: ExecutionParameter(type=str),
       DATA_PATH_KEY: ExecutionParameter(type=str),
       CONFIG_KEY: ExecutionParameter(type=str),
+      code_version.CODE_FINGERPRINT_KEY: code_version.parameter(),
   }
   INPUTS = {}
   OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
