@@ -15,6 +15,7 @@ from tfx import v1 as tfx
 
 from components.ranking_evaluator import spec as eval_spec
 from pipelines import pipeline as P
+from pipelines import store_lock
 from ssd import config as C
 from ssd import lineage
 
@@ -22,8 +23,18 @@ METRICS_FILE = 'metrics.json'
 
 
 def run(cfg: C.PipelineConfig) -> Dict[str, Any]:
-  """Runs the pipeline locally and returns the summary (also written to disk)."""
+  """Runs the pipeline locally and returns the summary (also written to disk).
+
+  Holds the store's lock (pipelines/store_lock.py) for the whole run: a
+  second run on the same ML Metadata store fails at once with
+  StoreLockedError instead of interleaving with this one.
+  """
   os.makedirs(cfg.pipeline_root, exist_ok=True)
+  with store_lock.hold(cfg.metadata_sqlite):
+    return _run_locked(cfg)
+
+
+def _run_locked(cfg: C.PipelineConfig) -> Dict[str, Any]:
   metadata_path = os.path.abspath(cfg.metadata_sqlite)
   pipeline = P.create_pipeline(
       cfg,

@@ -30,6 +30,7 @@ from typing import List, Optional
 
 from tfx import v1 as tfx
 
+from components.anomalies_gate.component import AnomaliesGate
 from components.pseudo_labeler import spec as pl_spec
 from components.pseudo_labeler.component import PseudoLabeler
 from components.ranking_evaluator import spec as eval_spec
@@ -45,6 +46,7 @@ EXAMPLE_GEN = 'ranking_example_gen'
 STATISTICS_GEN = 'statistics_gen'
 SCHEMA_GEN = 'schema_gen'
 EXAMPLE_VALIDATOR = 'example_validator'
+ANOMALIES_GATE = 'anomalies_gate'
 TEACHER_TRAINER = 'teacher_trainer'
 TEACHER_PRETRAINED = 'teacher_pretrained'
 TEACHER_EVALUATOR = 'teacher_evaluator'
@@ -133,15 +135,27 @@ def create_pipeline(cfg: C.PipelineConfig,
   examples = example_gen.outputs['examples']
   components.append(example_gen)
 
+  gate = None
   if cfg.data_validation:
     statistics_gen = tfx.components.StatisticsGen(examples=examples).with_id(STATISTICS_GEN)
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs['statistics'],
-        infer_feature_shape=True).with_id(SCHEMA_GEN)
+    if cfg.data_validation_schema:
+      # A curated (or frozen) schema: checking the data against a schema
+      # inferred from that same data finds little.
+      schema_file = cfg.data_validation_schema
+      if '://' not in schema_file:
+        schema_file = os.path.abspath(schema_file)
+      schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id(SCHEMA_GEN)
+    else:
+      schema_gen = tfx.components.SchemaGen(
+          statistics=statistics_gen.outputs['statistics'],
+          infer_feature_shape=True).with_id(SCHEMA_GEN)
     validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs['statistics'],
         schema=schema_gen.outputs['schema']).with_id(EXAMPLE_VALIDATOR)
     components += [statistics_gen, schema_gen, validator]
+    if cfg.data_validation_mode == 'fail':
+      gate = AnomaliesGate(anomalies=validator.outputs['anomalies']).with_id(ANOMALIES_GATE)
+      components.append(gate)
 
   teacher = cfg.teacher
   trainer = ranker_trainer(
@@ -163,6 +177,11 @@ def create_pipeline(cfg: C.PipelineConfig,
           decision_metric=cfg.evaluation.decision_metric,
           min_improvement=cfg.evaluation.min_improvement,
           batch_size=cfg.evaluation.batch_size))).with_id(TEACHER_EVALUATOR)
+  if gate is not None:
+    # Every later stage descends from these two, so anomalies stop the run
+    # before any training.
+    trainer.add_upstream_node(gate)
+    pretrained.add_upstream_node(gate)
   components += [trainer, pretrained, evaluator]
   if cfg.semi_supervised:
     components += semi_supervised_stages(cfg, examples, evaluator)
