@@ -35,6 +35,7 @@ from components.pseudo_labeler import spec as pl_spec
 from components.pseudo_labeler.component import PseudoLabeler
 from components.ranking_evaluator import spec as eval_spec
 from components.ranking_evaluator.component import RankingEvaluator
+from components.ranking_example_gen import spec as eg_spec
 from components.ranking_example_gen.component import RankingExampleGen
 from rankdata import features as F
 from ssd import config as C
@@ -123,6 +124,15 @@ def check_teacher_prime_size(cfg: C.PipelineConfig) -> None:
         f'< {t[0]} x {t[1]}; T\' must be equal or larger (use student for smaller models)')
 
 
+def required_splits(cfg: C.PipelineConfig) -> List[str]:
+  """Splits ingestion must not leave empty: labelled data for the teacher and
+  its selection, and in an SSD run the unlabelled data to pseudo-label."""
+  out = [F.SPLIT_TRAIN, F.SPLIT_DEV]
+  if cfg.semi_supervised:
+    out.append(F.SPLIT_UNLABELLED)
+  return out
+
+
 def create_pipeline(cfg: C.PipelineConfig,
                     metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None) -> tfx.dsl.Pipeline:
@@ -130,8 +140,9 @@ def create_pipeline(cfg: C.PipelineConfig,
   components = []
   example_gen = RankingExampleGen(
       data_format=cfg.data.format, data_path=cfg.data.path,
-      config_json=json.dumps({'data': C.to_dict(cfg.data), 'splits': C.to_dict(cfg.splits)},
-                               sort_keys=True)).with_id(EXAMPLE_GEN)
+      config_json=json.dumps({'data': C.to_dict(cfg.data), 'splits': C.to_dict(cfg.splits),
+                              eg_spec.REQUIRED_SPLITS_CONFIG_KEY: required_splits(cfg)},
+                             sort_keys=True)).with_id(EXAMPLE_GEN)
   examples = example_gen.outputs['examples']
   components.append(example_gen)
 

@@ -30,6 +30,7 @@ from components import example_io
 from components.pseudo_labeler import beam_fns as B
 from components.pseudo_labeler import report as R
 from components.pseudo_labeler import spec as S
+from rankdata import features as F
 from rankers import export as rexport
 from ssd import config as C
 
@@ -214,6 +215,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     available = artifact_utils.decode_split_names(examples.split_names)
     splits = [s for s in cfg.splits if s in available]
     skipped = [s for s in cfg.splits if s not in available]
+    if F.SPLIT_UNLABELLED in skipped:
+      # Scoring only labelled data would quietly turn SSD into supervised training.
+      raise ValueError(f'the {F.SPLIT_UNLABELLED!r} split is not in the input Examples '
+                       f'{examples.uri} (has {available}); semi-supervised training needs it')
     if skipped:
       logging.warning('splits %s are not in the input Examples (has %s); skipping them',
                       skipped, available)

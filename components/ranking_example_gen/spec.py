@@ -9,6 +9,9 @@ DATA_FORMAT_KEY = 'data_format'
 DATA_PATH_KEY = 'data_path'
 DATA_FINGERPRINT_KEY = 'data_fingerprint'
 CONFIG_KEY = 'config_json'   # {"data": DataConfig, "splits": SplitsConfig}
+# Key inside config_json: splits that must not come out empty (the run fails
+# at ingestion otherwise); the pipeline sets it from what later stages read.
+REQUIRED_SPLITS_CONFIG_KEY = 'required_splits'
 # Outputs.
 EXAMPLES_KEY = 'examples'
 
