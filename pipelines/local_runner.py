@@ -13,6 +13,7 @@ from typing import Any, Dict, List
 from absl import logging
 from tfx import v1 as tfx
 
+from components.anomalies_gate import anomalies as anomalies_lib
 from components.ranking_evaluator import spec as eval_spec
 from pipelines import pipeline as P
 from pipelines import store_lock
@@ -85,7 +86,14 @@ def summarize(cfg: C.PipelineConfig) -> Dict[str, Any]:
       props = lineage.custom_props(artifact)
       pushed = {'pushed': bool(props.get('pushed', 0)),
                 'destination': props.get('pushed_destination'), 'artifact_id': artifact.id}
+  anomalies = None
+  if cfg.data_validation:
+    artifact = lineage.latest_output(store, cfg.pipeline_name, P.EXAMPLE_VALIDATOR, 'anomalies')
+    if artifact is not None:
+      anomalies = {split: lines for split, lines in
+                   anomalies_lib.read_anomalies(artifact.uri).items() if lines}
   return {
+      'anomalies': anomalies,
       'metrics': metrics,
       'dev_metrics': dev,
       'decisions': decisions,

@@ -128,6 +128,14 @@ def cmd_run(args: List[str]) -> int:
   print()
   print(local_runner.format_table(summary['metrics'], 'test split:'))
   print()
+  anomalies = summary.get('anomalies')
+  if anomalies is not None:
+    count = sum(len(lines) for lines in anomalies.values())
+    print(f'data validation: {count} anomal{"y" if count == 1 else "ies"}'
+          + (f' (data_validation_mode: {cfg.data_validation_mode})' if count else ''))
+    for split, lines in anomalies.items():
+      for line in lines:
+        print(f'  {split}: {line}')
   for decision in summary['decisions']:
     print(f'{decision["node"]}: {decision["reason"]}')
   if summary['pushed'] is not None:

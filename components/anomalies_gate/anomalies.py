@@ -45,3 +45,19 @@ def read_anomalies(uri: str) -> Dict[str, List[str]]:
 
 def format_anomalies(found: Dict[str, List[str]]) -> str:
   return '\n'.join(f'  {split}: {line}' for split, lines in found.items() for line in lines)
+
+
+class DataAnomaliesError(RuntimeError):
+  """ExampleValidator reported anomalies and the config says to fail on them."""
+
+
+def check(uri: str) -> None:
+  """Raises DataAnomaliesError listing every anomaly of the artifact at `uri`."""
+  found = {split: lines for split, lines in read_anomalies(uri).items() if lines}
+  if found:
+    count = sum(len(lines) for lines in found.values())
+    raise DataAnomaliesError(
+        f'data validation found {count} anomal{"y" if count == 1 else "ies"} '
+        f'(data_validation_mode: fail), in {uri}:\n{format_anomalies(found)}\n'
+        'Fix the data, or update the schema (data_validation_schema), or set '
+        'data_validation_mode: warn to only report them.')

@@ -151,6 +151,23 @@ def fit_hybrid_weight(scorer, rows: List[Dict[str, Any]], candidates_k: Optional
           'grid': results}
 
 
+def _count_truncated(ranker, examples: List[Dict[str, Any]], role: str) -> Dict[str, int]:
+  """Counts training inputs longer than the model takes (they are cut, not
+  dropped) and warns when there are any; recorded in training_summary.json."""
+  from rankers import tokenization  # pylint: disable=g-import-not-at-top
+  cfg = ranker.config
+  counts = tokenization.count_truncated(
+      ranker.tokenizer, [ex[F.QUERY] for ex in examples], [ex[F.DOC] for ex in examples],
+      cfg.max_length, cfg.query_max_length if cfg.is_bi_encoder else None)
+  cut = counts['truncated_pairs'] + counts['truncated_docs'] + counts['truncated_queries']
+  if cut:
+    logging.warning('[%s] %d of %d training inputs exceed max_length=%d (query_max_length=%d) '
+                    'and are truncated (longest: %d word pieces): %s', role, cut,
+                    counts['items'], cfg.max_length, cfg.query_max_length,
+                    counts['longest_pieces'], counts)
+  return counts
+
+
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point."""
   from rankers import export as rexport  # pylint: disable=g-import-not-at-top
@@ -182,11 +199,14 @@ def run_fn(fn_args) -> None:
   ranker_cfg = ranker_config_from(args.model, args.cache_dir, args.noise, checkpoint_override=warm_from)
   logging.info('[%s] building %s (checkpoint=%s, keep_layers=%s, noise=%s)', role,
                ranker_cfg.architecture, ranker_cfg.checkpoint_dir, ranker_cfg.keep_layers, args.noise)
-  ranker = rmodels.build_ranker(ranker_cfg)
+  # Seeded: initial weights (random init, a fresh head) are part of what the
+  # seed must fix for two runs of one config to give the same model.
+  ranker = rmodels.build_ranker(ranker_cfg, seed=args.train.seed)
 
   history: Dict[str, Any] = {'epochs': args.train.epochs}
   if args.train.epochs > 0:
     usable = sample_soft_lists(usable, objective.max_soft_lists, args.train.seed)
+    truncation = _count_truncated(ranker, usable, role)
     data = rtraining.group_into_lists(usable, list_size=args.train.list_size, seed=args.train.seed)
     logging.info('[%s] %d pairs (%d labelled, %d with teacher scores) in %d lists (read in %.1fs)',
                  role, len(usable), sum(ex.get(F.LABEL) is not None for ex in usable),
@@ -213,6 +233,8 @@ def run_fn(fn_args) -> None:
       'role': role, 'model': C.to_dict(args.model), 'train': C.to_dict(args.train),
       'objective': C.to_dict(objective), 'noise': C.to_dict(args.noise) if args.noise else None,
       'warm_start_from': warm_from, 'history': history}
+  if args.train.epochs > 0:
+    metadata['truncation'] = truncation
   if args.hybrid:
     os.makedirs(fn_args.model_run_dir, exist_ok=True)
     plain_dir = os.path.join(fn_args.model_run_dir, 'plain_model')
