@@ -205,6 +205,9 @@ def run_fn(fn_args) -> None:
 
   history: Dict[str, Any] = {'epochs': args.train.epochs}
   if args.train.epochs > 0:
+    # A fixed order, whatever order the (Beam-written, sharded) files came in:
+    # grouping and the seeded shuffles then see the same sequence every run.
+    usable.sort(key=lambda ex: (str(ex.get(F.QUERY_ID)), str(ex.get(F.DOC_ID))))
     usable = sample_soft_lists(usable, objective.max_soft_lists, args.train.seed)
     truncation = _count_truncated(ranker, usable, role)
     data = rtraining.group_into_lists(usable, list_size=args.train.list_size, seed=args.train.seed)
