@@ -64,3 +64,14 @@ def test_warn_mode_is_the_default_and_adds_no_gate(tmp_path):
   nodes = {c.id: c for c in P.create_pipeline(cfg).components}
   assert P.ANOMALIES_GATE not in nodes
   assert type(nodes[P.SCHEMA_GEN]).__name__ == 'SchemaGen'
+
+
+def test_ingestion_requires_unlabelled_data_only_in_ssd_runs(tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  from components.ranking_example_gen import spec as eg_spec  # pylint: disable=g-import-not-at-top
+  for semi_supervised, required in ((True, ['train', 'dev', 'unlabelled']),
+                                    (False, ['train', 'dev'])):
+    cfg = _cfg(tmp_path, semi_supervised=semi_supervised)
+    gen = {c.id: c for c in P.create_pipeline(cfg).components}[P.EXAMPLE_GEN]
+    config = json.loads(gen.exec_properties[eg_spec.CONFIG_KEY])
+    assert config[eg_spec.REQUIRED_SPLITS_CONFIG_KEY] == required

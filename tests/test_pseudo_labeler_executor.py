@@ -288,6 +288,7 @@ def test_bi_encoder_in_process(bi_run, inputs):
   check_run(bi_run, inputs)
 
 
+@pytest.mark.e2e   # Beam worker processes: minutes on 2 cores
 @pytest.mark.parametrize('architecture', ['bi_encoder', 'cross_encoder'])
 def test_two_worker_processes_match_in_process(architecture, workdir, inputs, request):
   in_process = request.getfixturevalue('bi_run' if architecture == 'bi_encoder' else 'cross_run')
@@ -307,6 +308,7 @@ def test_missing_splits_are_skipped_and_none_is_an_error(workdir, inputs, cross_
     run_executor(workdir, 'nosplit', inputs['examples'], cross_teacher, IN_PROCESS, config)
 
 
+@pytest.mark.e2e   # a fresh interpreter importing TensorFlow
 def test_fresh_process_needs_tensorflow_text(cross_teacher):
   """The pitfall the scoring DoFn's setup() avoids: a fresh interpreter (a
   Beam worker) cannot load the teacher until tensorflow_text is imported."""
@@ -399,6 +401,7 @@ def poison_inputs(workdir):
   return examples
 
 
+@pytest.mark.e2e   # a real teacher in a real Beam run
 def test_too_many_teacher_failures_fail_the_execution(workdir, poison_inputs,
                                                       poisoned_teacher):
   config = S.PseudoLabelConfig(splits=['unlabelled'], batch_size=8)
@@ -420,6 +423,7 @@ def test_too_many_teacher_failures_fail_the_execution(workdir, poison_inputs,
   assert len(dead_letters(os.path.join(workdir, 'poisoned', 'report'))) == 3
 
 
+@pytest.mark.e2e   # a real teacher in a real Beam run
 def test_teacher_failures_below_the_threshold_are_dead_letters(workdir, poison_inputs,
                                                                poisoned_teacher):
   config = S.PseudoLabelConfig(splits=['unlabelled'], batch_size=8,
