@@ -278,11 +278,13 @@ def scores_by_pair(run):
           for s in SPLITS for r in run['kept'][s]}
 
 
+@pytest.mark.e2e   # exports a real teacher; a real Beam run
 def test_cross_encoder_in_process(cross_run, inputs):
   assert cross_run['payload']['teacher']['architecture'] == 'cross_encoder'
   check_run(cross_run, inputs)
 
 
+@pytest.mark.e2e   # exports a real teacher; a real Beam run
 def test_bi_encoder_in_process(bi_run, inputs):
   assert bi_run['payload']['teacher']['architecture'] == 'bi_encoder'
   check_run(bi_run, inputs)
@@ -302,6 +304,7 @@ def test_two_worker_processes_match_in_process(architecture, workdir, inputs, re
     np.testing.assert_allclose(a[key], b[key], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.e2e   # exports a real teacher; a real Beam run
 def test_missing_splits_are_skipped_and_none_is_an_error(workdir, inputs, cross_teacher):
   config = S.PseudoLabelConfig(splits=['dev', 'nope'])
   with pytest.raises(ValueError, match='none of the configured splits'):
@@ -330,6 +333,7 @@ def test_fresh_process_needs_tensorflow_text(cross_teacher):
   assert 'TEACHER_SCORE' in result.stdout, result.stderr
 
 
+@pytest.mark.e2e   # exports a real teacher; a real Beam run
 def test_fingerprint_changes_with_content(workdir, cross_teacher):
   model_dir = path_utils.serving_model_path(cross_teacher.uri)
   copy = os.path.join(workdir, 'fingerprint_copy')
