@@ -40,10 +40,20 @@ def lock_path(metadata_path: str) -> str:
 
 
 def _holder(f) -> str:
-  try:
+  """Who holds the lock, from the file's JSON (the holder writes it right
+  after taking the lock, so an empty read is retried for a moment)."""
+  info = {}
+  for _ in range(20):
     f.seek(0)
-    info = json.loads(f.read() or '{}')
-  except ValueError:
+    text = f.read()
+    try:
+      info = json.loads(text) if text else {}
+    except ValueError:
+      info = {}
+    if info:
+      break
+    time.sleep(0.05)
+  if not info:
     return 'unknown process'
   return (f'pid {info.get("pid", "?")} since {info.get("started", "?")}'
           f' ({info.get("command", "?")})')
