@@ -8,7 +8,6 @@ import sys
 import time
 
 from absl import flags
-import pytest
 
 from rankdata import metrics
 from rankers import config as RC
