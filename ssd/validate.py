@@ -20,8 +20,6 @@ cannot be reached from here, and the components read them with tf.io.gfile.
 import json
 import os
 import re
-import sqlite3
-import tempfile
 from typing import Any, Iterable, List, Optional, Tuple
 
 from components.pseudo_labeler import config as pl_config
@@ -32,6 +30,7 @@ from rankdata import metrics
 from rankdata import trec
 from rankers import config as RC
 from ssd import config as C
+from ssd import storage
 
 BEAM_RUNNING_MODES = ('in_memory', 'multi_threading', 'multi_processing')
 DATA_VALIDATION_MODES = ('warn', 'fail')
@@ -42,9 +41,6 @@ CHECKPOINT_FILES = ('config.json', 'vocab.txt', 'model.safetensors')
 MINILM_SIZE = (6, 384)
 DEFAULT_MAX_POSITIONS = 512
 VOCAB_SPECIAL_TOKENS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
-SQLITE_HEADER = b'SQLite format 3\x00'
-# A table every ML Metadata SQLite store has (it holds the schema version).
-MLMD_MARKER_TABLE = 'MLMDEnv'
 
 _URI = re.compile(r'^([a-zA-Z][a-zA-Z0-9+.-]*)://(\S+)$')
 
@@ -122,60 +118,6 @@ def _check_existing(out: _Problems, key: str, path: Optional[str], kind: str = '
     out.add(key, f'{local}: file is empty')
     return False
   return True
-
-
-def _writable_dir_problem(path: str) -> Optional[str]:
-  """Why a directory cannot be created/written at `path`, or None.
-
-  Probes the nearest existing ancestor by creating (and removing) a file,
-  which also catches read-only mounts and root-owned folders that
-  os.access alone would not.
-  """
-  local = _local(path)
-  probe = local
-  while not os.path.exists(probe):
-    parent = os.path.dirname(probe)
-    if parent == probe:
-      break
-    probe = parent
-  if not os.path.isdir(probe):
-    return f'{local}: cannot be used as a directory, {probe} is a file'
-  try:
-    fd, name = tempfile.mkstemp(prefix='.ssd-validate-', dir=probe)
-    os.close(fd)
-    os.remove(name)
-  except OSError as e:
-    return f'{local}: not writable ({probe}: {e.strerror or e}); choose another path'
-  return None
-
-
-def mlmd_store_problem(path: str) -> Optional[str]:
-  """Why `path` cannot be an SQLite ML Metadata store, or None (absent is fine)."""
-  local = _local(path)
-  if not os.path.exists(local):
-    return None
-  if os.path.isdir(local):
-    return f'{local} is a directory, not an SQLite file'
-  with open(local, 'rb') as f:
-    header = f.read(len(SQLITE_HEADER))
-  if not header:
-    return None   # an empty file: MLMD initialises it
-  if header != SQLITE_HEADER:
-    return (f'{local} is not an SQLite database (so not an ML Metadata store); '
-            'point metadata_path elsewhere or move the file away')
-  try:
-    with sqlite3.connect(f'file:{local}?mode=ro', uri=True, timeout=5) as db:
-      tables = {row[0] for row in db.execute(
-          "SELECT name FROM sqlite_master WHERE type='table'")}
-      check = db.execute('PRAGMA quick_check').fetchone()[0]
-  except sqlite3.DatabaseError as e:
-    return f'{local}: unreadable SQLite database ({e}); point metadata_path elsewhere'
-  if check != 'ok':
-    return f'{local}: SQLite integrity check failed ({check}); restore or remove it'
-  if tables and MLMD_MARKER_TABLE not in tables:
-    return (f'{local} is an SQLite database but not an ML Metadata store (tables: '
-            f'{", ".join(sorted(tables)[:8])}); point metadata_path elsewhere')
-  return None
 
 
 # --- data --------------------------------------------------------------------
@@ -368,18 +310,18 @@ def problems(cfg: C.PipelineConfig) -> List[str]:
   _check_data(cfg, out)
 
   root_problem = (None if is_uri(cfg.pipeline_root)
-                  else _writable_dir_problem(cfg.pipeline_root))
+                  else storage.writable_dir_problem(cfg.pipeline_root))
   if root_problem:
     out.add('pipeline_root', root_problem)
   if is_uri(cfg.metadata_sqlite):
     out.add('metadata_path', f'{cfg.metadata_sqlite}: the local runner\'s SQLite store must '
             'be a local file')
   else:
-    store = mlmd_store_problem(cfg.metadata_sqlite)
+    store = storage.mlmd_store_problem(cfg.metadata_sqlite)
     if store:
       out.add('metadata_path', store)
     elif cfg.metadata_path:
-      parent = _writable_dir_problem(os.path.dirname(_local(cfg.metadata_path)))
+      parent = storage.writable_dir_problem(os.path.dirname(_local(cfg.metadata_path)))
       if parent:
         out.add('metadata_path', parent)
 
