@@ -36,27 +36,45 @@ def _config(tmp, name):
   return str(path), raw
 
 
-def _start(config_path):
+def _run_all(config_paths, logs, timeout=1800):
+  """Starts one `ssd run` per config at once; returns each one's exit code,
+  output and seconds until *it* exited (polled, so a fast failure is timed
+  as such even while the other run goes on)."""
   env = dict(os.environ, PYTHONPATH=e2e_util.ROOT)
-  return subprocess.Popen([sys.executable, '-m', 'ssd.cli', 'run', f'--config={config_path}'],
-                          cwd=e2e_util.ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-
-
-def _finish(proc, started, timeout=1800):
-  out, err = proc.communicate(timeout=timeout)
-  return {'rc': proc.returncode, 'out': out, 'err': err, 'seconds': time.time() - started}
+  t0 = time.time()
+  procs = []
+  for i, path in enumerate(config_paths):
+    out, err = open(logs / f'{i}.out', 'w'), open(logs / f'{i}.err', 'w')  # pylint: disable=consider-using-with
+    procs.append((subprocess.Popen([sys.executable, '-m', 'ssd.cli', 'run', f'--config={path}'],
+                                   cwd=e2e_util.ROOT, env=env, stdout=out, stderr=err), out, err))
+  seconds = {}
+  while len(seconds) < len(procs) and time.time() - t0 < timeout:
+    for i, (proc, _, _) in enumerate(procs):
+      if i not in seconds and proc.poll() is not None:
+        seconds[i] = time.time() - t0
+    time.sleep(0.2)
+  results = []
+  for i, (proc, out, err) in enumerate(procs):
+    if proc.poll() is None:
+      proc.kill()
+    proc.wait()
+    out.close()
+    err.close()
+    results.append({'rc': proc.returncode, 'seconds': seconds.get(i, float('inf')),
+                    'out': (logs / f'{i}.out').read_text(),
+                    'err': (logs / f'{i}.err').read_text()})
+  return results
 
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('concurrency')
   path, raw = _config(tmp, 'a')
-  t0 = time.time()
-  procs = [_start(path), _start(path)]
-  results = [_finish(p, t0) for p in procs]
+  (tmp / 'logs_ab').mkdir()
+  results = _run_all([path, path], tmp / 'logs_ab')
   other_path, other_raw = _config(tmp, 'b')
-  again = _finish(_start(other_path), time.time())
+  (tmp / 'logs_b').mkdir()
+  (again,) = _run_all([other_path], tmp / 'logs_b')
   return {'raw': raw, 'results': results, 'again': again, 'other_raw': other_raw}
 
 
