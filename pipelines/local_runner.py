@@ -14,8 +14,10 @@ from typing import Any, Dict, List, Optional
 from absl import logging
 from tfx import v1 as tfx
 
+from components.anomalies_gate import anomalies as anomalies_lib
 from components.ranking_evaluator import spec as eval_spec
 from pipelines import pipeline as P
+from pipelines import store_lock
 from ssd import config as C
 from ssd import lineage
 
@@ -66,9 +68,18 @@ def run(cfg: C.PipelineConfig, code_fingerprint: Optional[str] = None) -> Dict[s
 
   `code_fingerprint` overrides the computed one (tests point it at a copy of
   the sources); see pipelines/code_fingerprint.py.
+
+  Holds the store's lock (pipelines/store_lock.py) for the whole run: a
+  second run on the same ML Metadata store fails at once with
+  StoreLockedError instead of interleaving with this one.
   """
   cfg = localize(cfg)
   os.makedirs(cfg.pipeline_root, exist_ok=True)
+  with store_lock.hold(cfg.metadata_sqlite):
+    return _run_locked(cfg, code_fingerprint)
+
+
+def _run_locked(cfg: C.PipelineConfig, code_fingerprint: Optional[str]) -> Dict[str, Any]:
   metadata_path = os.path.abspath(cfg.metadata_sqlite)
   pipeline = P.create_pipeline(
       cfg,
@@ -124,7 +135,14 @@ def summarize(cfg: C.PipelineConfig) -> Dict[str, Any]:
       props = lineage.custom_props(artifact)
       pushed = {'pushed': bool(props.get('pushed', 0)),
                 'destination': props.get('pushed_destination'), 'artifact_id': artifact.id}
+  anomalies = None
+  if cfg.data_validation:
+    artifact = lineage.latest_output(store, cfg.pipeline_name, P.EXAMPLE_VALIDATOR, 'anomalies')
+    if artifact is not None:
+      anomalies = {split: lines for split, lines in
+                   anomalies_lib.read_anomalies(artifact.uri).items() if lines}
   return {
+      'anomalies': anomalies,
       'metrics': metrics,
       'dev_metrics': dev,
       'test_per_query': per_query,

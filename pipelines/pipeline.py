@@ -41,11 +41,13 @@ from tfx import v1 as tfx
 from components.pretrained_checkpoint import spec as ckpt_spec
 from components.pretrained_checkpoint.component import PretrainedCheckpointComponent
 from components import code_version
+from components.anomalies_gate.component import AnomaliesGate
 from components.pseudo_labeler import spec as pl_spec
 from components.pseudo_labeler.component import PseudoLabeler
 from components.ranker_trainer.component import RankerTrainer
 from components.ranking_evaluator import spec as eval_spec
 from components.ranking_evaluator.component import RankingEvaluator
+from components.ranking_example_gen import spec as eg_spec
 from components.ranking_example_gen.component import RankingExampleGen
 from pipelines import code_fingerprint as code_fp
 from rankdata import features as F
@@ -58,6 +60,7 @@ EXAMPLE_GEN = 'ranking_example_gen'
 STATISTICS_GEN = 'statistics_gen'
 SCHEMA_GEN = 'schema_gen'
 EXAMPLE_VALIDATOR = 'example_validator'
+ANOMALIES_GATE = 'anomalies_gate'
 TEACHER_TRAINER = 'teacher_trainer'
 TEACHER_PRETRAINED = 'teacher_pretrained'
 TEACHER_EVALUATOR = 'teacher_evaluator'
@@ -215,6 +218,15 @@ def check_teacher_prime_size(cfg: C.PipelineConfig) -> bool:
   return True
 
 
+def required_splits(cfg: C.PipelineConfig) -> List[str]:
+  """Splits ingestion must not leave empty: labelled data for the teacher and
+  its selection, and in an SSD run the unlabelled data to pseudo-label."""
+  out = [F.SPLIT_TRAIN, F.SPLIT_DEV]
+  if cfg.semi_supervised:
+    out.append(F.SPLIT_UNLABELLED)
+  return out
+
+
 def create_pipeline(cfg: C.PipelineConfig,
                     metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None,
@@ -234,21 +246,35 @@ def create_pipeline(cfg: C.PipelineConfig,
 
   example_gen = RankingExampleGen(
       data_format=cfg.data.format, data_path=cfg.data.path,
-      config_json=json.dumps({'data': C.to_dict(cfg.data), 'splits': C.to_dict(cfg.splits)},
-                               sort_keys=True),
+      config_json=json.dumps({'data': C.to_dict(cfg.data), 'splits': C.to_dict(cfg.splits),
+                              eg_spec.REQUIRED_SPLITS_CONFIG_KEY: required_splits(cfg)},
+                             sort_keys=True),
       code_fingerprint=fp).with_id(EXAMPLE_GEN)
   examples = example_gen.outputs['examples']
   components.append(example_gen)
 
+  gate = None
   if cfg.data_validation:
     statistics_gen = tfx.components.StatisticsGen(examples=examples).with_id(STATISTICS_GEN)
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs['statistics'],
-        infer_feature_shape=True).with_id(SCHEMA_GEN)
+    if cfg.data_validation_schema:
+      # A curated (or frozen) schema: checking the data against a schema
+      # inferred from that same data finds little.
+      schema_file = cfg.data_validation_schema
+      if '://' not in schema_file:
+        schema_file = os.path.abspath(schema_file)
+      schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id(SCHEMA_GEN)
+    else:
+      schema_gen = tfx.components.SchemaGen(
+          statistics=statistics_gen.outputs['statistics'],
+          infer_feature_shape=True).with_id(SCHEMA_GEN)
     validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs['statistics'],
         schema=schema_gen.outputs['schema']).with_id(EXAMPLE_VALIDATOR)
     components += [statistics_gen, schema_gen, validator]
+    if cfg.data_validation_mode == 'fail':
+      gate = AnomaliesGate(anomalies=validator.outputs['anomalies'],
+                           code_fingerprint=fp).with_id(ANOMALIES_GATE)
+      components.append(gate)
 
   teacher = cfg.teacher
   trainer = ranker_trainer(
@@ -272,6 +298,11 @@ def create_pipeline(cfg: C.PipelineConfig,
           min_improvement=cfg.evaluation.min_improvement,
           batch_size=cfg.evaluation.batch_size)),
       code_fingerprint=fp).with_id(TEACHER_EVALUATOR)
+  if gate is not None:
+    # Every later stage descends from these two, so anomalies stop the run
+    # before any training.
+    trainer.add_upstream_node(gate)
+    pretrained.add_upstream_node(gate)
   components += [trainer, pretrained, evaluator]
   if cfg.semi_supervised:
     components += semi_supervised_stages(cfg, examples, evaluator, checkpoint_of, fp)

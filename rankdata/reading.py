@@ -33,6 +33,12 @@ def is_file(path: str) -> bool:
 
 def is_dir(path: str) -> bool:
   return _gfile().isdir(path)
+# Graded relevance scales in use stop at 4 (TREC), 3 (MS MARCO) or 2 (BEIR);
+# TREC web tracks use -2 for spam. A grade outside this range is almost
+# always another column read as the grade (a doc id, a score) and would
+# dominate nDCG, so it is an error rather than a judgement.
+MIN_GRADE = -10
+MAX_GRADE = 10
 
 
 def require_file(path: str, what: str) -> str:
@@ -80,6 +86,9 @@ def iter_jsonl(path: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
     except json.JSONDecodeError as e:
       raise DataFormatError(path, f'invalid JSON: {e.msg} (column {e.colno})',
                             line=number) from None
+    except RecursionError:
+      raise DataFormatError(path, 'invalid JSON: nested too deeply',
+                            line=number) from None
     if not isinstance(obj, dict):
       raise DataFormatError(path, f'expected a JSON object, got '
                             f'{type(obj).__name__}', line=number)
@@ -97,6 +106,16 @@ def json_id(obj: Mapping[str, Any], key: str, path: str, line: int) -> str:
   value = str(value)
   if not value.strip():
     raise DataFormatError(path, f'{key!r} is empty', line=line)
+  return _encodable(value, key, path, line)
+
+
+def _encodable(value: str, key: str, path: str, line: int) -> str:
+  """JSON may escape lone surrogates (\\ud800) that no UTF-8 writer accepts."""
+  try:
+    value.encode('utf-8')
+  except UnicodeEncodeError:
+    raise DataFormatError(path, f'{key!r} holds an invalid Unicode escape (a lone '
+                          'surrogate such as \\ud800)', line=line) from None
   return value
 
 
@@ -111,7 +130,7 @@ def json_text(obj: Mapping[str, Any], key: str, path: str, line: int,
   if not isinstance(value, str):
     raise DataFormatError(path, f'{key!r} must be a string, got '
                           f'{type(value).__name__}', line=line)
-  return value
+  return _encodable(value, key, path, line)
 
 
 def parse_int(value: str, path: str, line: int, what: str) -> int:
@@ -120,6 +139,23 @@ def parse_int(value: str, path: str, line: int, what: str) -> int:
   except ValueError:
     raise DataFormatError(path, f'{what} must be an integer, got {value!r}',
                           line=line) from None
+
+
+def parse_grade(value: str, path: str, line: int, what: str = 'grade') -> int:
+  """An integer relevance grade in [MIN_GRADE, MAX_GRADE]."""
+  grade = parse_int(value, path, line, what)
+  if not MIN_GRADE <= grade <= MAX_GRADE:
+    raise DataFormatError(path, f'{what} {grade} is out of range [{MIN_GRADE}, {MAX_GRADE}]; '
+                          'is another column (a doc id, a score) in the grade column?',
+                          line=line)
+  return grade
+
+
+def require_records(count: int, path: str, what: str) -> None:
+  """An input that parses to nothing is an error, not an empty dataset."""
+  if not count:
+    raise DataFormatError(path, f'no {what} found: the file is empty or holds only blank '
+                          'lines; check that it is the right file and was fully written')
 
 
 def parse_float(value: str, path: str, line: int, what: str) -> float:

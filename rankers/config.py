@@ -16,6 +16,10 @@ from typing import Any, Dict, Optional
 ARCHITECTURES = ('cross_encoder', 'bi_encoder')
 POOLINGS = ('mean', 'cls')
 SIMILARITIES = ('cosine', 'dot')
+# Names of rankers/losses.py's registries (LOSSES, SOFT_LOSSES), here so that
+# configs can be checked without importing TensorFlow; a test keeps them equal.
+HARD_LOSSES = ('listwise_softmax_ce', 'pointwise_mse', 'pointwise_sigmoid_ce')
+SOFT_LOSSES = ('listwise_kl', 'margin_mse', 'mse')
 
 # Fields of EncoderConfig that describe the network's shape (they must match
 # a checkpoint); the others (dropout, stochastic depth) are free to change.

@@ -1,6 +1,7 @@
 """`ssd` command line (absl): flags are read here and nowhere else.
 
-  ssd run [--config=FILE] [--set=key.path=value ...]   run the pipeline locally
+  ssd run [--config=FILE] [--set=key.path=value ...]   validate, then run the pipeline locally
+  ssd validate [--config=FILE] [--set=...]             check the config only (< 1 s, no TFX)
   ssd data stats FORMAT PATH                           dataset statistics
   ssd weights [--cache_dir=DIR]                        fetch the MiniLM-L6 checkpoint
   ssd bench quality|all [--dataset=D] [--seeds=N] [--quick]  benchmarks -> docs/benchmarks.md
@@ -132,24 +133,58 @@ def cmd_weights(args: List[str]) -> int:
   return 0
 
 
+def _validated_config():
+  """The config with overrides, checked by ssd.validate; None (after
+  printing every problem) when it is not usable."""
+  from ssd import config as C, validate  # pylint: disable=g-import-not-at-top
+  try:
+    return validate.load_and_validate(FLAGS.config, _overrides())
+  except C.ConfigError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return None
+
+
+def cmd_validate(args: List[str]) -> int:
+  if args:
+    raise UsageError(f'ssd validate takes no positional arguments, got {args}')
+  cfg = _validated_config()
+  if cfg is None:
+    return 2
+  print(f'{FLAGS.config or "default config"}: OK ({cfg.data.format} data at {cfg.data.path}, '
+        f'pipeline root {cfg.pipeline_root})')
+  return 0
+
+
 def cmd_run(args: List[str]) -> int:
   if args:
     raise UsageError(f'ssd run takes no positional arguments, got {args}')
-  from ssd import config as C  # pylint: disable=g-import-not-at-top
-  try:
-    cfg = C.load_config(FLAGS.config, _overrides())
-  except C.ConfigError as e:
-    print(f'error: {e}', file=sys.stderr)
+  cfg = _validated_config()
+  if cfg is None:
     return 2
   if not FLAGS.library_logs:
     logging.get_absl_handler().addFilter(_LibraryInfoFilter())
-  from pipelines import local_runner  # pylint: disable=g-import-not-at-top  (TFX import: ~20 s)
-  summary = local_runner.run(cfg)
+  from pipelines import store_lock  # pylint: disable=g-import-not-at-top
+  try:
+    # Taken before the slow TFX import, so a second run fails in a second.
+    with store_lock.hold(cfg.metadata_sqlite):
+      from pipelines import local_runner  # pylint: disable=g-import-not-at-top  (TFX: ~20 s)
+      summary = local_runner.run(cfg)
+  except store_lock.StoreLockedError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 3
   print()
   print(local_runner.format_table(summary['dev_metrics'], 'dev split (model selection):'))
   print()
   print(local_runner.format_table(summary['metrics'], 'test split:'))
   print()
+  anomalies = summary.get('anomalies')
+  if anomalies is not None:
+    count = sum(len(lines) for lines in anomalies.values())
+    print(f'data validation: {count} anomal{"y" if count == 1 else "ies"}'
+          + (f' (data_validation_mode: {cfg.data_validation_mode})' if count else ''))
+    for split, lines in anomalies.items():
+      for line in lines:
+        print(f'  {split}: {line}')
   for decision in summary['decisions']:
     print(f'{decision["node"]}: {decision["reason"]}')
   if summary['pushed'] is not None:
@@ -324,6 +359,7 @@ def cmd_lineage_graph(args: List[str]) -> int:
 
 COMMANDS = {
     ('run',): cmd_run,
+    ('validate',): cmd_validate,
     ('data', 'stats'): cmd_data_stats,
     ('weights',): cmd_weights,
     ('lineage',): cmd_lineage,

@@ -262,6 +262,13 @@ class PipelineConfig:
   evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
   beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
   kubeflow: 'KubeflowConfig' = dataclasses.field(default_factory=lambda: KubeflowConfig())
+  # Data validation (with `data_validation: true`): `warn` prints
+  # ExampleValidator's anomalies in the run summary; `fail` stops the run
+  # before any model is trained. `data_validation_schema` names a
+  # schema.pbtxt (path or URI) to check against instead of one SchemaGen
+  # infers from the very statistics it is then checked against.
+  data_validation_mode: str = 'warn'   # warn | fail
+  data_validation_schema: Optional[str] = None
 
   @property
   def metadata_sqlite(self) -> str:

@@ -36,6 +36,7 @@ IMPORT_TO_PYPI = {
     'absl': 'absl-py',
     'apache_beam': 'apache-beam',
     'bm25s': 'bm25s',
+    'hypothesis': 'hypothesis',
     'google.protobuf': 'protobuf',
     'kfp': 'kfp',
     'kfp.pipeline_spec': 'kfp-pipeline-spec',

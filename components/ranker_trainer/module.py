@@ -147,13 +147,15 @@ def sample_soft_lists(examples: List[Dict[str, Any]], max_lists: Optional[int], 
   """Keeps every labelled pair and a seeded sample of `max_lists` unlabelled queries."""
   if max_lists is None:
     return examples
-  unlabelled = sorted({ex[F.QUERY_ID] for ex in examples if ex.get(F.LABEL) is None})
+  def pseudo(ex):  # no true label (training_targets may have given it a hard pseudo-label)
+    return ex.get(PSEUDO_KEY, ex.get(F.LABEL) is None)
+  unlabelled = sorted({ex[F.QUERY_ID] for ex in examples if pseudo(ex)})
   if len(unlabelled) <= max_lists:
     return examples
   rng = np.random.default_rng(seed)
   keep = set(rng.choice(unlabelled, size=max_lists, replace=False).tolist())
   logging.info('sampling %d of %d pseudo-labelled queries (seed %d)', max_lists, len(unlabelled), seed)
-  return [ex for ex in examples if ex.get(F.LABEL) is not None or ex[F.QUERY_ID] in keep]
+  return [ex for ex in examples if not pseudo(ex) or ex[F.QUERY_ID] in keep]
 
 
 # Floor for soft labels before the log: the pseudo-labeller's float32 softmax
@@ -162,6 +164,7 @@ MIN_SOFT_LABEL = 1e-30
 # Key the trainer writes its soft-loss target under (see training_targets).
 TARGET_KEY = 'soft_target'
 WEIGHT_KEY = 'list_weight'
+PSEUDO_KEY = 'is_pseudo_labelled'   # True: the pair had no true label
 
 
 def training_targets(examples: List[Dict[str, Any]], objective: C.ObjectiveConfig
@@ -187,6 +190,7 @@ def training_targets(examples: List[Dict[str, Any]], objective: C.ObjectiveConfi
   for ex in examples:
     row = dict(ex)
     unlabelled = row.get(F.LABEL) is None
+    row[PSEUDO_KEY] = unlabelled
     if soft_from_labels:
       p = row.get(F.SOFT_LABEL)
       row[TARGET_KEY] = None if p is None else float(np.log(max(float(p), MIN_SOFT_LABEL)))
@@ -224,6 +228,23 @@ def fit_hybrid_weight(scorer, rows: List[Dict[str, Any]], candidates_k: Optional
   return fit
 
 
+def _count_truncated(ranker, examples: List[Dict[str, Any]], role: str) -> Dict[str, int]:
+  """Counts training inputs longer than the model takes (they are cut, not
+  dropped) and warns when there are any; recorded in training_summary.json."""
+  from rankers import tokenization  # pylint: disable=g-import-not-at-top
+  cfg = ranker.config
+  counts = tokenization.count_truncated(
+      ranker.tokenizer, [ex[F.QUERY] for ex in examples], [ex[F.DOC] for ex in examples],
+      cfg.max_length, cfg.query_max_length if cfg.is_bi_encoder else None)
+  cut = counts['truncated_pairs'] + counts['truncated_docs'] + counts['truncated_queries']
+  if cut:
+    logging.warning('[%s] %d of %d training inputs exceed max_length=%d (query_max_length=%d) '
+                    'and are truncated (longest: %d word pieces): %s', role, cut,
+                    counts['items'], cfg.max_length, cfg.query_max_length,
+                    counts['longest_pieces'], counts)
+  return counts
+
+
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point."""
   from rankers import export as rexport  # pylint: disable=g-import-not-at-top
@@ -259,12 +280,17 @@ def run_fn(fn_args) -> None:
     check_not_smaller_than_base(ranker_cfg, fn_args.base_model, role)
   logging.info('[%s] building %s (checkpoint=%s, keep_layers=%s, noise=%s)', role,
                ranker_cfg.architecture, ranker_cfg.checkpoint_dir, ranker_cfg.keep_layers, args.noise)
-  # Seeded so a rerun (e.g. after a crash) rebuilds the same initial weights.
+  # Seeded: initial weights (random init, a fresh head) are part of what the
+  # seed must fix for two runs of one config to give the same model.
   ranker = rmodels.build_ranker(ranker_cfg, seed=args.train.seed)
 
   history: Dict[str, Any] = {'epochs': args.train.epochs}
   if args.train.epochs > 0:
+    # A fixed order, whatever order the (Beam-written, sharded) files came in:
+    # grouping and the seeded shuffles then see the same sequence every run.
+    usable.sort(key=lambda ex: (str(ex.get(F.QUERY_ID)), str(ex.get(F.DOC_ID))))
     usable = sample_soft_lists(usable, objective.max_soft_lists, args.train.seed)
+    truncation = _count_truncated(ranker, usable, role)
     data = rtraining.group_into_lists(usable, list_size=args.train.list_size, seed=args.train.seed,
                                       teacher_key=TARGET_KEY, weight_key=WEIGHT_KEY)
     logging.info('[%s] %d pairs (%d labelled, %d with teacher targets) in %d lists (read in %.1fs)',
@@ -292,6 +318,8 @@ def run_fn(fn_args) -> None:
       'role': role, 'model': C.to_dict(args.model), 'train': C.to_dict(args.train),
       'objective': C.to_dict(objective), 'noise': C.to_dict(args.noise) if args.noise else None,
       'warm_start_from': warm_from, 'checkpoint_uri': args.checkpoint_uri, 'history': history}
+  if args.train.epochs > 0:
+    metadata['truncation'] = truncation
   if args.hybrid:
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     plain_dir = os.path.join(fn_args.model_run_dir, 'plain_model')

@@ -80,6 +80,35 @@ def format_split_stats(stats: Dict[str, Dict[str, Any]]) -> str:
   return '\n'.join(lines)
 
 
+class EmptySplitError(ValueError):
+  """A split the rest of the pipeline needs came out empty."""
+
+
+# Why each split must not be empty, and what to change when it is.
+_REQUIRED_WHY = {
+    F.SPLIT_TRAIN: ('the teacher trains on it', 'raise splits.train_queries'),
+    F.SPLIT_DEV: ('models are selected on it', 'raise splits.dev_queries'),
+    F.SPLIT_UNLABELLED: (
+        'semi_supervised is on and the pseudo-labeller labels it; without it SSD '
+        'would quietly become supervised training',
+        'set data.unlabelled_pairs, turn on splits.title_queries, leave labelled '
+        'queries over (lower splits.*_queries), or set semi_supervised: false'),
+}
+
+
+def check_required_splits(result, required: List[str], data_path: str) -> None:
+  """Raises EmptySplitError naming every required split without examples."""
+  problems = []
+  for split in required:
+    if not result.examples.get(split):
+      why, fix = _REQUIRED_WHY.get(split, ('the pipeline reads it', 'check splits.*'))
+      queries = result.stats.get(split, {}).get('queries', 0)
+      problems.append(f'split {split!r} has no examples ({queries} queries), but {why}; '
+                      f'to fix: {fix}')
+  if problems:
+    raise EmptySplitError(f'{data_path}: ' + ' | '.join(problems))
+
+
 class Executor(base_executor.BaseExecutor):
   """Loads a ranking dataset, builds the splits and writes tf.Examples."""
 
@@ -111,6 +140,8 @@ class Executor(base_executor.BaseExecutor):
       unlabelled_fingerprint = fileio.sha256_files(data.unlabelled_pairs)
       add_unlabelled_pairs(result, rpairs.load_pairs(data.unlabelled_pairs))
 
+    # Fail here, before any model trains, rather than in a later component.
+    check_required_splits(result, raw.get(S.REQUIRED_SPLITS_CONFIG_KEY, []), path)
     split_names = [s for s in F.ALL_SPLITS if result.examples.get(s)]
     written: Dict[str, int] = {}
     for split in split_names:

@@ -10,6 +10,9 @@ from components import code_version
 DATA_FORMAT_KEY = 'data_format'
 DATA_PATH_KEY = 'data_path'       # a path or URI, as the config gives it
 CONFIG_KEY = 'config_json'   # {"data": DataConfig, "splits": SplitsConfig}
+# Key inside config_json: splits that must not come out empty (the run fails
+# at ingestion otherwise); the pipeline sets it from what later stages read.
+REQUIRED_SPLITS_CONFIG_KEY = 'required_splits'
 # Outputs.
 EXAMPLES_KEY = 'examples'
 
