@@ -34,7 +34,7 @@ $(STAMP): requirements.txt pyproject.toml
 test: setup
 	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
 	SSD_MINILM_DIR=$$($(PY) -c 'from ssd import weights; print(weights.checkpoint_dir("$(CACHE)"))') \
-	  $(PY) -m pytest -q -p no:cacheprovider tests
+	  $(PY) -m pytest -q -p no:cacheprovider --durations=15 tests
 
 # Unit tests only: tests marked `e2e` (real TFX pipelines, multi-process Beam)
 # are left out. Per-test timeouts come from pyproject.toml (pytest-timeout).
