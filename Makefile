@@ -10,12 +10,14 @@ CACHE ?= $(HOME)/.cache/ssd-rankers
 # Python 3.10 (PATH, then pyenv); see tools/find_python310.sh.
 PYTHON310 ?= $(shell tools/find_python310.sh)
 
-.PHONY: setup test test-fast demo weights lock clean help
+.PHONY: setup test test-fast demo weights lock clean help golden
 help:
 	@echo "make setup   - create $(VENV) (Python 3.10) from the lock in requirements.txt"
 	@echo "make test    - run the test suite (creates the environment if missing)"
+	@echo "make test-fast - the unit tests only, without end-to-end runs (-m 'not e2e'; < 3 min)"
 	@echo "make demo    - run the pipeline on Cranfield (creates the environment if missing)"
 	@echo "make weights - fetch the MiniLM-L6 checkpoint into $(CACHE)"
+	@echo "make golden  - recompile the Kubeflow golden (tests/testdata/) after a DAG change"
 
 setup: $(STAMP)
 
@@ -32,7 +34,14 @@ $(STAMP): requirements.txt pyproject.toml
 test: setup
 	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
 	SSD_MINILM_DIR=$$($(PY) -c 'from ssd import weights; print(weights.checkpoint_dir("$(CACHE)"))') \
-	  $(PY) -m pytest -q -p no:cacheprovider tests
+	  $(PY) -m pytest -q -p no:cacheprovider --durations=15 tests
+
+# Unit tests only: tests marked `e2e` (real TFX pipelines, multi-process Beam)
+# are left out. Per-test timeouts come from pyproject.toml (pytest-timeout).
+test-fast: setup
+	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
+	SSD_MINILM_DIR=$$($(PY) -c 'from ssd import weights; print(weights.checkpoint_dir("$(CACHE)"))') \
+	  $(PY) -m pytest -q -p no:cacheprovider -m "not e2e" tests
 
 demo: setup
 	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
@@ -40,6 +49,12 @@ demo: setup
 
 weights: setup
 	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
+
+# The Kubeflow compile golden (tests/test_kubeflow_compile.py); review its git diff.
+golden: setup
+	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
+	SSD_MINILM_DIR=$$($(PY) -c 'from ssd import weights; print(weights.checkpoint_dir("$(CACHE)"))') \
+	  $(PY) -m tests.kubeflow_golden
 
 # Re-resolve the lock from requirements.in in a scratch venv.
 lock:

@@ -2,9 +2,9 @@
 
 Split data lives as gzipped TFRecord files under `<artifact uri>/Split-<name>/`,
 the layout every stock TFX component expects from an `Examples` artifact.
+All file access goes through tf.io.gfile, so artifact URIs may be remote.
 """
 
-import glob
 import os
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
@@ -23,7 +23,7 @@ def split_dir(uri: str, split: str) -> str:
 
 
 def split_files(uri: str, split: str) -> List[str]:
-  files = sorted(glob.glob(os.path.join(split_dir(uri, split), '*.gz')))
+  files = sorted(tf.io.gfile.glob(os.path.join(split_dir(uri, split), '*.gz')))
   if not files:
     raise FileNotFoundError(f'no TFRecord files for split {split!r} under {uri}')
   return files
@@ -68,7 +68,7 @@ def from_tf_example(example: tf.train.Example) -> Dict[str, Any]:
 
 def write_split(uri: str, split: str, examples: Iterable[Dict[str, Any]]) -> int:
   """Writes one split as a single gzipped TFRecord file; returns the count."""
-  os.makedirs(split_dir(uri, split), exist_ok=True)
+  tf.io.gfile.makedirs(split_dir(uri, split))
   path = os.path.join(split_dir(uri, split), f'{FILE_PREFIX}-00000-of-00001.gz')
   n = 0
   with tf.io.TFRecordWriter(path, options='GZIP') as writer:
@@ -92,6 +92,6 @@ def read_files(files: List[str]) -> List[Dict[str, Any]]:
   """Reads TFRecord files (e.g. a Trainer's fn_args.train_files) into dicts."""
   expanded: List[str] = []
   for pattern in files:
-    matches = sorted(glob.glob(pattern)) if any(c in pattern for c in '*?[') else [pattern]
+    matches = sorted(tf.io.gfile.glob(pattern)) if any(c in pattern for c in '*?[') else [pattern]
     expanded.extend(matches)
   return [from_tf_example(tf.train.Example.FromString(b)) for b in iter_serialized(expanded)]

@@ -1,1 +1,1 @@
-"""Pipeline factories and runners (local DirectRunner; Kubeflow in a later issue)."""
+"""Pipeline factory and runners (local: LocalDagRunner; Kubeflow: KubeflowV2DagRunner compile)."""

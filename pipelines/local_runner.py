@@ -5,31 +5,88 @@ under the pipeline root, so a second identical run finds the first one's
 executions and reuses their outputs (TFX caching).
 """
 
+import dataclasses
 import json
 import os
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from absl import logging
 from tfx import v1 as tfx
 
+from components.anomalies_gate import anomalies as anomalies_lib
 from components.ranking_evaluator import spec as eval_spec
 from pipelines import pipeline as P
+from pipelines import store_lock
 from ssd import config as C
 from ssd import lineage
 
 METRICS_FILE = 'metrics.json'
 
 
-def run(cfg: C.PipelineConfig) -> Dict[str, Any]:
-  """Runs the pipeline locally and returns the summary (also written to disk)."""
+def _local_abspath(path: Optional[str]) -> Optional[str]:
+  """A local relative path -> absolute (against the cwd of this run); URIs unchanged."""
+  if not path or '://' in path:
+    return path
+  return os.path.abspath(os.path.expanduser(path))
+
+
+def _localize_model(model: Optional[C.ModelConfig]) -> Optional[C.ModelConfig]:
+  if model is None:
+    return None
+  checkpoint = model.checkpoint
+  if checkpoint and checkpoint != C.MINILM_CHECKPOINT:
+    checkpoint = _local_abspath(checkpoint)
+  return dataclasses.replace(model, checkpoint=checkpoint,
+                             vocab_file=_local_abspath(model.vocab_file))
+
+
+def localize(cfg: C.PipelineConfig) -> C.PipelineConfig:
+  """Binds the config to this machine: local relative paths become absolute.
+
+  Config paths are relative to where `ssd run` is started; the pipeline
+  factory passes paths as given (they may be URIs for a cluster), so this
+  runner, which knows the pipeline runs here, resolves them once before
+  building. URIs are left alone.
+  """
+  return dataclasses.replace(
+      cfg,
+      pipeline_root=_local_abspath(cfg.pipeline_root),
+      metadata_path=_local_abspath(cfg.metadata_path),
+      cache_dir=_local_abspath(cfg.cache_dir),
+      data=dataclasses.replace(cfg.data, path=_local_abspath(cfg.data.path),
+                               unlabelled_pairs=_local_abspath(cfg.data.unlabelled_pairs)),
+      push=dataclasses.replace(cfg.push, serving_dir=_local_abspath(cfg.push.serving_dir)),
+      teacher=dataclasses.replace(cfg.teacher, model=_localize_model(cfg.teacher.model)),
+      teacher_prime=dataclasses.replace(cfg.teacher_prime,
+                                        model=_localize_model(cfg.teacher_prime.model)),
+      student=dataclasses.replace(cfg.student, model=_localize_model(cfg.student.model)))
+
+
+def run(cfg: C.PipelineConfig, code_fingerprint: Optional[str] = None) -> Dict[str, Any]:
+  """Runs the pipeline locally and returns the summary (also written to disk).
+
+  `code_fingerprint` overrides the computed one (tests point it at a copy of
+  the sources); see pipelines/code_fingerprint.py.
+
+  Holds the store's lock (pipelines/store_lock.py) for the whole run: a
+  second run on the same ML Metadata store fails at once with
+  StoreLockedError instead of interleaving with this one.
+  """
+  cfg = localize(cfg)
   os.makedirs(cfg.pipeline_root, exist_ok=True)
+  with store_lock.hold(cfg.metadata_sqlite):
+    return _run_locked(cfg, code_fingerprint)
+
+
+def _run_locked(cfg: C.PipelineConfig, code_fingerprint: Optional[str]) -> Dict[str, Any]:
   metadata_path = os.path.abspath(cfg.metadata_sqlite)
   pipeline = P.create_pipeline(
       cfg,
       metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
           metadata_path),
-      beam_pipeline_args=cfg.beam.pipeline_args())
+      beam_pipeline_args=cfg.beam.pipeline_args(),
+      code_fingerprint=code_fingerprint)
   t0 = time.time()
   tfx.orchestration.LocalDagRunner().run(pipeline)
   wall = time.time() - t0
@@ -78,7 +135,14 @@ def summarize(cfg: C.PipelineConfig) -> Dict[str, Any]:
       props = lineage.custom_props(artifact)
       pushed = {'pushed': bool(props.get('pushed', 0)),
                 'destination': props.get('pushed_destination'), 'artifact_id': artifact.id}
+  anomalies = None
+  if cfg.data_validation:
+    artifact = lineage.latest_output(store, cfg.pipeline_name, P.EXAMPLE_VALIDATOR, 'anomalies')
+    if artifact is not None:
+      anomalies = {split: lines for split, lines in
+                   anomalies_lib.read_anomalies(artifact.uri).items() if lines}
   return {
+      'anomalies': anomalies,
       'metrics': metrics,
       'dev_metrics': dev,
       'test_per_query': per_query,

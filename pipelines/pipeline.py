@@ -3,7 +3,14 @@
 It only wires components; runners (local_runner.py, later Kubeflow) bind an
 environment: metadata store, Beam arguments, pipeline root.
 
+Paths are passed as the config gives them (a path or a URI such as
+gs://bucket/root): the factory reads no file and resolves nothing against
+this machine, so the same pipeline compiles for a cluster. Runners that
+bind a local environment make local relative paths absolute first
+(local_runner.localize).
+
 DAG:
+  PretrainedCheckpoint[pretrained_checkpoint(_<slug>)]  each distinct checkpoint → artifact
   RankingExampleGen ─┬─ StatisticsGen → SchemaGen → ExampleValidator
                      ├─ Trainer[teacher_trainer]      fine-tune T from the checkpoint
                      ├─ Trainer[teacher_pretrained]   the checkpoint untrained (baseline)
@@ -26,15 +33,23 @@ DAG:
 import dataclasses
 import json
 import os
-from typing import List, Optional
+import re
+from typing import Dict, List, Optional
 
 from tfx import v1 as tfx
 
+from components.pretrained_checkpoint import spec as ckpt_spec
+from components.pretrained_checkpoint.component import PretrainedCheckpointComponent
+from components import code_version
+from components.anomalies_gate.component import AnomaliesGate
 from components.pseudo_labeler import spec as pl_spec
 from components.pseudo_labeler.component import PseudoLabeler
+from components.ranker_trainer.component import RankerTrainer
 from components.ranking_evaluator import spec as eval_spec
 from components.ranking_evaluator.component import RankingEvaluator
+from components.ranking_example_gen import spec as eg_spec
 from components.ranking_example_gen.component import RankingExampleGen
+from pipelines import code_fingerprint as code_fp
 from rankdata import features as F
 from ssd import config as C
 
@@ -45,6 +60,7 @@ EXAMPLE_GEN = 'ranking_example_gen'
 STATISTICS_GEN = 'statistics_gen'
 SCHEMA_GEN = 'schema_gen'
 EXAMPLE_VALIDATOR = 'example_validator'
+ANOMALIES_GATE = 'anomalies_gate'
 TEACHER_TRAINER = 'teacher_trainer'
 TEACHER_PRETRAINED = 'teacher_pretrained'
 TEACHER_EVALUATOR = 'teacher_evaluator'
@@ -81,78 +97,195 @@ ROLE_STUDENT_SUPERVISED = 'student_supervised'
 ROLE_BEST_TEACHER = 'best_teacher'
 
 
-def trainer_custom_config(model: C.ModelConfig, train: C.TrainConfig, cache_dir: str,
+def trainer_custom_config(model: C.ModelConfig, train: C.TrainConfig,
                           role: str, objective: Optional[C.ObjectiveConfig] = None,
                           noise: Optional[C.NoiseConfig] = None, warm_start: bool = False,
-                          hybrid: bool = False, candidates_k: Optional[int] = None) -> dict:
-  """The Trainer's custom_config (plain JSON; parsed by the module's run_fn)."""
-  out = {'model': C.to_dict(model), 'train': C.to_dict(train),
-         'cache_dir': os.path.expanduser(cache_dir), 'role': role,
+                          hybrid: bool = False, candidates_k: Optional[int] = None,
+                          check_size_against_base: bool = False,
+                          mode: Optional[str] = None) -> dict:
+  """The Trainer's custom_config (plain JSON; parsed by the module's run_fn).
+
+  No weights location: a model with a checkpoint reads it from the trainer's
+  `checkpoint` input artifact. `mode` (T' only) is recorded for lineage;
+  run_fn reads the resolved noise.
+  """
+  out = {'model': C.to_dict(model), 'train': C.to_dict(train), 'role': role,
          'warm_start': warm_start, 'hybrid': hybrid, 'candidates_k': candidates_k}
+  if check_size_against_base:
+    out['check_size_against_base'] = True
   if objective is not None:
     out['objective'] = C.to_dict(objective)
   if noise is not None:
     out['noise'] = C.to_dict(noise)
+  if mode is not None:
+    out['mode'] = mode
   return out
 
 
 def ranker_trainer(node_id: str, examples, custom_config: dict, train_splits: List[str],
-                   eval_split: str, base_model=None):
-  """The stock Trainer running our run_fn; every ranker in the DAG is one of these."""
-  return tfx.components.Trainer(
-      run_fn=TRAINER_RUN_FN, examples=examples, base_model=base_model,
+                   eval_split: str, base_model=None, checkpoint=None,
+                   code_fingerprint: Optional[str] = None):
+  """The Trainer running our run_fn; every ranker in the DAG is one of these.
+
+  `checkpoint`: the PretrainedCheckpoint channel the model starts from (None
+  for random initialisation or a warm start from `base_model`).
+  `code_fingerprint` goes into custom_config: TFX's cache key sees the run_fn
+  import path only, not the code behind it (pipelines/code_fingerprint.py).
+  """
+  return RankerTrainer(
+      run_fn=TRAINER_RUN_FN, examples=examples, base_model=base_model, checkpoint=checkpoint,
       train_args=tfx.proto.TrainArgs(splits=train_splits),
       eval_args=tfx.proto.EvalArgs(splits=[eval_split]),
-      custom_config=custom_config).with_id(node_id)
+      custom_config=dict(custom_config, **{code_version.CODE_FINGERPRINT_KEY: code_fingerprint})
+  ).with_id(node_id)
+
+
+def checkpoint_slug(source: str) -> str:
+  """A node-id-safe name for a checkpoint source (its last path part)."""
+  base = source.rstrip('/').rsplit('/', 1)[-1]
+  return re.sub(r'[^a-z0-9]+', '_', base.lower()).strip('_') or 'checkpoint'
+
+
+def checkpoint_models(cfg: C.PipelineConfig) -> List[C.ModelConfig]:
+  """The models the DAG builds from a pretrained checkpoint (in DAG order)."""
+  models = [cfg.teacher.model]
+  if cfg.semi_supervised:
+    if cfg.teacher_prime.rounds > 0 and not cfg.teacher_prime.warm_start:
+      models.append(teacher_prime_model(cfg))
+    if cfg.student.enabled:
+      models.append(cfg.student.model)
+  return [m for m in models if m.checkpoint]
+
+
+def checkpoint_nodes(cfg: C.PipelineConfig, code_fingerprint: Optional[str] = None
+                     ) -> Dict[str, PretrainedCheckpointComponent]:
+  """One PretrainedCheckpoint node per distinct checkpoint source, by source.
+
+  Node id `pretrained_checkpoint`, or `pretrained_checkpoint_<slug>` when
+  there are several (slugs made unique by a counter).
+  """
+  sources = list(dict.fromkeys(m.checkpoint for m in checkpoint_models(cfg)))
+  nodes: Dict[str, PretrainedCheckpointComponent] = {}
+  used = set()
+  for source in sources:
+    node_id = ckpt_spec.NODE_ID
+    if len(sources) > 1:
+      node_id = f'{ckpt_spec.NODE_ID}_{checkpoint_slug(source)}'
+      base, n = node_id, 2
+      while node_id in used:
+        node_id, n = f'{base}_{n}', n + 1
+    used.add(node_id)
+    # The weights cache only matters for the name it resolves (local runs).
+    cache_dir = cfg.cache_dir if source == C.MINILM_CHECKPOINT else ''
+    nodes[source] = PretrainedCheckpointComponent(
+        source=source, cache_dir=cache_dir, code_fingerprint=code_fingerprint).with_id(node_id)
+  return nodes
 
 
 def teacher_prime_model(cfg: C.PipelineConfig) -> C.ModelConfig:
   return cfg.teacher_prime.model or cfg.teacher.model
 
 
-def check_teacher_prime_size(cfg: C.PipelineConfig) -> None:
-  """T' must be equal or larger than T (layers and width)."""
-  from ssd import weights  # pylint: disable=g-import-not-at-top
-  t = weights.model_size(cfg.teacher.model, cfg.cache_dir)
-  tp = weights.model_size(teacher_prime_model(cfg), cfg.cache_dir)
-  if tp[0] < t[0] or tp[1] < t[1]:
-    raise C.ConfigError(
-        f'teacher_prime.model is smaller than teacher.model: {tp[0]} layers x {tp[1]} hidden '
-        f'< {t[0]} x {t[1]}; T\' must be equal or larger (use student for smaller models)')
+def _static_size(model: C.ModelConfig):
+  """(layers, hidden) of a randomly initialised model; None when a checkpoint decides."""
+  if model.checkpoint:
+    return None
+  layers = model.encoder.num_layers
+  return (min(layers, model.keep_layers) if model.keep_layers else layers,
+          model.encoder.hidden_size)
+
+
+def check_teacher_prime_size(cfg: C.PipelineConfig) -> bool:
+  """T' must be equal or larger than T (layers and width).
+
+  Checked here when it can be without reading a checkpoint (both randomly
+  initialised, or the same checkpoint with T' keeping at least T's layers).
+  Returns True when it cannot, and T' trainers must check at run time
+  against their teacher (custom_config `check_size_against_base`).
+  """
+  t, tp = cfg.teacher.model, teacher_prime_model(cfg)
+  t_size, tp_size = _static_size(t), _static_size(tp)
+  if t_size is not None and tp_size is not None:
+    if tp_size[0] < t_size[0] or tp_size[1] < t_size[1]:
+      raise C.ConfigError(
+          f'teacher_prime.model is smaller than teacher.model: {tp_size[0]} layers x '
+          f'{tp_size[1]} hidden < {t_size[0]} x {t_size[1]}; T\' must be equal or larger '
+          '(use student for smaller models)')
+    return False
+  if t.checkpoint and t.checkpoint == tp.checkpoint:
+    if tp.keep_layers is None or (t.keep_layers is not None and tp.keep_layers >= t.keep_layers):
+      return False
+  return True
+
+
+def required_splits(cfg: C.PipelineConfig) -> List[str]:
+  """Splits ingestion must not leave empty: labelled data for the teacher and
+  its selection, and in an SSD run the unlabelled data to pseudo-label."""
+  out = [F.SPLIT_TRAIN, F.SPLIT_DEV]
+  if cfg.semi_supervised:
+    out.append(F.SPLIT_UNLABELLED)
+  return out
 
 
 def create_pipeline(cfg: C.PipelineConfig,
                     metadata_connection_config=None,
-                    beam_pipeline_args: Optional[List[str]] = None) -> tfx.dsl.Pipeline:
-  """Builds the TFX pipeline described by `cfg`."""
-  components = []
+                    beam_pipeline_args: Optional[List[str]] = None,
+                    code_fingerprint: Optional[str] = None) -> tfx.dsl.Pipeline:
+  """Builds the TFX pipeline described by `cfg`.
+
+  `code_fingerprint` (default: computed from the imported sources, see
+  pipelines/code_fingerprint.py) is given to every execution that runs
+  project code, so a code change misses the cache.
+  """
+  fp = code_fingerprint or code_fp.compute()
+  checkpoints = checkpoint_nodes(cfg, fp)
+  components = list(checkpoints.values())
+
+  def checkpoint_of(model: C.ModelConfig):
+    return checkpoints[model.checkpoint].outputs[ckpt_spec.CHECKPOINT_KEY] if model.checkpoint else None
+
   example_gen = RankingExampleGen(
       data_format=cfg.data.format, data_path=cfg.data.path,
-      config_json=json.dumps({'data': C.to_dict(cfg.data), 'splits': C.to_dict(cfg.splits)},
-                               sort_keys=True)).with_id(EXAMPLE_GEN)
+      config_json=json.dumps({'data': C.to_dict(cfg.data), 'splits': C.to_dict(cfg.splits),
+                              eg_spec.REQUIRED_SPLITS_CONFIG_KEY: required_splits(cfg)},
+                             sort_keys=True),
+      code_fingerprint=fp).with_id(EXAMPLE_GEN)
   examples = example_gen.outputs['examples']
   components.append(example_gen)
 
+  gate = None
   if cfg.data_validation:
     statistics_gen = tfx.components.StatisticsGen(examples=examples).with_id(STATISTICS_GEN)
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs['statistics'],
-        infer_feature_shape=True).with_id(SCHEMA_GEN)
+    if cfg.data_validation_schema:
+      # A curated (or frozen) schema: checking the data against a schema
+      # inferred from that same data finds little.
+      schema_file = cfg.data_validation_schema
+      if '://' not in schema_file:
+        schema_file = os.path.abspath(schema_file)
+      schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id(SCHEMA_GEN)
+    else:
+      schema_gen = tfx.components.SchemaGen(
+          statistics=statistics_gen.outputs['statistics'],
+          infer_feature_shape=True).with_id(SCHEMA_GEN)
     validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs['statistics'],
         schema=schema_gen.outputs['schema']).with_id(EXAMPLE_VALIDATOR)
     components += [statistics_gen, schema_gen, validator]
+    if cfg.data_validation_mode == 'fail':
+      gate = AnomaliesGate(anomalies=validator.outputs['anomalies'],
+                           code_fingerprint=fp).with_id(ANOMALIES_GATE)
+      components.append(gate)
 
   teacher = cfg.teacher
   trainer = ranker_trainer(
       TEACHER_TRAINER, examples,
-      trainer_custom_config(teacher.model, teacher.train, cfg.cache_dir, ROLE_TEACHER_FINETUNED),
-      [F.SPLIT_TRAIN], F.SPLIT_DEV)
+      trainer_custom_config(teacher.model, teacher.train, ROLE_TEACHER_FINETUNED),
+      [F.SPLIT_TRAIN], F.SPLIT_DEV, checkpoint=checkpoint_of(teacher.model), code_fingerprint=fp)
   pretrained = ranker_trainer(
       TEACHER_PRETRAINED, examples,
       trainer_custom_config(teacher.model, dataclasses.replace(teacher.train, epochs=0),
-                            cfg.cache_dir, ROLE_TEACHER_PRETRAINED),
-      [F.SPLIT_TRAIN], F.SPLIT_DEV)
+                            ROLE_TEACHER_PRETRAINED),
+      [F.SPLIT_TRAIN], F.SPLIT_DEV, checkpoint=checkpoint_of(teacher.model), code_fingerprint=fp)
   evaluator = RankingEvaluator(
       examples=examples, model=trainer.outputs['model'],
       baseline_model=pretrained.outputs['model'],
@@ -163,14 +296,20 @@ def create_pipeline(cfg: C.PipelineConfig,
           decision_metric=cfg.evaluation.decision_metric,
           decision_score=cfg.evaluation.decision_score,
           min_improvement=cfg.evaluation.min_improvement,
-          batch_size=cfg.evaluation.batch_size))).with_id(TEACHER_EVALUATOR)
+          batch_size=cfg.evaluation.batch_size)),
+      code_fingerprint=fp).with_id(TEACHER_EVALUATOR)
+  if gate is not None:
+    # Every later stage descends from these two, so anomalies stop the run
+    # before any training.
+    trainer.add_upstream_node(gate)
+    pretrained.add_upstream_node(gate)
   components += [trainer, pretrained, evaluator]
   if cfg.semi_supervised:
-    components += semi_supervised_stages(cfg, examples, evaluator)
+    components += semi_supervised_stages(cfg, examples, evaluator, checkpoint_of, fp)
 
   return tfx.dsl.Pipeline(
       pipeline_name=cfg.pipeline_name,
-      pipeline_root=os.path.abspath(cfg.pipeline_root),
+      pipeline_root=cfg.pipeline_root,
       components=components,
       enable_cache=cfg.enable_cache,
       metadata_connection_config=metadata_connection_config,
@@ -184,9 +323,10 @@ def _evaluator_config(cfg: C.PipelineConfig, **kwargs) -> str:
       decision_score=cfg.evaluation.decision_score, **kwargs))
 
 
-def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -> list:
+def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
+                           checkpoint_of, fp: Optional[str] = None) -> list:
   """Rounds of pseudo-label → T', then distillation, evaluation and push."""
-  check_teacher_prime_size(cfg)
+  check_size_at_run_time = check_teacher_prime_size(cfg)
   tp = cfg.teacher_prime
   if tp.rounds < 0:
     raise C.ConfigError(f'teacher_prime.rounds must be >= 0 (0: distil S straight from T), '
@@ -206,21 +346,24 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -
     labeler = PseudoLabeler(
         examples=examples, model=teacher, gate_blessing=gate,
         config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig,
-                                          dict(pl_cfg, teacher_role=teacher_role)))
-    ).with_id(pseudo_labeler_id(r))
+                                          dict(pl_cfg, teacher_role=teacher_role))),
+        code_fingerprint=fp).with_id(pseudo_labeler_id(r))
     trainer = ranker_trainer(
         teacher_prime_trainer_id(r), labeler.outputs['pseudo_labelled'],
         trainer_custom_config(
-            teacher_prime_model(cfg), tp.train, cfg.cache_dir, teacher_prime_role(r),
-            objective=tp.objective, noise=noise, warm_start=tp.warm_start),
-        [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], F.SPLIT_TRAIN, base_model=teacher)
+            teacher_prime_model(cfg), tp.train, teacher_prime_role(r),
+            objective=tp.objective, noise=noise, warm_start=tp.warm_start,
+            check_size_against_base=check_size_at_run_time, mode=tp.mode),
+        [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], F.SPLIT_TRAIN, base_model=teacher,
+        checkpoint=None if tp.warm_start else checkpoint_of(teacher_prime_model(cfg)),
+        code_fingerprint=fp)
     evaluator = RankingEvaluator(
         examples=examples, model=trainer.outputs['model'], baseline_model=teacher,
         gate_blessing=gate,
         config_json=_evaluator_config(
             cfg, candidate_role=teacher_prime_role(r), baseline_role=teacher_role,
             selected_role=f'teacher_after_r{r}', report_models=[eval_spec.CANDIDATE]),
-    ).with_id(teacher_prime_evaluator_id(r))
+        code_fingerprint=fp).with_id(teacher_prime_evaluator_id(r))
     components += [labeler, trainer, evaluator]
     teacher = evaluator.outputs['selected_model']
     teacher_role = f'teacher_after_r{r}'
@@ -240,25 +383,26 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -
   transfer = PseudoLabeler(
       examples=examples, model=teacher,
       config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig,
-                                        dict(transfer_cfg, teacher_role=ROLE_BEST_TEACHER)))
-  ).with_id(TRANSFER_LABELER)
+                                        dict(transfer_cfg, teacher_role=ROLE_BEST_TEACHER))),
+      code_fingerprint=fp).with_id(TRANSFER_LABELER)
   student = ranker_trainer(
       STUDENT_TRAINER, transfer.outputs['pseudo_labelled'],
-      trainer_custom_config(st.model, st.train, cfg.cache_dir, ROLE_STUDENT,
+      trainer_custom_config(st.model, st.train, ROLE_STUDENT,
                             objective=st.objective, noise=C.SSD_NOISE, hybrid=st.hybrid,
                             candidates_k=cfg.splits.candidates_k),
-      [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], fit_split)
+      [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], fit_split, checkpoint=checkpoint_of(st.model),
+      code_fingerprint=fp)
   components += [transfer, student]
   baseline = None
   if st.supervised_baseline:
     supervised = ranker_trainer(
         STUDENT_SUPERVISED, examples,
         trainer_custom_config(
-            st.model, st.train, cfg.cache_dir, ROLE_STUDENT_SUPERVISED,
+            st.model, st.train, ROLE_STUDENT_SUPERVISED,
             objective=C.ObjectiveConfig(hard_loss=st.objective.hard_loss, hard_weight=1.0,
                                         soft_weight=0.0),
             noise=C.SSD_NOISE, hybrid=st.hybrid, candidates_k=cfg.splits.candidates_k),
-        [F.SPLIT_TRAIN], fit_split)
+        [F.SPLIT_TRAIN], fit_split, checkpoint=checkpoint_of(st.model), code_fingerprint=fp)
     components.append(supervised)
     baseline = supervised.outputs['model']
   last_blessed = None
@@ -283,10 +427,10 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator) -
           min_improvement=cfg.blessing.min_improvement,
           retention=cfg.blessing.retention,
           report_models=[eval_spec.CANDIDATE, eval_spec.BASELINE]),
-  ).with_id(STUDENT_EVALUATOR)
+      code_fingerprint=fp).with_id(STUDENT_EVALUATOR)
   components.append(evaluator)
   if cfg.push.enabled:
-    serving_dir = cfg.push.serving_dir or os.path.join(os.path.abspath(cfg.pipeline_root), 'serving')
+    serving_dir = cfg.push.serving_dir or os.path.join(cfg.pipeline_root, 'serving')
     pusher = tfx.components.Pusher(
         model=student.outputs['model'], model_blessing=evaluator.outputs['blessing'],
         push_destination=tfx.proto.PushDestination(

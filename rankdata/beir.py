@@ -46,6 +46,7 @@ def read_corpus_jsonl(path: str) -> Dict[str, types.Document]:
         id=doc_id,
         title=reading.json_text(obj, 'title', path, line, required=False),
         text=reading.json_text(obj, 'text', path, line))
+  reading.require_records(len(documents), path, 'documents')
   return documents
 
 
@@ -57,12 +58,14 @@ def read_queries_jsonl(path: str) -> Dict[str, types.Query]:
       raise DataFormatError(path, f'duplicate query id {query_id!r}', line=line)
     queries[query_id] = types.Query(
         id=query_id, text=reading.json_text(obj, 'text', path, line))
+  reading.require_records(len(queries), path, 'queries')
   return queries
 
 
 def read_qrels_tsv(path: str, queries, documents, tally: Tally) -> types.Qrels:
   qrels: types.Qrels = {}
   header_seen = False
+  rows = 0
   for number, line in reading.iter_lines(path):
     if not line.strip():
       continue
@@ -75,13 +78,17 @@ def read_qrels_tsv(path: str, queries, documents, tally: Tally) -> types.Qrels:
                               line=number)
       header_seen = True
       continue
+    rows += 1
     query_id, doc_id, score = (c.strip() for c in columns)
     where = f'{path}:{number}'
-    score = reading.parse_int(score, path, number, 'score')
+    score = reading.parse_grade(score, path, number, 'score')
     reading.add_graded_judgement(qrels, query_id, doc_id, score, queries, documents,
                                  tally, where)
   if not header_seen:
     raise DataFormatError(path, 'empty qrels file (not even the header)')
+  if not rows:
+    raise DataFormatError(path, 'no judgements after the header; check that it is the '
+                          'right file and was fully written')
   return qrels
 
 

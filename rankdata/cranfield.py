@@ -122,13 +122,27 @@ def _records(path: str, markers: str, tally: Tally
     yield finish()
 
 
+def _require_text(path: str, record_id: str, line: int, fields: Dict[str, str]) -> None:
+  """Every record has a .W marker, even when its text is empty (471, 995).
+
+  A record without one is a truncated file or a record that lost its text;
+  reading it as an empty text would hide that.
+  """
+  if 'W' not in fields:
+    raise DataFormatError(path, f'record .I {record_id} has no .W (text) field; the file '
+                          'may be truncated. Every record needs a .W line, even with no '
+                          'text after it', line=line)
+
+
 def read_documents(path: str, tally: Tally) -> Dict[str, types.Document]:
   documents: Dict[str, types.Document] = {}
   for doc_id, line, fields in _records(path, 'TABW', tally):
+    _require_text(path, doc_id, line, fields)
     if doc_id in documents:
       raise DataFormatError(path, f'duplicate document id {doc_id}', line=line)
     documents[doc_id] = types.Document(
         id=doc_id, title=fields.get('T', ''), text=fields.get('W', ''))
+  reading.require_records(len(documents), path, 'documents (.I records)')
   return documents
 
 
@@ -137,11 +151,13 @@ def read_queries(path: str, tally: Tally) -> Tuple[Dict[str, types.Query],
   """Returns queries keyed by position ("1".."N") and their .I numbers."""
   queries: Dict[str, types.Query] = {}
   source_numbers: List[str] = []
-  for position, (number, _, fields) in enumerate(
+  for position, (number, line, fields) in enumerate(
       _records(path, 'W', tally), start=1):
+    _require_text(path, number, line, fields)
     queries[str(position)] = types.Query(id=str(position),
                                          text=fields.get('W', ''))
     source_numbers.append(number)
+  reading.require_records(len(queries), path, 'queries (.I records)')
   return queries, source_numbers
 
 
@@ -150,9 +166,11 @@ def read_qrels(path: str, queries: Dict[str, types.Query],
                ) -> Tuple[types.Qrels, set]:
   qrels: types.Qrels = {}
   excluded = set()
+  rows = 0
   for number, line in reading.iter_lines(path):
     if not line.strip():
       continue
+    rows += 1
     query_id, doc_id, code = reading.split_columns(
         line, path, number, (3,), what='columns (query doc code)')
     where = f'{path}:{number}'
@@ -171,13 +189,14 @@ def read_qrels(path: str, queries: Dict[str, types.Query],
         excluded.add((query_id, doc_id))
       else:
         excluded.discard((query_id, doc_id))
+  reading.require_records(rows, path, 'judgements')
   return qrels, excluded
 
 
 def load_cranfield(directory: str = None) -> types.RankingDataset:
   """Reads Cranfield-1400 from `directory` (default_cranfield_dir() if None)."""
   directory = directory or default_cranfield_dir()
-  if not os.path.isdir(directory):
+  if not reading.is_dir(directory):
     raise FileNotFoundError(
         f'Cranfield directory {directory} does not exist; set ${ENV_DIR} or '
         'put the collection at ../shared/datasets/cranfield beside the project')

@@ -27,6 +27,12 @@ DEFAULT_K_VALUES = (5, 10)
 DEFAULT_MRR_K = 10
 
 
+def metric_names(k_values: Sequence[int] = DEFAULT_K_VALUES,
+                 mrr_k: int = DEFAULT_MRR_K) -> List[str]:
+  """The metrics `evaluate_run` returns (besides num_queries), in order."""
+  return [f'ndcg@{k}' for k in k_values] + [f'mrr@{mrr_k}', 'mrr', 'map']
+
+
 def rank_order(doc_scores: Iterable[Tuple[str, float]]
                ) -> List[Tuple[str, float]]:
   """Sorts (doc id, score) best first: score desc, then doc id desc."""
@@ -91,7 +97,7 @@ def evaluate_run(run: Mapping[str, Mapping[str, float]],
     for q in qrels:
       run.setdefault(q, {})
   per_query = per_query_metrics(run, qrels, k_values, mrr_k)
-  names = [f'ndcg@{k}' for k in k_values] + [f'mrr@{mrr_k}', 'mrr', 'map']
+  names = metric_names(k_values, mrr_k)
   if not per_query:
     logging.warning('evaluate_run: no query of the run (%d) is in the qrels '
                     '(%d); all metrics are 0', len(run), len(qrels))

@@ -44,6 +44,7 @@ def load_pairs(path: str) -> List[Dict[str, str]]:
         raise DataFormatError(path, f'{kind} id {item_id!r} has a different '
                               'text than on an earlier line', line=line)
     pairs.append(pair)
+  reading.require_records(len(pairs), path, 'pairs')
   return pairs
 
 

@@ -2,10 +2,16 @@
 
 Every helper raises `DataFormatError` naming file and line, so a user can open
 the file at the offending spot.
+
+Files are opened through tf.io.gfile, so a dataset may live on an object
+store (gs://, s3://) as well as on a local disk. Lines are read as bytes and
+split on b"\n" only, exactly as a local binary file would be: a CRLF file
+(NFCorpus qrels) keeps its "\r" until `iter_lines` strips it, and a lone "\r"
+inside a line is text, not a line break. TensorFlow is imported on first
+use, so parsing code that never opens a file does not load it.
 """
 
 import json
-import os
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from rankdata import metrics
@@ -14,17 +20,54 @@ from rankdata.errors import DataFormatError
 from rankdata.tally import Tally
 
 
+def _gfile():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf.io.gfile
+
+
+def is_file(path: str) -> bool:
+  """True when `path` (local or a URI) is an existing file."""
+  gfile = _gfile()
+  return gfile.exists(path) and not gfile.isdir(path)
+
+
+def is_dir(path: str) -> bool:
+  return _gfile().isdir(path)
+# Graded relevance scales in use stop at 4 (TREC), 3 (MS MARCO) or 2 (BEIR);
+# TREC web tracks use -2 for spam. A grade outside this range is almost
+# always another column read as the grade (a doc id, a score) and would
+# dominate nDCG, so it is an error rather than a judgement.
+MIN_GRADE = -10
+MAX_GRADE = 10
+
+
 def require_file(path: str, what: str) -> str:
   """Returns `path`, or raises FileNotFoundError naming the missing input."""
-  if not os.path.isfile(path):
+  if not is_file(path):
     raise FileNotFoundError(f'{path}: {what} not found')
   return path
 
 
+def _raw_lines(f, block_size: int = 1 << 20) -> Iterator[bytes]:
+  """Lines of a binary file object, split on b"\\n" only, each with its b"\\n".
+
+  Not GFile's own line iteration: TensorFlow's ReadLine drops every b"\\r"
+  (also one inside a line), which would change the text a reader sees.
+  """
+  rest = b''
+  for block in iter(lambda: f.read(block_size), b''):
+    lines = (rest + block).split(b'\n')
+    rest = lines.pop()
+    for line in lines:
+      yield line + b'\n'
+  if rest:
+    yield rest
+
+
 def iter_lines(path: str) -> Iterator[Tuple[int, str]]:
   """Yields (1-based line number, line without its newline) of a UTF-8 file."""
-  with open(path, 'rb') as f:
-    for number, raw in enumerate(f, start=1):
+  with _gfile().GFile(path, 'rb') as f:
+    for number, raw in enumerate(_raw_lines(f), start=1):
       try:
         line = raw.decode('utf-8')
       except UnicodeDecodeError as e:
@@ -43,6 +86,9 @@ def iter_jsonl(path: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
     except json.JSONDecodeError as e:
       raise DataFormatError(path, f'invalid JSON: {e.msg} (column {e.colno})',
                             line=number) from None
+    except RecursionError:
+      raise DataFormatError(path, 'invalid JSON: nested too deeply',
+                            line=number) from None
     if not isinstance(obj, dict):
       raise DataFormatError(path, f'expected a JSON object, got '
                             f'{type(obj).__name__}', line=number)
@@ -60,6 +106,16 @@ def json_id(obj: Mapping[str, Any], key: str, path: str, line: int) -> str:
   value = str(value)
   if not value.strip():
     raise DataFormatError(path, f'{key!r} is empty', line=line)
+  return _encodable(value, key, path, line)
+
+
+def _encodable(value: str, key: str, path: str, line: int) -> str:
+  """JSON may escape lone surrogates (\\ud800) that no UTF-8 writer accepts."""
+  try:
+    value.encode('utf-8')
+  except UnicodeEncodeError:
+    raise DataFormatError(path, f'{key!r} holds an invalid Unicode escape (a lone '
+                          'surrogate such as \\ud800)', line=line) from None
   return value
 
 
@@ -74,7 +130,7 @@ def json_text(obj: Mapping[str, Any], key: str, path: str, line: int,
   if not isinstance(value, str):
     raise DataFormatError(path, f'{key!r} must be a string, got '
                           f'{type(value).__name__}', line=line)
-  return value
+  return _encodable(value, key, path, line)
 
 
 def parse_int(value: str, path: str, line: int, what: str) -> int:
@@ -83,6 +139,23 @@ def parse_int(value: str, path: str, line: int, what: str) -> int:
   except ValueError:
     raise DataFormatError(path, f'{what} must be an integer, got {value!r}',
                           line=line) from None
+
+
+def parse_grade(value: str, path: str, line: int, what: str = 'grade') -> int:
+  """An integer relevance grade in [MIN_GRADE, MAX_GRADE]."""
+  grade = parse_int(value, path, line, what)
+  if not MIN_GRADE <= grade <= MAX_GRADE:
+    raise DataFormatError(path, f'{what} {grade} is out of range [{MIN_GRADE}, {MAX_GRADE}]; '
+                          'is another column (a doc id, a score) in the grade column?',
+                          line=line)
+  return grade
+
+
+def require_records(count: int, path: str, what: str) -> None:
+  """An input that parses to nothing is an error, not an empty dataset."""
+  if not count:
+    raise DataFormatError(path, f'no {what} found: the file is empty or holds only blank '
+                          'lines; check that it is the right file and was fully written')
 
 
 def parse_float(value: str, path: str, line: int, what: str) -> float:

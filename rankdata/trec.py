@@ -26,6 +26,7 @@ Decisions:
 * `max_gain` is the largest gain present (at least 1).
 """
 
+import math
 import os
 from typing import Dict
 
@@ -57,6 +58,7 @@ def read_topics(path: str) -> Dict[str, types.Query]:
       raise DataFormatError(path, f'duplicate topic id {query_id!r}',
                             line=number)
     queries[query_id] = types.Query(id=query_id, text=text)
+  reading.require_records(len(queries), path, 'topics')
   return queries
 
 
@@ -80,18 +82,19 @@ def read_docs_tsv(path: str) -> Dict[str, types.Document]:
     title = columns[1] if width == 3 else ''
     documents[doc_id] = types.Document(id=doc_id, title=title,
                                        text=columns[-1])
+  reading.require_records(len(documents), path, 'documents')
   return documents
 
 
 def read_corpus(directory: str) -> Dict[str, types.Document]:
   jsonl = os.path.join(directory, CORPUS_JSONL)
   tsv = os.path.join(directory, DOCS_TSV)
-  if os.path.isfile(jsonl) and os.path.isfile(tsv):
+  if reading.is_file(jsonl) and reading.is_file(tsv):
     raise DataFormatError(directory, f'both {CORPUS_JSONL} and {DOCS_TSV} '
                           'present; keep one corpus')
-  if os.path.isfile(jsonl):
+  if reading.is_file(jsonl):
     return beir.read_corpus_jsonl(jsonl)
-  if os.path.isfile(tsv):
+  if reading.is_file(tsv):
     return read_docs_tsv(tsv)
   raise FileNotFoundError(f'{directory}: no corpus ({CORPUS_JSONL} or '
                           f'{DOCS_TSV}) found')
@@ -99,28 +102,35 @@ def read_corpus(directory: str) -> Dict[str, types.Document]:
 
 def read_qrels(path: str, queries, documents, tally: Tally) -> types.Qrels:
   qrels: types.Qrels = {}
+  rows = 0
   for number, line in reading.iter_lines(path):
     if not line.strip():
       continue
     query_id, _, doc_id, grade = reading.split_columns(
         line, path, number, (4,), what='columns (qid iteration docid grade)')
     where = f'{path}:{number}'
-    grade = reading.parse_int(grade, path, number, 'grade')
+    rows += 1
+    grade = reading.parse_grade(grade, path, number, 'grade')
     reading.add_graded_judgement(qrels, query_id, doc_id, grade, queries, documents,
                                  tally, where)
+  reading.require_records(rows, path, 'judgements')
   return qrels
 
 
 def read_run(path: str, queries, documents, tally: Tally) -> types.Run:
   scores: Dict[str, Dict[str, float]] = {}
+  rows = 0
   for number, line in reading.iter_lines(path):
     if not line.strip():
       continue
     query_id, _, doc_id, rank, score, _ = reading.split_columns(
         line, path, number, (6,), what='columns (qid Q0 docid rank score tag)')
+    rows += 1
     where = f'{path}:{number}'
     reading.parse_int(rank, path, number, 'rank')
     score = reading.parse_float(score, path, number, 'score')
+    if not math.isfinite(score):
+      raise DataFormatError(path, f'score must be finite, got {score}', line=number)
     if query_id not in queries or doc_id not in documents:
       tally.add('run_unknown_ids', where)
       continue
@@ -129,6 +139,7 @@ def read_run(path: str, queries, documents, tally: Tally) -> types.Run:
       tally.add('run_duplicate', where)
       score = max(score, docs[doc_id])
     docs[doc_id] = score
+  reading.require_records(rows, path, 'run lines (remove an empty run file to use BM25)')
   return reading.sort_run({q: list(d.items()) for q, d in scores.items()})
 
 
@@ -154,7 +165,7 @@ def load_trec(directory: str, official_splits: bool = False) -> types.RankingDat
   qrels = read_qrels(qrels_path, queries, documents, tally)
   run_path = os.path.join(directory, RUN_FILE)
   run = (read_run(run_path, queries, documents, tally)
-         if os.path.isfile(run_path) else None)
+         if reading.is_file(run_path) else None)
   reading.count_empty_texts(queries, documents, tally)
   tally.log()
   max_gain = max((g for docs in qrels.values() for g in docs.values()),

@@ -48,7 +48,7 @@ _LAYER_RE = re.compile(r'^encoder\.layer\.(\d+)\.')
 
 
 def _read_json(path: str) -> dict:
-  with open(path, encoding='utf-8') as f:
+  with tf.io.gfile.GFile(path, 'r') as f:
     try:
       return json.load(f)
     except json.JSONDecodeError as e:
@@ -58,7 +58,7 @@ def _read_json(path: str) -> dict:
 def read_hf_config(checkpoint_dir: str) -> EncoderConfig:
   """Reads `<checkpoint_dir>/config.json` of a BERT model."""
   path = os.path.join(checkpoint_dir, CONFIG_FILE)
-  if not os.path.exists(path):
+  if not tf.io.gfile.exists(path):
     raise FileNotFoundError(
         f'{path}: not found; an HF-format BERT checkpoint directory holds '
         f'{CONFIG_FILE}, {WEIGHTS_FILE} and {VOCAB_FILE}')
@@ -96,7 +96,7 @@ def read_hf_config(checkpoint_dir: str) -> EncoderConfig:
 def read_hf_lower_case(checkpoint_dir: str) -> Optional[bool]:
   """`do_lower_case` from tokenizer_config.json, or None if not stated."""
   path = os.path.join(checkpoint_dir, TOKENIZER_CONFIG_FILE)
-  if not os.path.exists(path):
+  if not tf.io.gfile.exists(path):
     return None
   value = _read_json(path).get('do_lower_case')
   return None if value is None else bool(value)
@@ -117,9 +117,9 @@ def weights_path(checkpoint_dir: str) -> str:
   """The weights file (or shard index) of a checkpoint directory."""
   for name in (WEIGHTS_FILE, WEIGHTS_INDEX_FILE):
     path = os.path.join(checkpoint_dir, name)
-    if os.path.exists(path):
+    if tf.io.gfile.exists(path):
       return path
-  present = sorted(os.listdir(checkpoint_dir)) if os.path.isdir(
+  present = sorted(tf.io.gfile.listdir(checkpoint_dir)) if tf.io.gfile.isdir(
       checkpoint_dir) else []
   raise FileNotFoundError(
       f'{os.path.join(checkpoint_dir, WEIGHTS_FILE)}: not found (directory '
@@ -136,7 +136,10 @@ def load_hf_weights(checkpoint_dir: str) -> Dict[str, np.ndarray]:
     files = [path]
   weights = {}
   for file in files:
-    for name, value in safetensors_numpy.load_file(file).items():
+    # Read through gfile (the checkpoint may be an artifact on object storage).
+    with tf.io.gfile.GFile(file, 'rb') as f:
+      tensors = safetensors_numpy.load(f.read())
+    for name, value in tensors.items():
       weights[_normalise_name(name)] = value
   return weights
 
@@ -298,7 +301,7 @@ def load_checkpoint(encoder, checkpoint_dir: str,
 def read_ranker_fields(checkpoint_dir: str) -> Dict[str, Any]:
   """The config.json entry `ranker` written by write_hf_checkpoint, or {}."""
   path = os.path.join(checkpoint_dir, CONFIG_FILE)
-  if not os.path.exists(path):
+  if not tf.io.gfile.exists(path):
     return {}
   value = _read_json(path).get(RANKER_FIELD)
   return value if isinstance(value, dict) else {}

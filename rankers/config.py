@@ -16,6 +16,10 @@ from typing import Any, Dict, Optional
 ARCHITECTURES = ('cross_encoder', 'bi_encoder')
 POOLINGS = ('mean', 'cls')
 SIMILARITIES = ('cosine', 'dot')
+# Names of rankers/losses.py's registries (LOSSES, SOFT_LOSSES), here so that
+# configs can be checked without importing TensorFlow; a test keeps them equal.
+HARD_LOSSES = ('listwise_softmax_ce', 'pointwise_mse', 'pointwise_sigmoid_ce')
+SOFT_LOSSES = ('listwise_kl', 'margin_mse', 'mse')
 
 # Fields of EncoderConfig that describe the network's shape (they must match
 # a checkpoint); the others (dropout, stochastic depth) are free to change.
@@ -153,10 +157,12 @@ class RankerConfig:
           f'RankerConfig.max_length/query_max_length ({longest}) exceed the '
           f'encoder\'s max_position_embeddings '
           f'({encoder.max_position_embeddings})')
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     vocab_file = self._vocab_file()
-    if not os.path.exists(vocab_file):
+    # gfile: the vocabulary may sit in an artifact on object storage.
+    if not tf.io.gfile.exists(vocab_file):
       raise FileNotFoundError(f'{vocab_file}: vocabulary file not found')
-    with open(vocab_file, encoding='utf-8') as f:
+    with tf.io.gfile.GFile(vocab_file, 'r') as f:
       vocab_lines = sum(1 for _ in f)
     if vocab_lines > encoder.vocab_size:
       raise ValueError(

@@ -154,3 +154,29 @@ class BertInputs(tf.Module):
         INPUT_MASK: tf.cast(grid < total[:, tf.newaxis], tf.int32),
         TYPE_IDS: tf.cast(type_ids, tf.int32),
     }
+
+
+def count_truncated(tokenizer: BertInputs, queries: Sequence[str], docs: Sequence[str],
+                    max_length: int, query_max_length: Optional[int] = None,
+                    batch_size: int = 512) -> Dict[str, int]:
+  """How many inputs the model will cut to fit, so truncation is counted, not silent.
+
+  Cross-encoder (`query_max_length` None): a pair is cut when its pieces do
+  not fit `[CLS] q [SEP] d [SEP]` in max_length. Bi-encoder: a document is
+  cut beyond max_length - 2 pieces, a query beyond query_max_length - 2.
+  Counts are over the given items (duplicates included).
+  """
+  out = {'items': len(docs), 'truncated_pairs': 0, 'truncated_docs': 0,
+         'truncated_queries': 0, 'longest_pieces': 0}
+  for start in range(0, len(docs), batch_size):
+    q = tokenizer.tokens_per_text(tf.constant(list(queries[start:start + batch_size]))).numpy()
+    d = tokenizer.tokens_per_text(tf.constant(list(docs[start:start + batch_size]))).numpy()
+    if query_max_length is None:
+      total = q + d
+      out['truncated_pairs'] += int((total > max_length - 3).sum())
+      out['longest_pieces'] = max(out['longest_pieces'], int(total.max(initial=0)))
+    else:
+      out['truncated_docs'] += int((d > max_length - 2).sum())
+      out['truncated_queries'] += int((q > query_max_length - 2).sum())
+      out['longest_pieces'] = max(out['longest_pieces'], int(d.max(initial=0)))
+  return out

@@ -1,12 +1,32 @@
 """`ssd` command line (absl): flags are read here and nowhere else.
 
-  ssd run [--config=FILE] [--set=key.path=value ...]   run the pipeline locally
+  ssd run [--config=FILE] [--set=key.path=value ...]   validate, then run the pipeline locally
+  ssd validate [--config=FILE] [--set=...]             check the config only (< 1 s, no TFX)
   ssd data stats FORMAT PATH                           dataset statistics
   ssd weights [--cache_dir=DIR]                        fetch the MiniLM-L6 checkpoint
   ssd bench quality|all [--dataset=D] [--seeds=N] [--quick]  benchmarks -> docs/benchmarks.md
   ssd lineage [--config=FILE] [--artifact_id=N] [--graph=FILE.png]
       which teacher, which corpus, which round made a model (default: the
       latest pushed student, else the latest student)
+  ssd compile [--config=FILE] --output=pipeline.json [--image=IMAGE]
+      compile the pipeline for Kubeflow Pipelines (KFP v2 PipelineJob JSON)
+  ssd schedule --host=URL --pipeline=pipeline.json --cron="0 0 2 * * *"
+      [--experiment=NAME] [--max-concurrency=N] [--dry-run]
+      upload the compiled pipeline and run it on a cron (6 fields, seconds
+      first, as KFP reads it; see ssd/cron.py)
+  ssd lineage runs                                     pipeline runs: status, cached steps, decision
+  ssd lineage explain MODEL                            teacher chain, checkpoint, data, settings,
+                                                       metrics, blessing and push of one model
+  ssd lineage diff A B                                 what changed between two runs or models
+  ssd lineage graph MODEL --output=FILE.png|svg|dot    the upstream graph as a picture
+      MODEL: an artifact id, a URI, latest-blessed or latest-pushed; a run:
+      run:N (N-th run in `runs`, -1 = newest), run:latest or its run id.
+      Store: --metadata=FILE.sqlite, or --mysql_host/--mysql_port/
+      --mysql_database/--mysql_user/--mysql_password, else the config's
+      metadata path. --format=text|json (JSON fields: docs/lineage.md).
+  ssd lineage [--config=FILE] [--artifact_id=N] [--graph=FILE.png]
+      the short form: every execution above a model with its teacher and
+      corpus (default: the latest pushed student, else the latest student)
 """
 
 import json
@@ -37,8 +57,31 @@ flags.DEFINE_integer('seeds', 3, '`ssd bench quality`: training seeds per datase
 flags.DEFINE_bool('quick', False, '`ssd bench`: small budgets (minutes), to check the harness.')
 flags.DEFINE_string('work_dir', 'outputs/bench', '`ssd bench`: pipeline roots and JSON results.')
 flags.DEFINE_string('report', 'docs/benchmarks.md', '`ssd bench`: the report to update.')
+# `ssd lineage` subcommands. `format` and `output` are generic names another
+# command may define too; define them once so both can share them.
+if 'format' not in FLAGS:
+  flags.DEFINE_enum('format', 'text', ['text', 'json'], 'Output format of `ssd lineage ...`.')
+flags.DEFINE_string('output', None, 'Output file: `ssd lineage graph` (.png, .svg or .dot); '
+                    '`ssd compile` (the KFP PipelineJob JSON).')
+flags.DEFINE_string('metadata', None, '`ssd lineage`: SQLite MLMD store (default: the config\'s).')
+flags.DEFINE_string('mysql_host', None, '`ssd lineage`: MLMD on MySQL: host.')
+flags.DEFINE_integer('mysql_port', 3306, '`ssd lineage`: MLMD on MySQL: port.')
+flags.DEFINE_string('mysql_database', None, '`ssd lineage`: MLMD on MySQL: database.')
+flags.DEFINE_string('mysql_user', '', '`ssd lineage`: MLMD on MySQL: user.')
+flags.DEFINE_string('mysql_password', '', '`ssd lineage`: MLMD on MySQL: password.')
+flags.DEFINE_string('pipeline_name', None, '`ssd lineage runs/diff`: only runs of this pipeline.')
 flags.DEFINE_bool('library_logs', False,
                   'Show INFO logs of TFX, MLMD and Beam (they print whole pipeline protos).')
+# ssd compile / ssd schedule (Kubeflow Pipelines)
+flags.DEFINE_string('image', None, '`ssd compile`: container image (overrides kubeflow.image).')
+flags.DEFINE_string('host', None, '`ssd schedule`: KFP API endpoint, e.g. http://localhost:8080.')
+flags.DEFINE_string('pipeline', None, '`ssd schedule`: the JSON `ssd compile` wrote.')
+flags.DEFINE_string('cron', None, '`ssd schedule`: 6-field cron, seconds first ("0 0 2 * * *").')
+flags.DEFINE_string('experiment', 'Default', '`ssd schedule`: KFP experiment (created if missing).')
+flags.DEFINE_integer('max_concurrency', 1, '`ssd schedule`: runs of this schedule at once.')
+flags.DEFINE_bool('dry_run', False, '`ssd schedule`: print the requests, send nothing.')
+flags.DEFINE_alias('max-concurrency', 'max_concurrency')
+flags.DEFINE_alias('dry-run', 'dry_run')
 
 USAGE = __doc__
 
@@ -90,24 +133,58 @@ def cmd_weights(args: List[str]) -> int:
   return 0
 
 
+def _validated_config():
+  """The config with overrides, checked by ssd.validate; None (after
+  printing every problem) when it is not usable."""
+  from ssd import config as C, validate  # pylint: disable=g-import-not-at-top
+  try:
+    return validate.load_and_validate(FLAGS.config, _overrides())
+  except C.ConfigError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return None
+
+
+def cmd_validate(args: List[str]) -> int:
+  if args:
+    raise UsageError(f'ssd validate takes no positional arguments, got {args}')
+  cfg = _validated_config()
+  if cfg is None:
+    return 2
+  print(f'{FLAGS.config or "default config"}: OK ({cfg.data.format} data at {cfg.data.path}, '
+        f'pipeline root {cfg.pipeline_root})')
+  return 0
+
+
 def cmd_run(args: List[str]) -> int:
   if args:
     raise UsageError(f'ssd run takes no positional arguments, got {args}')
-  from ssd import config as C  # pylint: disable=g-import-not-at-top
-  try:
-    cfg = C.load_config(FLAGS.config, _overrides())
-  except C.ConfigError as e:
-    print(f'error: {e}', file=sys.stderr)
+  cfg = _validated_config()
+  if cfg is None:
     return 2
   if not FLAGS.library_logs:
     logging.get_absl_handler().addFilter(_LibraryInfoFilter())
-  from pipelines import local_runner  # pylint: disable=g-import-not-at-top  (TFX import: ~20 s)
-  summary = local_runner.run(cfg)
+  from pipelines import store_lock  # pylint: disable=g-import-not-at-top
+  try:
+    # Taken before the slow TFX import, so a second run fails in a second.
+    with store_lock.hold(cfg.metadata_sqlite):
+      from pipelines import local_runner  # pylint: disable=g-import-not-at-top  (TFX: ~20 s)
+      summary = local_runner.run(cfg)
+  except store_lock.StoreLockedError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 3
   print()
   print(local_runner.format_table(summary['dev_metrics'], 'dev split (model selection):'))
   print()
   print(local_runner.format_table(summary['metrics'], 'test split:'))
   print()
+  anomalies = summary.get('anomalies')
+  if anomalies is not None:
+    count = sum(len(lines) for lines in anomalies.values())
+    print(f'data validation: {count} anomal{"y" if count == 1 else "ies"}'
+          + (f' (data_validation_mode: {cfg.data_validation_mode})' if count else ''))
+    for split, lines in anomalies.items():
+      for line in lines:
+        print(f'  {split}: {line}')
   for decision in summary['decisions']:
     print(f'{decision["node"]}: {decision["reason"]}')
   if summary['pushed'] is not None:
@@ -156,12 +233,143 @@ def cmd_bench(args: List[str]) -> int:
   return commands.main(args, FLAGS)
 
 
+def cmd_compile(args: List[str]) -> int:
+  if args or not FLAGS.output:
+    raise UsageError('usage: ssd compile [--config=FILE] --output=pipeline.json [--image=IMAGE]')
+  from ssd import config as C, weights  # pylint: disable=g-import-not-at-top
+  try:
+    cfg = C.load_config(FLAGS.config, _overrides())
+  except C.ConfigError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  if not FLAGS.library_logs:
+    logging.get_absl_handler().addFilter(_LibraryInfoFilter())
+  from pipelines import kubeflow_runner  # pylint: disable=g-import-not-at-top  (TFX import)
+  try:
+    job = kubeflow_runner.compile_pipeline(cfg, FLAGS.output, image=FLAGS.image)
+  except (C.ConfigError, weights.WeightsError, kubeflow_runner.CompileError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  spec = job['pipelineSpec']
+  root = job['runtimeConfig']['gcsOutputDirectory']
+  if '://' not in root:
+    print(f'warning: pipeline root {root} is a local path, which cluster pods do not share; '
+          'set kubeflow.pipeline_root (or pipeline_root) to a bucket URI', file=sys.stderr)
+  print(f'compiled {spec["pipelineInfo"]["name"]}: {len(spec["root"]["dag"]["tasks"])} tasks, '
+        f'image {kubeflow_runner.kubeflow_config(cfg, FLAGS.image).kubeflow.image}, '
+        f'pipeline root {root}')
+  print(f'pipeline: {FLAGS.output}')
+  return 0
+
+
+def cmd_schedule(args: List[str]) -> int:
+  if args or not (FLAGS.host and FLAGS.pipeline and FLAGS.cron):
+    raise UsageError('usage: ssd schedule --host=URL --pipeline=pipeline.json --cron="0 0 2 * * *" '
+                     '[--experiment=NAME] [--max-concurrency=N] [--dry-run]')
+  from pipelines import kubeflow_spec  # pylint: disable=g-import-not-at-top
+  from ssd import cron, schedule  # pylint: disable=g-import-not-at-top
+  try:
+    plan = schedule.make_plan(FLAGS.host, FLAGS.pipeline, FLAGS.cron, FLAGS.experiment,
+                              FLAGS.max_concurrency)
+  except cron.CronError as e:
+    print(f'error: --cron: {e}', file=sys.stderr)
+    return 2
+  except (kubeflow_spec.SpecError, ValueError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  if FLAGS.dry_run:
+    print(f'# dry run: nothing sent to {plan.host}; ids in <> are assigned by the server')
+    for request in schedule.dry_run_requests(plan):
+      print(json.dumps(request, sort_keys=True))
+    return 0
+  try:
+    ids = schedule.schedule(plan)
+  except schedule.ScheduleError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  print(f'scheduled {plan.pipeline_name} ({plan.num_tasks} tasks) on "{plan.cron}" '
+        f'in experiment {plan.experiment}, at most {plan.max_concurrency} at once')
+  for key, value in ids.items():
+    print(f'{key}: {value}')
+  return 0
+
+
+def lineage_connection():
+  """The MLMD ConnectionConfig the flags name (MySQL flags, --metadata, or the config's)."""
+  from ssd.lineage import store  # pylint: disable=g-import-not-at-top
+  if FLAGS.mysql_host or FLAGS.mysql_database:
+    if not (FLAGS.mysql_host and FLAGS.mysql_database):
+      raise UsageError('MySQL needs both --mysql_host and --mysql_database')
+    return store.mysql_config(FLAGS.mysql_host, FLAGS.mysql_port, FLAGS.mysql_database,
+                              FLAGS.mysql_user, FLAGS.mysql_password)
+  path = FLAGS.metadata
+  if path is None:
+    from ssd import config as C  # pylint: disable=g-import-not-at-top
+    path = C.load_config(FLAGS.config, _overrides()).metadata_sqlite
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'no ML Metadata store at {path}; run the pipeline first or pass --metadata')
+  return store.sqlite_config(path)
+
+
+def _lineage_command(args: List[str], arity: int, usage: str, build, to_text) -> int:
+  """Shared frame of the lineage subcommands: connect, build the JSON, print it."""
+  if len(args) != arity:
+    raise UsageError(f'usage: {usage}')
+  from ssd.lineage import resolve, store  # pylint: disable=g-import-not-at-top
+  try:
+    connection = lineage_connection()
+    try:
+      mlmd = store.connect(connection)
+    except RuntimeError as e:  # what MLMD raises when it cannot open the store
+      raise FileNotFoundError(f'cannot open the ML Metadata store: {e}') from None
+    doc = build(mlmd, *args)
+  except (FileNotFoundError, resolve.RefError, ValueError, KeyError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  print(json.dumps(doc, indent=1, sort_keys=True, default=str) if FLAGS.format == 'json' else to_text(doc))
+  return 0
+
+
+def cmd_lineage_runs(args: List[str]) -> int:
+  from ssd.lineage import runs, text  # pylint: disable=g-import-not-at-top
+  return _lineage_command(args, 0, 'ssd lineage runs [--metadata=FILE] [--format=text|json]',
+                          lambda s: runs.list_runs(s, FLAGS.pipeline_name), text.runs)
+
+
+def cmd_lineage_explain(args: List[str]) -> int:
+  from ssd.lineage import explain, resolve, text  # pylint: disable=g-import-not-at-top
+  return _lineage_command(args, 1, 'ssd lineage explain MODEL [--format=text|json]',
+                          lambda s, ref: explain.explain(s, resolve.resolve_model(s, ref)), text.explain)
+
+
+def cmd_lineage_diff(args: List[str]) -> int:
+  from ssd.lineage import diff, text  # pylint: disable=g-import-not-at-top
+  return _lineage_command(args, 2, 'ssd lineage diff A B [--format=text|json]',
+                          lambda s, a, b: diff.diff(s, a, b, FLAGS.pipeline_name), text.diff)
+
+
+def cmd_lineage_graph(args: List[str]) -> int:
+  from ssd.lineage import graph, resolve, text  # pylint: disable=g-import-not-at-top
+  if not FLAGS.output:
+    raise UsageError('usage: ssd lineage graph MODEL --output=FILE.png|svg|dot')
+  return _lineage_command(
+      args, 1, 'ssd lineage graph MODEL --output=FILE.png|svg|dot',
+      lambda s, ref: graph.render(s, resolve.resolve_model(s, ref).id, FLAGS.output), text.graph)
+
+
 COMMANDS = {
     ('run',): cmd_run,
+    ('validate',): cmd_validate,
     ('data', 'stats'): cmd_data_stats,
     ('weights',): cmd_weights,
     ('lineage',): cmd_lineage,
     ('bench',): cmd_bench,
+    ('compile',): cmd_compile,
+    ('schedule',): cmd_schedule,
+    ('lineage', 'runs'): cmd_lineage_runs,
+    ('lineage', 'explain'): cmd_lineage_explain,
+    ('lineage', 'diff'): cmd_lineage_diff,
+    ('lineage', 'graph'): cmd_lineage_graph,
 }
 
 

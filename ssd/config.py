@@ -220,15 +220,24 @@ class EvaluationConfig:
 
 @dataclasses.dataclass
 class BeamConfig:
+  """Beam runner and options of every Beam step (pseudo-labelling, statistics).
+
+  `runner` names any Beam runner (DirectRunner, DataflowRunner, FlinkRunner,
+  SparkRunner, PortableRunner, ...); `args` are its options, passed as they
+  are. The direct_* fields apply to the DirectRunner only.
+  """
   direct_num_workers: int = 1
   direct_running_mode: str = 'in_memory'   # in_memory | multi_threading | multi_processing
-  extra_args: List[str] = dataclasses.field(default_factory=list)
+  extra_args: List[str] = dataclasses.field(default_factory=list)   # appended after `args`
+  runner: str = 'DirectRunner'
+  args: List[str] = dataclasses.field(default_factory=list)
 
   def pipeline_args(self) -> List[str]:
-    return ['--runner=DirectRunner',
-            f'--direct_num_workers={self.direct_num_workers}',
-            f'--direct_running_mode={self.direct_running_mode}',
-            *self.extra_args]
+    out = [f'--runner={self.runner}']
+    if self.runner == 'DirectRunner':
+      out += [f'--direct_num_workers={self.direct_num_workers}',
+              f'--direct_running_mode={self.direct_running_mode}']
+    return out + list(self.args) + list(self.extra_args)
 
 
 @dataclasses.dataclass
@@ -252,6 +261,14 @@ class PipelineConfig:
   push: PushConfig = dataclasses.field(default_factory=PushConfig)
   evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
   beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
+  kubeflow: 'KubeflowConfig' = dataclasses.field(default_factory=lambda: KubeflowConfig())
+  # Data validation (with `data_validation: true`): `warn` prints
+  # ExampleValidator's anomalies in the run summary; `fail` stops the run
+  # before any model is trained. `data_validation_schema` names a
+  # schema.pbtxt (path or URI) to check against instead of one SchemaGen
+  # infers from the very statistics it is then checked against.
+  data_validation_mode: str = 'warn'   # warn | fail
+  data_validation_schema: Optional[str] = None
 
   @property
   def metadata_sqlite(self) -> str:
@@ -269,6 +286,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
   if origin in (dict, Dict):
     if not isinstance(value, dict):
       raise ConfigError(f'{key}: expected a mapping, got {value!r}')
+    value_tp = get_args(tp)[1] if get_args(tp) else Any
+    if dataclasses.is_dataclass(value_tp):  # e.g. kubeflow.resources: {node_id: ResourcesConfig}
+      return {str(k): _coerce(v, value_tp, f'{key}.{k}') for k, v in value.items()}
     return dict(value)
   if dataclasses.is_dataclass(tp):
     if not isinstance(value, dict):
@@ -372,3 +392,33 @@ def load_config(path: Optional[str], overrides: Optional[List[str]] = None) -> P
     return from_dict(PipelineConfig, raw)
   except ConfigError as e:
     raise ConfigError(f'{path or "config"}: {e}') from None
+
+
+@dataclasses.dataclass
+class ResourcesConfig:
+  """One container's resources on Kubeflow (KFP's ResourceSpec); null = not set.
+
+  Memory is in GB, as KFP's `memory_limit`. `accelerator` is what the cluster
+  calls it: a Kubernetes resource name on Kubeflow (`nvidia.com/gpu`), an
+  accelerator type on Vertex AI (`NVIDIA_TESLA_T4`).
+  """
+  cpu: Optional[float] = None
+  memory_gb: Optional[float] = None
+  cpu_request: Optional[float] = None
+  memory_request_gb: Optional[float] = None
+  accelerator: Optional[str] = None
+  accelerator_count: Optional[int] = None
+
+
+@dataclasses.dataclass
+class KubeflowConfig:
+  """How `ssd compile` binds the pipeline to Kubeflow Pipelines (KFP v2)."""
+  # Container image that runs every component (see Dockerfile); `--image` overrides.
+  image: str = 'ssd-rankers:latest'
+  # Pipeline root on the cluster (e.g. gs://bucket/ssd); null = `pipeline_root`.
+  pipeline_root: Optional[str] = None
+  # Beam arguments inside the components; null = the local run's (`beam`).
+  beam_args: Optional[List[str]] = None
+  # Applied to every component; `resources` overrides it per node id, field by field.
+  default_resources: ResourcesConfig = dataclasses.field(default_factory=ResourcesConfig)
+  resources: Dict[str, ResourcesConfig] = dataclasses.field(default_factory=dict)

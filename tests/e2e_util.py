@@ -61,3 +61,22 @@ def tiny_pipeline_config(tmp_path, architecture: str = 'bi_encoder', **overrides
   for key, value in overrides.items():
     raw[key] = value
   return raw
+
+
+def write_tiny_checkpoint(directory: str, vocab_file: str, seed: int = 0, **encoder) -> str:
+  """A Hugging Face-format BERT directory with random weights (a stand-in for a
+  pretrained checkpoint that a test can build); encoder fields overridable."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from rankers import checkpoint as rcheckpoint
+  from rankers import config as rconfig
+  from rankers import encoder as rencoder
+  with tf.io.gfile.GFile(vocab_file, 'r') as f:
+    vocab_size = sum(1 for _ in f)
+  fields = dict(vocab_size=vocab_size, hidden_size=32, num_layers=2, num_heads=2,
+                intermediate_size=64, max_position_embeddings=64)
+  fields.update(encoder)
+  tf.keras.utils.set_random_seed(seed)
+  model = rencoder.BertEncoder(rconfig.EncoderConfig(**fields))
+  ids = tf.zeros([1, 4], tf.int32)
+  model({'input_word_ids': ids, 'input_mask': tf.ones_like(ids), 'input_type_ids': ids})
+  return rcheckpoint.write_hf_checkpoint(directory, model, vocab_file, lower_case=True)

@@ -25,7 +25,7 @@ from ssd import config as C
 from ssd import lineage
 from tests import e2e_util
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # whole pipeline runs in fixtures
 
 
 def _run(tmp, name, **overrides):

@@ -21,7 +21,7 @@ from ssd import config as C
 from ssd import lineage
 from tests import e2e_util
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # whole pipeline runs in fixtures
 
 NODES = (P.EXAMPLE_GEN, P.STATISTICS_GEN, P.SCHEMA_GEN, P.EXAMPLE_VALIDATOR,
          P.TEACHER_TRAINER, P.TEACHER_PRETRAINED, P.TEACHER_EVALUATOR)

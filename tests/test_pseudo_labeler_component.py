@@ -24,7 +24,7 @@ def test_channels_and_parameters():
   assert c.inputs[S.MODEL_KEY].type is standard_artifacts.Model
   assert c.outputs[S.PSEUDO_LABELLED_KEY].type is standard_artifacts.Examples
   assert c.outputs[S.REPORT_KEY].type is S.PseudoLabelReport
-  assert c.outputs[S.REPORT_KEY].type_name == 'PseudoLabelReport'
+  assert c.outputs[S.REPORT_KEY].type_name == 'ssd.PseudoLabelReport'
   parsed = S.parse_config(c.exec_properties[S.CONFIG_KEY])
   assert parsed.temperature == 2.0 and parsed.keep_top_k == 5
 

@@ -42,7 +42,9 @@ from tests import e2e_util
 MODEL_ID = 123
 WORDS = ('flow wing pressure boundary layer heat transfer shock mach supersonic '
          'laminar turbulent body drag lift nozzle jet plate cylinder cone').split()
-CONFIG = S.PseudoLabelConfig(keep_top_k=3, keep_bottom_k=1, max_pairs_per_query=3, batch_size=16)
+# 5 dead letters in 200 pairs: above the default 1 % threshold, on purpose.
+CONFIG = S.PseudoLabelConfig(keep_top_k=3, keep_bottom_k=1, max_pairs_per_query=3, batch_size=16,
+                             max_dead_letter_fraction=0.05)
 SPLITS = ['train', 'unlabelled']
 IN_PROCESS = ['--direct_num_workers=1', '--direct_running_mode=in_memory']
 TWO_WORKERS = ['--direct_num_workers=2', '--direct_running_mode=multi_processing']
@@ -162,7 +164,7 @@ def run_executor(workdir, name, examples, model, beam_args, config=CONFIG):
   print(f'\n{name}: {payload["counts"]["total"]["pairs_in"]} pairs in '
         f'{payload["pipeline_seconds"]:.1f}s = {payload["pairs_per_second"]:.1f} pairs/s')
   return {'out': out, 'report': report, 'payload': payload, 'model': model,
-          'kept': {s: example_io.read_split(out.uri, s) for s in SPLITS}}
+          'kept': {s: example_io.read_split(out.uri, s) for s in config.splits}}
 
 
 @pytest.fixture(scope='module')
@@ -276,16 +278,19 @@ def scores_by_pair(run):
           for s in SPLITS for r in run['kept'][s]}
 
 
+@pytest.mark.e2e   # exports a real teacher; a real Beam run
 def test_cross_encoder_in_process(cross_run, inputs):
   assert cross_run['payload']['teacher']['architecture'] == 'cross_encoder'
   check_run(cross_run, inputs)
 
 
+@pytest.mark.e2e   # exports a real teacher; a real Beam run
 def test_bi_encoder_in_process(bi_run, inputs):
   assert bi_run['payload']['teacher']['architecture'] == 'bi_encoder'
   check_run(bi_run, inputs)
 
 
+@pytest.mark.e2e   # Beam worker processes: minutes on 2 cores
 @pytest.mark.parametrize('architecture', ['bi_encoder', 'cross_encoder'])
 def test_two_worker_processes_match_in_process(architecture, workdir, inputs, request):
   in_process = request.getfixturevalue('bi_run' if architecture == 'bi_encoder' else 'cross_run')
@@ -299,12 +304,14 @@ def test_two_worker_processes_match_in_process(architecture, workdir, inputs, re
     np.testing.assert_allclose(a[key], b[key], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.e2e   # exports a real teacher; a real Beam run
 def test_missing_splits_are_skipped_and_none_is_an_error(workdir, inputs, cross_teacher):
   config = S.PseudoLabelConfig(splits=['dev', 'nope'])
   with pytest.raises(ValueError, match='none of the configured splits'):
     run_executor(workdir, 'nosplit', inputs['examples'], cross_teacher, IN_PROCESS, config)
 
 
+@pytest.mark.e2e   # a fresh interpreter importing TensorFlow
 def test_fresh_process_needs_tensorflow_text(cross_teacher):
   """The pitfall the scoring DoFn's setup() avoids: a fresh interpreter (a
   Beam worker) cannot load the teacher until tensorflow_text is imported."""
@@ -326,6 +333,7 @@ def test_fresh_process_needs_tensorflow_text(cross_teacher):
   assert 'TEACHER_SCORE' in result.stdout, result.stderr
 
 
+@pytest.mark.e2e   # exports a real teacher; a real Beam run
 def test_fingerprint_changes_with_content(workdir, cross_teacher):
   model_dir = path_utils.serving_model_path(cross_teacher.uri)
   copy = os.path.join(workdir, 'fingerprint_copy')
@@ -350,3 +358,84 @@ def test_check_counts_rejects_lost_pairs_and_a_teacher_that_scores_nothing():
                                ['u', 'dead_letter_malformed_record', 1]], ['u'])
   with pytest.raises(RuntimeError, match='failed on all 2'):
     E.check_counts(broken, '/r')
+
+
+# --- a teacher that fails on some records ------------------------------------
+
+POISON = 'theory'   # in the tiny (Cranfield) vocabulary, not in WORDS
+
+
+@pytest.fixture(scope='module')
+def poisoned_teacher(workdir, vocab):
+  """A real cross-encoder whose embedding of one word is NaN: every pair with
+  that word gets a non-finite score (a `scoring_error` dead letter)."""
+  with open(vocab, encoding='utf-8') as f:
+    tokens = [line.rstrip('\n') for line in f]
+  config = RankerConfig('cross_encoder', encoder=EncoderConfig(
+      vocab_size=len(tokens), hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+      max_position_embeddings=64), vocab_file=vocab, max_length=48, query_max_length=16)
+  ranker = models.build_ranker(config, seed=3)
+  table = ranker.model.encoder.embeddings.word_embeddings.embeddings
+  rows = table.numpy()
+  rows[tokens.index(POISON)] = np.nan
+  table.assign(rows)
+  model = standard_artifacts.Model()
+  model.uri = os.path.join(workdir, 'model_poisoned')
+  model.id = MODEL_ID
+  export.export_ranker(ranker, path_utils.serving_model_path(model.uri))
+  return model
+
+
+@pytest.fixture(scope='module')
+def poison_inputs(workdir):
+  """unlabelled: 10 queries x 5 docs; doc 'dp' (in 3 lists) holds the word."""
+  rng = np.random.default_rng(1)
+  rows = []
+  for q in range(10):
+    docs = [f'd{q}_{i}' for i in range(4)] + (['dp'] if q < 3 else [f'd{q}_4'])
+    for rank, did in enumerate(docs):
+      text = f'wing {POISON} flow' if did == 'dp' else _text(rng, 8)
+      rows.append({F.QUERY_ID: f'q{q}', F.DOC_ID: did, F.QUERY: _text(rng, 3), F.DOC: text,
+                   F.LABEL: None, F.FIRST_STAGE_SCORE: 5.0 - rank,
+                   F.FIRST_STAGE_RANK: rank + 1})
+  examples = standard_artifacts.Examples()
+  examples.uri = os.path.join(workdir, 'poison_examples')
+  example_io.write_split(examples.uri, 'unlabelled', rows)
+  examples.split_names = artifact_utils.encode_split_names(['unlabelled'])
+  return examples
+
+
+@pytest.mark.e2e   # a real teacher in a real Beam run
+def test_too_many_teacher_failures_fail_the_execution(workdir, poison_inputs,
+                                                      poisoned_teacher):
+  config = S.PseudoLabelConfig(splits=['unlabelled'], batch_size=8)
+  assert config.max_dead_letter_fraction == 0.01
+  with pytest.raises(E.TooManyDeadLettersError) as e:
+    run_executor(workdir, 'poisoned', poison_inputs, poisoned_teacher, IN_PROCESS, config)
+  message = str(e.value)
+  assert message.startswith('3 of 50 pairs (6.00%) were dead-lettered, more than '
+                            'max_dead_letter_fraction=0.01 allows')
+  assert "{'scoring_error': 3}" in message
+  for q in range(3):
+    assert f'unlabelled q{q}/dp: scoring_error (non-finite score nan)' in message
+  # Nothing that looks complete is left behind: no data, no counts on the output.
+  out_uri = os.path.join(workdir, 'poisoned', 'pseudo_labelled')
+  assert not glob.glob(os.path.join(out_uri, '**', '*.gz'), recursive=True)
+  with open(os.path.join(workdir, 'poisoned', 'report', S.COUNTS_FILE)) as f:
+    failed = json.load(f)
+  assert failed['failed'] is True and failed['counts']['total']['dead_letter_scoring_error'] == 3
+  assert len(dead_letters(os.path.join(workdir, 'poisoned', 'report'))) == 3
+
+
+@pytest.mark.e2e   # a real teacher in a real Beam run
+def test_teacher_failures_below_the_threshold_are_dead_letters(workdir, poison_inputs,
+                                                               poisoned_teacher):
+  config = S.PseudoLabelConfig(splits=['unlabelled'], batch_size=8,
+                               max_dead_letter_fraction=0.1)
+  run = run_executor(workdir, 'poisoned_ok', poison_inputs, poisoned_teacher, IN_PROCESS,
+                     config)
+  total = run['payload']['counts']['total']
+  assert total['pairs_in'] == 50 and total['dead_letter_scoring_error'] == 3
+  assert total['kept'] == 47 == len(run['kept']['unlabelled'])
+  assert run['out'].get_int_custom_property('total_dead_letter_scoring_error') == 3
+  assert {d['record']['doc_id'] for d in dead_letters(run['report'].uri)} == {'dp'}

@@ -147,7 +147,7 @@ def test_unknown_ids_in_qrels_are_counted(tmp_path):
 
 @pytest.mark.parametrize('name,text,line,problem', [
     (cranfield.DOCS_FILE, '.I 1\n.T\nt\n.X\nw\n', 4, 'unknown field marker .X'),
-    (cranfield.DOCS_FILE, '.I 1\n.T\nt\n.I one\n', 4, 'non-integer record id'),
+    (cranfield.DOCS_FILE, '.I 1\n.W\nt\n.I one\n', 4, 'non-integer record id'),
     (cranfield.DOCS_FILE, 'hello\n.I 1\n', 1, 'text before the first .I'),
     (cranfield.DOCS_FILE, '.I 1\n.W\na\n.I 1\n.W\nb\n', 4,
      'duplicate document id 1'),

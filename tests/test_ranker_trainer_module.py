@@ -127,3 +127,13 @@ def test_hard_pseudo_targets_and_confidence_weights():
   assert sorted(data.weights.tolist()) == [0.25, 1.0]
   with pytest.raises(ValueError, match='no hard_label'):
     module.training_targets([dict(rows[0], **{F.HARD_LABEL: None})], objective)
+
+
+def test_hard_pseudo_labelled_queries_are_still_sampled():
+  rows = [_pseudo(f'u{i}', f'd{j}', float(j), 0.5, float(j == 0), 0.5)
+          for i in range(5) for j in range(2)]
+  rows += [_pseudo('q1', 'd9', 1.0, 0.5, 1.0, 0.5, label=1.0)]
+  targets = module.training_targets(rows, C.ObjectiveConfig(pseudo_targets='hard'))
+  kept = module.sample_soft_lists(targets, max_lists=2, seed=0)
+  assert len({r[F.QUERY_ID] for r in kept if r[module.PSEUDO_KEY]}) == 2
+  assert any(r[F.QUERY_ID] == 'q1' for r in kept)   # true labels are always kept

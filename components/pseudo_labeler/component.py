@@ -35,10 +35,12 @@ class PseudoLabeler(base_beam_component.BaseBeamComponent):
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
   def __init__(self, examples: types.BaseChannel, model: types.BaseChannel, config_json: str,
-               gate_blessing: Optional[types.BaseChannel] = None):
+               gate_blessing: Optional[types.BaseChannel] = None,
+               code_fingerprint: Optional[str] = None):
     S.parse_config(config_json)  # fail at pipeline construction, not in the run
     spec = S.PseudoLabelerSpec(
         examples=examples, model=model, config_json=config_json, gate_blessing=gate_blessing,
+        code_fingerprint=code_fingerprint,
         pseudo_labelled=types.Channel(type=standard_artifacts.Examples),
         report=types.Channel(type=S.PseudoLabelReport))
     super().__init__(spec=spec)

@@ -30,6 +30,7 @@ from components import example_io
 from components.pseudo_labeler import beam_fns as B
 from components.pseudo_labeler import report as R
 from components.pseudo_labeler import spec as S
+from rankdata import features as F
 from rankers import export as rexport
 from ssd import config as C
 
@@ -117,6 +118,66 @@ def check_counts(counts: Dict[str, Dict[str, int]], report_uri: str) -> None:
                        f'{report_uri}/{S.DEAD_LETTER_PREFIX}-*{S.DEAD_LETTER_SUFFIX}')
 
 
+class TooManyDeadLettersError(RuntimeError):
+  """More pairs were dead-lettered than `max_dead_letter_fraction` allows."""
+
+
+# How many failing records the error message names.
+MAX_NAMED_FAILURES = 5
+
+
+def first_dead_letters(report_uri: str, n: int = MAX_NAMED_FAILURES) -> List[str]:
+  """'split query/doc: reason (detail)' of the first `n` dead letters, in a
+  stable order (split, query id, doc id), read back from the report."""
+  rows = []
+  pattern = os.path.join(report_uri, f'{S.DEAD_LETTER_PREFIX}*{S.DEAD_LETTER_SUFFIX}')
+  for path in sorted(tf.io.gfile.glob(pattern)):
+    with tf.io.gfile.GFile(path) as f:
+      for line in f:
+        if line.strip():
+          rows.append(json.loads(line))
+  def key(d):
+    r = d.get('record', {})
+    return (d.get('split', ''), str(r.get('query_id', '')), str(r.get('doc_id', '')))
+  out = []
+  for d in sorted(rows, key=key)[:n]:
+    r = d.get('record', {})
+    ids = (f'{r["query_id"]}/{r["doc_id"]}' if 'query_id' in r and 'doc_id' in r
+           else f'{r.get("raw_bytes", "?")}-byte record')
+    detail = str(r.get('detail', ''))[:120]
+    out.append(f'{d.get("split")} {ids}: {d.get("reason")}' + (f' ({detail})' if detail else ''))
+  return out
+
+
+def check_dead_letter_fraction(counts: Dict[str, Dict[str, int]], max_fraction: float,
+                               report_uri: str) -> None:
+  """Raises TooManyDeadLettersError when dead letters exceed the tolerated share."""
+  total = counts[S.TOTAL]
+  dead = sum(n for k, n in total.items() if k.startswith('dead_letter_'))
+  pairs_in = total[S.PAIRS_IN]
+  if not pairs_in or dead / pairs_in <= max_fraction:
+    return
+  reasons = {k[len('dead_letter_'):]: n for k, n in total.items()
+             if k.startswith('dead_letter_') and n}
+  first = first_dead_letters(report_uri)
+  raise TooManyDeadLettersError(
+      f'{dead} of {pairs_in} pairs ({dead / pairs_in:.2%}) were dead-lettered, more than '
+      f'max_dead_letter_fraction={max_fraction:g} allows; by reason: {reasons}; first: '
+      f'{"; ".join(first)}. All dead letters: {report_uri}/{S.DEAD_LETTER_PREFIX}-*'
+      f'{S.DEAD_LETTER_SUFFIX}. Fix the input or the teacher, or raise '
+      'max_dead_letter_fraction (teacher_prime.pseudo_label / student.transfer).')
+
+
+def discard_outputs(labelled_out: types.Artifact, split_dirs: Dict[str, str]) -> None:
+  """Deletes what the pipeline wrote for the pseudo-labelled splits, so a
+  failed execution leaves no data that looks complete (TFX does not publish
+  its artifacts; this also keeps anyone reading the folder from using it)."""
+  for directory in split_dirs.values():
+    if tf.io.gfile.exists(directory):
+      tf.io.gfile.rmtree(directory)
+  labelled_out.split_names = artifact_utils.encode_split_names([])
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
   """Scores splits with the teacher in Beam and writes pseudo-labelled Examples."""
 
@@ -154,6 +215,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     available = artifact_utils.decode_split_names(examples.split_names)
     splits = [s for s in cfg.splits if s in available]
     skipped = [s for s in cfg.splits if s not in available]
+    if F.SPLIT_UNLABELLED in skipped:
+      # Scoring only labelled data would quietly turn SSD into supervised training.
+      raise ValueError(f'the {F.SPLIT_UNLABELLED!r} split is not in the input Examples '
+                       f'{examples.uri} (has {available}); semi-supervised training needs it')
     if skipped:
       logging.warning('splits %s are not in the input Examples (has %s); skipping them',
                       skipped, available)
@@ -193,7 +258,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     seconds = time.time() - t0
 
     counts = B.counts_from_rows(_read_json(counts_path), splits)
-    check_counts(counts, report.uri)
+    try:
+      check_counts(counts, report.uri)
+      check_dead_letter_fraction(counts, cfg.max_dead_letter_fraction, report.uri)
+    except Exception as e:
+      discard_outputs(labelled_out, split_dirs)
+      io_utils.write_string_file(os.path.join(report.uri, S.COUNTS_FILE), json.dumps(
+          {'failed': True, 'error': str(e), 'counts': counts}, indent=1, sort_keys=True))
+      raise
     metrics = beam_counters(result)
     mismatched = {f'{split}_{name}': (n, metrics[f'{split}_{name}'])
                   for split, values in counts.items() if split != S.TOTAL

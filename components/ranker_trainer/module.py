@@ -1,6 +1,8 @@
 """Trainer module for the stock TFX `Trainer`: `run_fn` trains and exports a ranker.
 
-Wired as `Trainer(run_fn='components.ranker_trainer.module.run_fn', ...)`:
+Wired as `RankerTrainer(run_fn='components.ranker_trainer.module.run_fn', ...)`
+(components/ranker_trainer/component.py, the stock Trainer plus a
+`checkpoint` input):
 the project is installed in the runtime environment (venv or container
 image), so an import path is used rather than `module_file`, which would make
 TFX package this folder into a wheel at every run.
@@ -21,39 +23,54 @@ which:
   candidates_k: the first stage's K; the hybrid fit reranks the top-K only,
               as the evaluator does (dev lists also hold judged documents
               from outside the top-K)
-  cache_dir:  where named checkpoints (e.g. `minilm-l6`) live
+  checkpoint_uri: the PretrainedCheckpoint input artifact's URI (added by
+              the RankerTrainer executor, not by the pipeline): where the
+              weights of a model with `model.checkpoint` set are read from
+  check_size_against_base: T' only; fail unless the model is at least as
+              deep and wide as the `base_model` input (its teacher), when the
+              pipeline could not check this without reading checkpoints
   role:       recorded with the exported model (e.g. `teacher_prime_r1`)
 """
 
 import dataclasses
 import json
 import os
-import shutil
 import time
 from typing import Any, Dict, List, Optional
 
 from absl import logging
 import numpy as np
+import tensorflow as tf
 
 from components import example_io
+from components import fileio
 from rankdata import features as F
 from ssd import config as C
-from ssd import weights
 
 
 
-def ranker_config_from(model: C.ModelConfig, cache_dir: str,
+def ranker_config_from(model: C.ModelConfig, checkpoint_uri: Optional[str],
                        noise: Optional[C.NoiseConfig] = None,
                        checkpoint_override: Optional[str] = None):
-  """ModelConfig (user-facing) → rankers.config.RankerConfig (library)."""
+  """ModelConfig (user-facing) → rankers.config.RankerConfig (library).
+
+  `checkpoint_uri` is the PretrainedCheckpoint artifact's directory; it is
+  required when `model.checkpoint` is set (weights never come from a local
+  cache here). `checkpoint_override` (warm start) wins over both.
+  """
   from rankers import checkpoint as rcheckpoint  # pylint: disable=g-import-not-at-top
   from rankers import config as RC
-  checkpoint = checkpoint_override or weights.resolve_checkpoint(model.checkpoint, cache_dir)
+  checkpoint = checkpoint_override
+  if checkpoint is None and model.checkpoint:
+    if not checkpoint_uri:
+      raise ValueError(f'model.checkpoint is {model.checkpoint!r} but the trainer has no '
+                       'checkpoint input artifact (pipelines/pipeline.py wires one)')
+    checkpoint = checkpoint_uri
   e = model.encoder
   if checkpoint is None:
     if not model.vocab_file:
       raise C.ConfigError('a randomly initialised model needs model.vocab_file')
-    with open(model.vocab_file, encoding='utf-8') as f:
+    with tf.io.gfile.GFile(model.vocab_file, 'r') as f:
       vocab_size = sum(1 for _ in f)
     encoder = RC.EncoderConfig(
         vocab_size=vocab_size, hidden_size=e.hidden_size, num_layers=e.num_layers,
@@ -86,8 +103,9 @@ class TrainerArgs:
   warm_start: bool
   hybrid: bool
   candidates_k: Optional[int]
-  cache_dir: str
   role: str
+  checkpoint_uri: Optional[str] = None
+  check_size_against_base: bool = False
 
 
 def parse_custom_config(custom_config: Dict[str, Any]) -> TrainerArgs:
@@ -101,21 +119,43 @@ def parse_custom_config(custom_config: Dict[str, Any]) -> TrainerArgs:
       warm_start=bool(cc.get('warm_start', False)),
       hybrid=bool(cc.get('hybrid', False)),
       candidates_k=cc.get('candidates_k'),
-      cache_dir=cc.get('cache_dir', C.PipelineConfig.cache_dir),
-      role=cc.get('role', 'model'))
+      role=cc.get('role', 'model'),
+      checkpoint_uri=cc.get('checkpoint_uri'),
+      check_size_against_base=bool(cc.get('check_size_against_base', False)))
+
+
+def check_not_smaller_than_base(ranker_cfg, base_model: Optional[str], role: str) -> None:
+  """T' must be at least as deep and wide as its teacher (the base model).
+
+  Checked here when the pipeline could not check it at build time (a
+  checkpoint's size is only known once it has been read).
+  """
+  from rankers import checkpoint as rcheckpoint  # pylint: disable=g-import-not-at-top
+  from rankers import export as rexport
+  if not base_model:
+    raise ValueError(f'[{role}] check_size_against_base needs a base_model input')
+  base = rcheckpoint.read_hf_config(rexport.checkpoint_dir_of(base_model))
+  mine = ranker_cfg.encoder
+  if mine.num_layers < base.num_layers or mine.hidden_size < base.hidden_size:
+    raise C.ConfigError(
+        f'[{role}] teacher_prime.model is smaller than its teacher: {mine.num_layers} layers x '
+        f'{mine.hidden_size} hidden < {base.num_layers} x {base.hidden_size}; T\' must be equal '
+        'or larger (use student for smaller models)')
 
 
 def sample_soft_lists(examples: List[Dict[str, Any]], max_lists: Optional[int], seed: int):
   """Keeps every labelled pair and a seeded sample of `max_lists` unlabelled queries."""
   if max_lists is None:
     return examples
-  unlabelled = sorted({ex[F.QUERY_ID] for ex in examples if ex.get(F.LABEL) is None})
+  def pseudo(ex):  # no true label (training_targets may have given it a hard pseudo-label)
+    return ex.get(PSEUDO_KEY, ex.get(F.LABEL) is None)
+  unlabelled = sorted({ex[F.QUERY_ID] for ex in examples if pseudo(ex)})
   if len(unlabelled) <= max_lists:
     return examples
   rng = np.random.default_rng(seed)
   keep = set(rng.choice(unlabelled, size=max_lists, replace=False).tolist())
   logging.info('sampling %d of %d pseudo-labelled queries (seed %d)', max_lists, len(unlabelled), seed)
-  return [ex for ex in examples if ex.get(F.LABEL) is not None or ex[F.QUERY_ID] in keep]
+  return [ex for ex in examples if not pseudo(ex) or ex[F.QUERY_ID] in keep]
 
 
 # Floor for soft labels before the log: the pseudo-labeller's float32 softmax
@@ -124,6 +164,7 @@ MIN_SOFT_LABEL = 1e-30
 # Key the trainer writes its soft-loss target under (see training_targets).
 TARGET_KEY = 'soft_target'
 WEIGHT_KEY = 'list_weight'
+PSEUDO_KEY = 'is_pseudo_labelled'   # True: the pair had no true label
 
 
 def training_targets(examples: List[Dict[str, Any]], objective: C.ObjectiveConfig
@@ -149,6 +190,7 @@ def training_targets(examples: List[Dict[str, Any]], objective: C.ObjectiveConfi
   for ex in examples:
     row = dict(ex)
     unlabelled = row.get(F.LABEL) is None
+    row[PSEUDO_KEY] = unlabelled
     if soft_from_labels:
       p = row.get(F.SOFT_LABEL)
       row[TARGET_KEY] = None if p is None else float(np.log(max(float(p), MIN_SOFT_LABEL)))
@@ -186,6 +228,23 @@ def fit_hybrid_weight(scorer, rows: List[Dict[str, Any]], candidates_k: Optional
   return fit
 
 
+def _count_truncated(ranker, examples: List[Dict[str, Any]], role: str) -> Dict[str, int]:
+  """Counts training inputs longer than the model takes (they are cut, not
+  dropped) and warns when there are any; recorded in training_summary.json."""
+  from rankers import tokenization  # pylint: disable=g-import-not-at-top
+  cfg = ranker.config
+  counts = tokenization.count_truncated(
+      ranker.tokenizer, [ex[F.QUERY] for ex in examples], [ex[F.DOC] for ex in examples],
+      cfg.max_length, cfg.query_max_length if cfg.is_bi_encoder else None)
+  cut = counts['truncated_pairs'] + counts['truncated_docs'] + counts['truncated_queries']
+  if cut:
+    logging.warning('[%s] %d of %d training inputs exceed max_length=%d (query_max_length=%d) '
+                    'and are truncated (longest: %d word pieces): %s', role, cut,
+                    counts['items'], cfg.max_length, cfg.query_max_length,
+                    counts['longest_pieces'], counts)
+  return counts
+
+
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point."""
   from rankers import export as rexport  # pylint: disable=g-import-not-at-top
@@ -207,7 +266,7 @@ def run_fn(fn_args) -> None:
     # A skipped round (its pseudo-labeller was gated off): pass the teacher through.
     logging.info('[%s] no training data (round skipped): exporting base model %s unchanged',
                  role, fn_args.base_model)
-    shutil.copytree(fn_args.base_model, fn_args.serving_model_dir, dirs_exist_ok=True)
+    fileio.copy_tree(fn_args.base_model, fn_args.serving_model_dir)
     return
 
   warm_from = None
@@ -215,14 +274,23 @@ def run_fn(fn_args) -> None:
     if not fn_args.base_model:
       raise ValueError(f'[{role}] warm_start needs a base_model input')
     warm_from = rexport.checkpoint_dir_of(fn_args.base_model)
-  ranker_cfg = ranker_config_from(args.model, args.cache_dir, args.noise, checkpoint_override=warm_from)
+  ranker_cfg = ranker_config_from(args.model, args.checkpoint_uri, args.noise,
+                                  checkpoint_override=warm_from)
+  if args.check_size_against_base:
+    check_not_smaller_than_base(ranker_cfg, fn_args.base_model, role)
   logging.info('[%s] building %s (checkpoint=%s, keep_layers=%s, noise=%s)', role,
                ranker_cfg.architecture, ranker_cfg.checkpoint_dir, ranker_cfg.keep_layers, args.noise)
-  ranker = rmodels.build_ranker(ranker_cfg)
+  # Seeded: initial weights (random init, a fresh head) are part of what the
+  # seed must fix for two runs of one config to give the same model.
+  ranker = rmodels.build_ranker(ranker_cfg, seed=args.train.seed)
 
   history: Dict[str, Any] = {'epochs': args.train.epochs}
   if args.train.epochs > 0:
+    # A fixed order, whatever order the (Beam-written, sharded) files came in:
+    # grouping and the seeded shuffles then see the same sequence every run.
+    usable.sort(key=lambda ex: (str(ex.get(F.QUERY_ID)), str(ex.get(F.DOC_ID))))
     usable = sample_soft_lists(usable, objective.max_soft_lists, args.train.seed)
+    truncation = _count_truncated(ranker, usable, role)
     data = rtraining.group_into_lists(usable, list_size=args.train.list_size, seed=args.train.seed,
                                       teacher_key=TARGET_KEY, weight_key=WEIGHT_KEY)
     logging.info('[%s] %d pairs (%d labelled, %d with teacher targets) in %d lists (read in %.1fs)',
@@ -249,9 +317,11 @@ def run_fn(fn_args) -> None:
   metadata: Dict[str, Any] = {
       'role': role, 'model': C.to_dict(args.model), 'train': C.to_dict(args.train),
       'objective': C.to_dict(objective), 'noise': C.to_dict(args.noise) if args.noise else None,
-      'warm_start_from': warm_from, 'history': history}
+      'warm_start_from': warm_from, 'checkpoint_uri': args.checkpoint_uri, 'history': history}
+  if args.train.epochs > 0:
+    metadata['truncation'] = truncation
   if args.hybrid:
-    os.makedirs(fn_args.model_run_dir, exist_ok=True)
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
     plain_dir = os.path.join(fn_args.model_run_dir, 'plain_model')
     rexport.export_ranker(ranker, plain_dir)
     fit = fit_hybrid_weight(rexport.load_scorer(plain_dir), example_io.read_files(fn_args.eval_files),
@@ -261,8 +331,8 @@ def run_fn(fn_args) -> None:
                           hybrid_weight=fit['weight'])
   else:
     rexport.export_ranker(ranker, fn_args.serving_model_dir, extra_metadata=metadata)
-  os.makedirs(fn_args.model_run_dir, exist_ok=True)
-  with open(os.path.join(fn_args.model_run_dir, 'training_summary.json'), 'w') as f:
+  tf.io.gfile.makedirs(fn_args.model_run_dir)
+  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'training_summary.json'), 'w') as f:
     json.dump(metadata, f, indent=1, default=str)
   logging.info('[%s] exported SavedModel to %s (%.0fs)', role, fn_args.serving_model_dir,
                time.time() - t0)

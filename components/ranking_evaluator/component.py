@@ -36,11 +36,13 @@ class RankingEvaluator(base_component.BaseComponent):
                config_json: str, baseline_model: Optional[types.BaseChannel] = None,
                teacher_model: Optional[types.BaseChannel] = None,
                last_blessed_model: Optional[types.BaseChannel] = None,
-               gate_blessing: Optional[types.BaseChannel] = None):
+               gate_blessing: Optional[types.BaseChannel] = None,
+               code_fingerprint: Optional[str] = None):
     spec = S.RankingEvaluatorSpec(
         examples=examples, model=model, baseline_model=baseline_model,
         teacher_model=teacher_model, last_blessed_model=last_blessed_model,
         gate_blessing=gate_blessing, config_json=config_json,
+        code_fingerprint=code_fingerprint,
         evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
         blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         selected_model=types.Channel(type=standard_artifacts.Model))

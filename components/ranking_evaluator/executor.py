@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
@@ -16,6 +15,7 @@ from tfx.utils import path_utils
 
 from components import example_io
 from components import hybrid
+from components import fileio
 from components import scoring
 from components.ranking_evaluator import rules
 from components.ranking_evaluator import spec as S
@@ -191,10 +191,7 @@ class Executor(base_executor.BaseExecutor):
     io_utils.write_string_file(os.path.join(blessing.uri, 'BLESSED' if blessed else 'NOT_BLESSED'), '')
 
     # The selected model, copied so downstream stages take a plain Model.
-    target = path_utils.serving_model_path(selected.uri)
-    if os.path.exists(target):
-      shutil.rmtree(target)
-    shutil.copytree(models.dir(chosen), target)
+    fileio.replace_tree(models.dir(chosen), path_utils.serving_model_path(selected.uri))
     selected.set_string_custom_property('selected_role', models.names[chosen])
     selected.set_int_custom_property('source_model_id', chosen_artifact.id)
     selected.set_string_custom_property('selection_reason', reason)

@@ -7,6 +7,8 @@ from tfx import types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components import code_version
+
 # Inputs.
 EXAMPLES_KEY = 'examples'
 MODEL_KEY = 'model'
@@ -27,7 +29,8 @@ BLESSED_PROPERTY = 'blessed'   # same key and meaning as TFX's Evaluator (1/0)
 
 
 class RankingEvaluatorSpec(types.ComponentSpec):
-  PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str)}
+  PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str),
+                code_version.CODE_FINGERPRINT_KEY: code_version.parameter()}
   INPUTS = {
       EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
       MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

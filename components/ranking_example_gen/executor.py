@@ -22,6 +22,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from components import example_io
+from components import fileio
 from components.ranking_example_gen import spec as S
 from rankdata import features as F
 from rankdata import loaders
@@ -47,14 +48,20 @@ def subset_queries(ds, max_queries: int, seed: int):
 
 
 def add_unlabelled_pairs(result, pairs: List[Dict[str, str]]) -> None:
-  """Appends a JSONL corpus of pairs to the unlabelled split (rank = order per query)."""
+  """Appends a JSONL corpus of pairs to the unlabelled split (rank = order per query).
+
+  Its query ids get their own namespace (`u:<id>`): the file's ids are not
+  the dataset's, and a shared id would merge two unrelated queries into one
+  list when the pseudo-labeller and the trainers group by query.
+  """
   rank: Dict[str, int] = {}
   unlabelled = result.examples.setdefault(F.SPLIT_UNLABELLED, [])
   for p in pairs:
-    rank[p['query_id']] = rank.get(p['query_id'], 0) + 1
+    query_id = S.UNLABELLED_QUERY_PREFIX + p['query_id']
+    rank[query_id] = rank.get(query_id, 0) + 1
     unlabelled.append({
-        F.QUERY_ID: p['query_id'], F.DOC_ID: p['doc_id'], F.QUERY: p['query'], F.DOC: p['doc'],
-        F.LABEL: None, F.FIRST_STAGE_SCORE: 0.0, F.FIRST_STAGE_RANK: rank[p['query_id']]})
+        F.QUERY_ID: query_id, F.DOC_ID: p['doc_id'], F.QUERY: p['query'], F.DOC: p['doc'],
+        F.LABEL: None, F.FIRST_STAGE_SCORE: 0.0, F.FIRST_STAGE_RANK: rank[query_id]})
   stats = result.stats.setdefault(F.SPLIT_UNLABELLED, {})
   stats['extra_pairs'] = len(pairs)
   stats['extra_pair_queries'] = len(rank)
@@ -73,6 +80,35 @@ def format_split_stats(stats: Dict[str, Dict[str, Any]]) -> str:
   return '\n'.join(lines)
 
 
+class EmptySplitError(ValueError):
+  """A split the rest of the pipeline needs came out empty."""
+
+
+# Why each split must not be empty, and what to change when it is.
+_REQUIRED_WHY = {
+    F.SPLIT_TRAIN: ('the teacher trains on it', 'raise splits.train_queries'),
+    F.SPLIT_DEV: ('models are selected on it', 'raise splits.dev_queries'),
+    F.SPLIT_UNLABELLED: (
+        'semi_supervised is on and the pseudo-labeller labels it; without it SSD '
+        'would quietly become supervised training',
+        'set data.unlabelled_pairs, turn on splits.title_queries, leave labelled '
+        'queries over (lower splits.*_queries), or set semi_supervised: false'),
+}
+
+
+def check_required_splits(result, required: List[str], data_path: str) -> None:
+  """Raises EmptySplitError naming every required split without examples."""
+  problems = []
+  for split in required:
+    if not result.examples.get(split):
+      why, fix = _REQUIRED_WHY.get(split, ('the pipeline reads it', 'check splits.*'))
+      queries = result.stats.get(split, {}).get('queries', 0)
+      problems.append(f'split {split!r} has no examples ({queries} queries), but {why}; '
+                      f'to fix: {fix}')
+  if problems:
+    raise EmptySplitError(f'{data_path}: ' + ' | '.join(problems))
+
+
 class Executor(base_executor.BaseExecutor):
   """Loads a ranking dataset, builds the splits and writes tf.Examples."""
 
@@ -89,6 +125,9 @@ class Executor(base_executor.BaseExecutor):
     examples = artifact_utils.get_single_instance(output_dict[S.EXAMPLES_KEY])
 
     official = splits.source == rsplits.SOURCE_OFFICIAL
+    # Fingerprints of what this run reads, taken here (not when the pipeline
+    # was built), so MLMD records the bytes these examples came from.
+    data_fingerprint = fileio.sha256_files(path)
     ds = loaders.load(fmt, path, **({'official_splits': True} if official else {}))
     logging.info('loaded %s from %s: %d queries, %d documents, %d judged queries',
                  fmt, path, len(ds.queries), len(ds.documents), len(ds.qrels))
@@ -96,9 +135,13 @@ class Executor(base_executor.BaseExecutor):
       ds = subset_queries(ds, data.max_queries, splits.seed)
     result = rsplits.build_examples(ds, splits)
 
+    unlabelled_fingerprint = None
     if data.unlabelled_pairs:
+      unlabelled_fingerprint = fileio.sha256_files(data.unlabelled_pairs)
       add_unlabelled_pairs(result, rpairs.load_pairs(data.unlabelled_pairs))
 
+    # Fail here, before any model trains, rather than in a later component.
+    check_required_splits(result, raw.get(S.REQUIRED_SPLITS_CONFIG_KEY, []), path)
     split_names = [s for s in F.ALL_SPLITS if result.examples.get(s)]
     written: Dict[str, int] = {}
     for split in split_names:
@@ -112,7 +155,10 @@ class Executor(base_executor.BaseExecutor):
     examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
     examples.set_string_custom_property('data_format', fmt)
     examples.set_string_custom_property('data_path', path)
-    examples.set_string_custom_property('data_fingerprint', exec_properties[S.DATA_FINGERPRINT_KEY])
+    examples.set_string_custom_property(S.DATA_FINGERPRINT_PROPERTY, data_fingerprint)
+    if unlabelled_fingerprint is not None:
+      examples.set_string_custom_property(S.UNLABELLED_PATH_PROPERTY, data.unlabelled_pairs)
+      examples.set_string_custom_property(S.UNLABELLED_FINGERPRINT_PROPERTY, unlabelled_fingerprint)
     examples.set_string_custom_property('split_params', json.dumps(result.params, sort_keys=True,
                                                                   default=str))
     for key, value in ds.report.items():
@@ -121,7 +167,9 @@ class Executor(base_executor.BaseExecutor):
     io_utils.write_string_file(
         os.path.join(examples.uri, S.QRELS_FILE),
         json.dumps({s: q for s, q in result.qrels.items()}, sort_keys=True))
-    report = {'data_format': fmt, 'data_path': path, 'source_report': ds.report,
+    report = {'data_format': fmt, 'data_path': path, 'data_fingerprint': data_fingerprint,
+              'unlabelled_pairs': data.unlabelled_pairs,
+              'unlabelled_fingerprint': unlabelled_fingerprint, 'source_report': ds.report,
               'split_stats': result.stats, 'params': result.params, 'written': written}
     io_utils.write_string_file(os.path.join(examples.uri, S.REPORT_FILE),
                                json.dumps(report, indent=1, sort_keys=True, default=str))

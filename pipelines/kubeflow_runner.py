@@ -1,0 +1,130 @@
+"""Kubeflow runner: the same `create_pipeline(cfg)`, compiled to a KFP v2 PipelineJob.
+
+Only the environment differs from the local runner: the pipeline root (may
+be a `gs://` URI), the container image, the Beam arguments inside the
+components and each container's resources all come from the config's
+`kubeflow:` section. No metadata connection: KFP brings its own MLMD.
+"""
+
+import dataclasses
+import json
+from typing import Any, Dict, Optional
+
+from tfx import v1 as tfx
+from tfx.dsl.components.base import base_component
+from tfx.dsl.io import fileio
+from tfx.orchestration.kubeflow.v2 import compiler_utils
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from pipelines import kubeflow_spec
+from pipelines import pipeline as P
+from ssd import config as C
+
+ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
+
+
+class CompileError(ValueError):
+  """The pipeline (not the config) cannot be expressed for KFP v2."""
+
+
+def kubeflow_config(cfg: C.PipelineConfig, image: Optional[str] = None) -> C.PipelineConfig:
+  """The config as the cluster sees it: its pipeline root, and `image` if given."""
+  kf = cfg.kubeflow
+  if image:
+    kf = dataclasses.replace(kf, image=image)
+  return dataclasses.replace(cfg, pipeline_root=kf.pipeline_root or cfg.pipeline_root, kubeflow=kf)
+
+
+def resource_spec(default: C.ResourcesConfig, node: Optional[C.ResourcesConfig],
+                  key: str) -> Optional[ResourceSpec]:
+  """Merges a node's resources over the default, field by field (null = inherit)."""
+  merged = {f.name: getattr(default, f.name) for f in dataclasses.fields(C.ResourcesConfig)}
+  if node is not None:
+    merged.update({k: v for k, v in dataclasses.asdict(node).items() if v is not None})
+  r = C.ResourcesConfig(**merged)
+  for name in ('cpu', 'memory_gb', 'cpu_request', 'memory_request_gb'):
+    value = getattr(r, name)
+    if value is not None and value <= 0:
+      raise C.ConfigError(f'{key}.{name}: must be > 0, got {value}')
+  if r.accelerator_count is not None and not r.accelerator:
+    raise C.ConfigError(f'{key}.accelerator_count is set but {key}.accelerator is not')
+  if r.accelerator and (r.accelerator_count or 1) < 1:
+    raise C.ConfigError(f'{key}.accelerator_count: must be >= 1, got {r.accelerator_count}')
+  spec = ResourceSpec()
+  if r.cpu is not None:
+    spec.cpu_limit = r.cpu
+  if r.memory_gb is not None:
+    spec.memory_limit = r.memory_gb
+  if r.cpu_request is not None:
+    spec.cpu_request = r.cpu_request
+  if r.memory_request_gb is not None:
+    spec.memory_request = r.memory_request_gb
+  if r.accelerator:
+    spec.accelerator.type = r.accelerator
+    spec.accelerator.count = r.accelerator_count or 1
+  return spec if spec.ListFields() else None
+
+
+def set_resources(pipeline: tfx.dsl.Pipeline, kf: C.KubeflowConfig) -> None:
+  """Gives each container its ResourceSpec (TFX's V2 runner reads `platform_config`)."""
+  containers = {c.id: c for c in pipeline.components
+                if isinstance(c, base_component.BaseComponent)}
+  unknown = sorted(set(kf.resources) - set(containers))
+  if unknown:
+    raise C.ConfigError(f'kubeflow.resources: no component with id {", ".join(unknown)}; '
+                        f'known: {", ".join(sorted(containers))}')
+  for node_id, component in containers.items():
+    spec = resource_spec(kf.default_resources, kf.resources.get(node_id),
+                         f'kubeflow.resources.{node_id}' if node_id in kf.resources
+                         else 'kubeflow.default_resources')
+    if spec is not None:
+      component.with_platform_config(spec)
+
+
+def check_artifact_types(pipeline: tfx.dsl.Pipeline) -> None:
+  """KFP v2 needs custom artifact type names as `namespace.Name` (e.g. `ssd.PseudoLabelReport`).
+
+  TFX's compiler says only `Invalid custom artifact type name`; this names the
+  node and key, so a new component's type is fixed before anyone reads a trace.
+  """
+  # pylint: disable=protected-access
+  supported = compiler_utils._SUPPORTED_STANDARD_ARTIFACT_TYPES
+  title_re = compiler_utils._SCHEMA_TITLE_RE
+  # pylint: enable=protected-access
+  for node in pipeline.components:
+    for direction, channels in (('output', node.outputs), ('input', node.inputs)):
+      for key, channel in channels.items():
+        artifact_type = channel.type
+        if artifact_type not in supported and not title_re.fullmatch(artifact_type.TYPE_NAME):
+          raise CompileError(
+              f'{node.id}: {direction} {key!r} has artifact type {artifact_type.TYPE_NAME!r}, '
+              f'which KFP v2 rejects; custom type names must match {title_re.pattern} '
+              f'(e.g. \'ssd.{artifact_type.TYPE_NAME}\')')
+
+
+def compile_job(cfg: C.PipelineConfig, image: Optional[str] = None) -> Dict[str, Any]:
+  """Compiles the pipeline to a PipelineJob dict, checked to parse strictly."""
+  cfg = kubeflow_config(cfg, image)
+  kf = cfg.kubeflow
+  beam_args = kf.beam_args if kf.beam_args is not None else cfg.beam.pipeline_args()
+  pipeline = P.create_pipeline(cfg, beam_pipeline_args=beam_args)
+  set_resources(pipeline, kf)
+  check_artifact_types(pipeline)
+  runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=kf.image))
+  job = runner.run(pipeline, write_out=False)
+  kubeflow_spec.parse_job(job, 'compiled pipeline')
+  return job
+
+
+def write_job(job: Dict[str, Any], output_path: str) -> None:
+  """Writes the job as indented, key-sorted JSON (diffs stay readable); local or remote path."""
+  with fileio.open(output_path, 'w') as f:
+    f.write(json.dumps(job, indent=2, sort_keys=True) + '\n')
+
+
+def compile_pipeline(cfg: C.PipelineConfig, output_path: str,
+                     image: Optional[str] = None) -> Dict[str, Any]:
+  job = compile_job(cfg, image)
+  write_job(job, output_path)
+  return job

@@ -1,0 +1,248 @@
+"""ssd.validate: every name and path of a config checked up front, all at once."""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+from absl import flags
+
+from rankdata import metrics
+from rankers import config as RC
+from ssd import cli
+from ssd import config as C
+from ssd import validate as V
+from tests import e2e_util
+
+DEMO = os.path.join(e2e_util.ROOT, 'configs', 'cranfield_demo.yaml')
+
+
+def _cfg(tmp_path, **overrides):
+  raw = e2e_util.tiny_pipeline_config(tmp_path)
+  raw.update(overrides)
+  return C.from_dict(C.PipelineConfig, raw)
+
+
+def _problems(tmp_path, sets):
+  raw = C.apply_overrides(e2e_util.tiny_pipeline_config(tmp_path), sets)
+  return V.problems(C.from_dict(C.PipelineConfig, raw))
+
+
+def _main(argv, flag_args=()):
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS(['ssd', *flag_args])
+  return cli.main(['ssd'] + argv)
+
+
+def test_tiny_and_demo_configs_are_valid(tmp_path, monkeypatch):
+  assert V.problems(_cfg(tmp_path)) == []
+  monkeypatch.chdir(e2e_util.ROOT)   # the demo's data path is relative to the project
+  assert V.problems(C.load_config(DEMO, [f'pipeline_root={tmp_path}/demo'])) == []
+
+
+def test_every_problem_is_reported_with_key_and_allowed_values(tmp_path):
+  found = _problems(tmp_path, [
+      'evaluation.decision_metric=ndcg@100',
+      'teacher.train.loss=hinge',
+      'teacher.model.architecture=tri_encoder',
+      'teacher.model.pooling=max',
+      'teacher.model.similarity=l2',
+      'teacher_prime.mode=noisy',
+      'beam.direct_running_mode=threads',
+      'teacher_prime.pseudo_label={temprature: 2}',
+      'student.transfer={temperature: 0}',
+      'teacher_prime.objective.soft_loss=kl',
+      f'data.path={tmp_path}/nowhere',
+      'data_validation_mode=maybe',
+  ])
+  text = '\n'.join(found)
+  expected = {
+      'evaluation.decision_metric': ', '.join(metrics.metric_names()),
+      'teacher.train.loss': ', '.join(RC.HARD_LOSSES),
+      'teacher.model.architecture': ', '.join(RC.ARCHITECTURES),
+      'teacher.model.pooling': ', '.join(RC.POOLINGS),
+      'teacher.model.similarity': ', '.join(RC.SIMILARITIES),
+      'teacher_prime.mode': ', '.join(C.MODES),
+      'beam.direct_running_mode': ', '.join(V.BEAM_RUNNING_MODES),
+      'teacher_prime.objective.soft_loss': ', '.join(RC.SOFT_LOSSES),
+      'data_validation_mode': 'warn, fail',
+  }
+  for key, allowed in expected.items():
+    line = next((p for p in found if p.startswith(key + ':')), None)
+    assert line is not None, f'{key} not reported in:\n{text}'
+    assert f'allowed: {allowed}' in line
+  assert 'teacher_prime.pseudo_label.temprature' in text
+  assert 'student.transfer.temperature must be > 0' in text
+  assert f'data.path: {tmp_path}/nowhere: directory not found' in text
+  assert len(found) == len(expected) + 3
+
+
+def test_loss_names_match_the_loss_registries():
+  from rankers import losses  # pylint: disable=g-import-not-at-top  (TensorFlow)
+  assert sorted(RC.HARD_LOSSES) == sorted(losses.LOSSES)
+  assert sorted(RC.SOFT_LOSSES) == sorted(losses.SOFT_LOSSES)
+
+
+def test_train_loss_is_refused_when_an_objective_decides(tmp_path):
+  found = _problems(tmp_path, ['teacher_prime.train.loss=pointwise_mse'])
+  assert len(found) == 1
+  assert found[0].startswith("teacher_prime.train.loss: 'pointwise_mse' is ignored because "
+                             'teacher_prime.objective is set')
+  assert _problems(tmp_path, ['teacher_prime.train.loss=pointwise_mse',
+                              'teacher_prime.objective.hard_loss=pointwise_mse']) == []
+
+
+def test_smaller_teacher_prime_is_rejected(tmp_path):
+  found = _problems(tmp_path, ['teacher_prime.model={checkpoint: null, vocab_file: '
+                               f'{tmp_path}/vocab.txt, encoder: {{num_layers: 1, '
+                               'hidden_size: 32, num_heads: 2}}'])
+  assert len(found) == 1 and found[0].startswith('teacher_prime.model: smaller than')
+  assert '1 layers x 32 hidden < 2 x 32' in found[0]
+
+
+def _checkpoint(tmp_path, vocab_lines=10, vocab_size=10, files=V.CHECKPOINT_FILES):
+  directory = tmp_path / 'ckpt'
+  directory.mkdir()
+  if 'config.json' in files:
+    (directory / 'config.json').write_text(json.dumps(
+        {'num_hidden_layers': 2, 'hidden_size': 32, 'vocab_size': vocab_size}))
+  if 'vocab.txt' in files:
+    (directory / 'vocab.txt').write_text(''.join(f't{i}\n' for i in range(vocab_lines)))
+  if 'model.safetensors' in files:
+    (directory / 'model.safetensors').write_bytes(b'x')
+  return str(directory)
+
+
+def test_checkpoint_with_missing_files(tmp_path):
+  ckpt = _checkpoint(tmp_path, files=('config.json',))
+  found = _problems(tmp_path, [f'teacher.model.checkpoint={ckpt}', 'teacher.model.vocab_file=null'])
+  assert found == [f'teacher.model.checkpoint: {ckpt}: checkpoint directory lacks vocab.txt, '
+                   'model.safetensors; a Hugging Face-format BERT needs config.json, vocab.txt, '
+                   'model.safetensors']
+
+
+def test_vocab_that_does_not_match_the_checkpoint(tmp_path):
+  ckpt = _checkpoint(tmp_path, vocab_lines=9, vocab_size=10)
+  found = _problems(tmp_path, [f'teacher.model.checkpoint={ckpt}', 'teacher.model.vocab_file=null'])
+  assert len(found) == 1
+  assert 'vocab.txt has 9 tokens but config.json says vocab_size 10' in found[0]
+
+
+def test_vocab_file_beside_a_checkpoint_and_a_vocab_without_special_tokens(tmp_path):
+  found = _problems(tmp_path, ['teacher.model.checkpoint=minilm-l6'])
+  assert found == ['teacher.model.vocab_file: is ignored when teacher.model.checkpoint is set '
+                   '(the checkpoint brings its vocab.txt); remove one of them']
+  plain = tmp_path / 'plain.txt'
+  plain.write_text('a\nb\n')
+  found = _problems(tmp_path, [f'teacher.model.vocab_file={plain}'])
+  assert found == [f'teacher.model.vocab_file: {plain}: vocabulary lacks special token(s) '
+                   '[PAD], [UNK], [CLS], [SEP], [MASK]']
+
+
+def test_pipeline_root_that_is_not_writable(tmp_path):
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('')
+  found = _problems(tmp_path, [f'pipeline_root={blocker}/root'])
+  assert found == [f'pipeline_root: {blocker}/root: cannot be used as a directory, '
+                   f'{blocker} is a file']
+  if os.path.isdir('/proc/self'):   # not writable even by root
+    found = _problems(tmp_path, ['pipeline_root=/proc/self/ssd-root'])
+    assert len(found) == 1 and found[0].startswith('pipeline_root: /proc/self/ssd-root: not '
+                                                   'writable')
+
+
+def test_metadata_path_that_is_not_a_store(tmp_path):
+  text = tmp_path / 'notes.sqlite'
+  text.write_text('hello, not a database\n')
+  found = _problems(tmp_path, [f'metadata_path={text}'])
+  assert found == [f'metadata_path: {text} is not an SQLite database (so not an ML Metadata '
+                   'store); point metadata_path elsewhere or move the file away']
+  other = tmp_path / 'other.sqlite'
+  with sqlite3.connect(other) as db:
+    db.execute('CREATE TABLE songs (title TEXT)')
+  found = _problems(tmp_path, [f'metadata_path={other}'])
+  assert len(found) == 1 and 'an SQLite database but not an ML Metadata store (tables: songs)' \
+      in found[0]
+
+
+def test_a_real_mlmd_store_and_an_empty_file_are_fine(tmp_path):
+  from ml_metadata import metadata_store  # pylint: disable=g-import-not-at-top
+  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
+  path = tmp_path / 'mlmd.sqlite'
+  connection = metadata_store_pb2.ConnectionConfig()
+  connection.sqlite.filename_uri = str(path)
+  connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+  metadata_store.MetadataStore(connection)
+  assert _problems(tmp_path, [f'metadata_path={path}']) == []
+  empty = tmp_path / 'empty.sqlite'
+  empty.write_bytes(b'')
+  assert _problems(tmp_path, [f'metadata_path={empty}']) == []
+
+
+def test_data_files_and_uris(tmp_path):
+  data = tmp_path / 'cran'
+  data.mkdir()
+  (data / 'cran.all.1400').write_text('')
+  (data / 'cran.qry').write_text('.I 1\n.W\nq\n')
+  found = _problems(tmp_path, [f'data.path={data}'])
+  assert found == [f'data.path: {data}/cran.all.1400: file is empty',
+                   f'data.path: {data}/cranqrel: file not found']
+  # URIs are only checked for syntax: they cannot be reached from here.
+  assert _problems(tmp_path, ['data.path=gs://bucket/cranfield',
+                              'data.unlabelled_pairs=gs://bucket/pairs.jsonl']) == []
+  found = _problems(tmp_path, [f'data.unlabelled_pairs={tmp_path}/none.jsonl'])
+  assert found == [f'data.unlabelled_pairs: {tmp_path}/none.jsonl: file not found']
+
+
+def test_bad_numbers_are_named(tmp_path):
+  found = _problems(tmp_path, ['splits.train_queries=0', 'teacher.train.learning_rate=0',
+                               'teacher_prime.noise.mask_prob=1.5', 'beam.direct_num_workers=0'])
+  assert found == ['splits.train_queries: must be >= 1, got 0',
+                   'teacher.train.learning_rate: must be > 0, got 0.0',
+                   'beam.direct_num_workers: must be >= 1, got 0',
+                   'teacher_prime.noise.mask_prob: must be in [0, 1), got 1.5']
+
+
+def test_cli_validate_exit_codes(tmp_path, capsys):
+  raw = e2e_util.tiny_pipeline_config(tmp_path)
+  path = tmp_path / 'tiny.yaml'
+  path.write_text(json.dumps(raw))
+  assert _main(['validate'], [f'--config={path}']) == 0
+  assert ': OK' in capsys.readouterr().out
+  assert _main(['validate'], [f'--config={path}', '--set=evaluation.decision_metric=ndgc@10',
+                              '--set=teacher.train.loss=hinge']) == 2
+  err = capsys.readouterr().err
+  assert '2 problem(s)' in err and 'ndgc@10' in err and 'hinge' in err
+  # `ssd run` validates first: nothing runs, no pipeline root appears.
+  assert _main(['run'], [f'--config={path}', '--set=teacher.model.pooling=max']) == 2
+  assert 'teacher.model.pooling' in capsys.readouterr().err
+  assert not os.path.exists(raw['pipeline_root'])
+
+
+def test_validate_is_fast_and_imports_no_tfx(tmp_path):
+  """In a fresh interpreter: the CLI path of `ssd validate`, timed, and no
+  TFX / TensorFlow module loaded by it."""
+  raw = e2e_util.tiny_pipeline_config(tmp_path)
+  path = tmp_path / 'tiny.yaml'
+  path.write_text(json.dumps(raw))
+  script = (
+      'import sys, time\n'
+      't = time.time()\n'
+      'from ssd import validate\n'
+      'try:\n'
+      f'  validate.load_and_validate({str(path)!r}, ["evaluation.decision_metric=bogus"])\n'
+      'except validate.ValidationError as e:\n'
+      '  print("PROBLEMS", len(e.problems))\n'
+      'print("SECONDS", time.time() - t)\n'
+      'print("HEAVY", sorted(m for m in sys.modules if m.split(".")[0] in '
+      '("tfx", "tensorflow", "apache_beam", "ml_metadata")))\n')
+  t0 = time.time()
+  result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          cwd=e2e_util.ROOT, timeout=60, check=True)
+  lines = dict(line.split(' ', 1) for line in result.stdout.splitlines())
+  assert lines['PROBLEMS'] == '1'
+  assert float(lines['SECONDS']) < 5.0
+  assert lines['HEAVY'] == '[]'
+  assert time.time() - t0 < 30
