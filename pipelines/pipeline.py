@@ -220,11 +220,15 @@ def check_teacher_prime_size(cfg: C.PipelineConfig) -> bool:
 
 def required_splits(cfg: C.PipelineConfig) -> List[str]:
   """Splits ingestion must not leave empty: labelled data for the teacher and
-  its selection, and in an SSD run the unlabelled data to pseudo-label."""
-  out = [F.SPLIT_TRAIN, F.SPLIT_DEV]
-  if cfg.semi_supervised:
-    out.append(F.SPLIT_UNLABELLED)
-  return out
+  its selection.
+
+  The same in every mode, so that `semi_supervised: false` and `true` share
+  the ingest step and the whole teacher stage from the cache; an SSD run's
+  empty unlabelled split is refused by the pseudo-labeller, the first step
+  that needs it.
+  """
+  del cfg
+  return [F.SPLIT_TRAIN, F.SPLIT_DEV]
 
 
 def create_pipeline(cfg: C.PipelineConfig,
