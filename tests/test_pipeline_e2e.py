@@ -65,7 +65,11 @@ def test_ingested_splits_add_up(run_twice):
   assert props['train_queries'] == cfg.splits.train_queries
   assert props['dev_queries'] == cfg.splits.dev_queries
   assert props['test_queries'] == cfg.splits.test_queries
-  for split in F.ALL_SPLITS:
+  written = json.loads(examples.properties['split_names'].string_value)
+  # An empty split is not written: this config has no calibration queries.
+  assert written == [s for s in F.ALL_SPLITS if s != F.SPLIT_CALIBRATION]
+  assert not cfg.splits.calibration_queries
+  for split in written:
     rows = example_io.read_split(examples.uri, split)
     assert len(rows) == props[f'{split}_examples_written'] == props[f'{split}_pairs']
   test_rows = example_io.read_split(examples.uri, F.SPLIT_TEST)
