@@ -20,7 +20,6 @@ hybrid.
 """
 
 import dataclasses
-import json
 import os
 import time
 from typing import Any, Dict, List, Optional, Sequence
