@@ -120,14 +120,7 @@ def load_beir(directory: str, split: str = 'test',
   qrels = read_qrels_tsv(qrels_path, queries, documents, tally)
   tally.set('queries_without_qrels',
             sum(1 for q in queries if q not in qrels), warn=False)
-  reading.count_empty_texts(queries, documents, tally)
-  tally.log()
-  max_gain = max((g for docs in qrels.values() for g in docs.values()),
-                 default=1)
-  return types.RankingDataset(
-      name=os.path.basename(os.path.normpath(directory)), queries=queries,
-      documents=documents, qrels=qrels, run=None, report=tally.as_dict(),
-      max_gain=max(max_gain, 1))
+  return reading.finish_dataset(directory, queries, documents, qrels, tally, run=None)
 
 
 def _load_beir_official(directory: str) -> types.RankingDataset:
@@ -147,7 +140,7 @@ def _load_beir_official(directory: str) -> types.RankingDataset:
   query_splits = {}
   for split in OFFICIAL_SPLITS:
     path = os.path.join(directory, 'qrels', f'{split}.tsv')
-    if not os.path.exists(path):
+    if not reading.is_file(path):
       continue
     split_qrels = read_qrels_tsv(path, queries, documents, tally)
     for query_id, docs in split_qrels.items():
@@ -160,11 +153,4 @@ def _load_beir_official(directory: str) -> types.RankingDataset:
     tally.set(f'{split}_queries', len(split_qrels), warn=False)
   tally.set('queries_without_qrels',
             sum(1 for q in queries if q not in qrels), warn=False)
-  reading.count_empty_texts(queries, documents, tally)
-  tally.log()
-  max_gain = max((g for docs in qrels.values() for g in docs.values()),
-                 default=1)
-  return types.RankingDataset(
-      name=os.path.basename(os.path.normpath(directory)), queries=queries,
-      documents=documents, qrels=qrels, run=None, report=tally.as_dict(),
-      max_gain=max(max_gain, 1), query_splits=query_splits)
+  return reading.finish_dataset(directory, queries, documents, qrels, tally, run=None, query_splits=query_splits)

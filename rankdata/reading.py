@@ -12,6 +12,7 @@ use, so parsing code that never opens a file does not load it.
 """
 
 import json
+import os
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from rankdata import metrics
@@ -232,3 +233,18 @@ def count_empty_texts(queries: Mapping[str, types.Query],
 def sort_run(run: types.Run) -> types.Run:
   """Orders each query's candidates as evaluation does (`rank_order`)."""
   return {q: metrics.rank_order(docs) for q, docs in run.items()}
+
+
+def finish_dataset(directory: str, queries, documents, qrels, tally,
+                   run=None, query_splits=None):
+  """The common end of every directory reader: counts, log, the dataset.
+
+  `max_gain` is the largest gain present (at least 1).
+  """
+  count_empty_texts(queries, documents, tally)
+  tally.log()
+  max_gain = max((g for docs in qrels.values() for g in docs.values()), default=1)
+  return types.RankingDataset(
+      name=os.path.basename(os.path.normpath(directory)), queries=queries,
+      documents=documents, qrels=qrels, run=run, report=tally.as_dict(),
+      max_gain=max(max_gain, 1), query_splits=query_splits)

@@ -166,14 +166,7 @@ def load_trec(directory: str, official_splits: bool = False) -> types.RankingDat
   run_path = os.path.join(directory, RUN_FILE)
   run = (read_run(run_path, queries, documents, tally)
          if reading.is_file(run_path) else None)
-  reading.count_empty_texts(queries, documents, tally)
-  tally.log()
-  max_gain = max((g for docs in qrels.values() for g in docs.values()),
-                 default=1)
-  return types.RankingDataset(
-      name=os.path.basename(os.path.normpath(directory)), queries=queries,
-      documents=documents, qrels=qrels, run=run, report=tally.as_dict(),
-      max_gain=max(max_gain, 1))
+  return reading.finish_dataset(directory, queries, documents, qrels, tally, run=run)
 
 
 OFFICIAL_SPLITS = ('train', 'dev', 'test')
