@@ -53,3 +53,27 @@ def test_unreachable_mysql_is_an_error_not_a_traceback(capsys):
   _parse('--mysql_host=127.0.0.1', '--mysql_port=1', '--mysql_database=mlmd')
   assert cli.main(['ssd', 'lineage', 'runs']) == 1
   assert 'cannot open the ML Metadata store' in capsys.readouterr().err
+
+
+def test_a_store_left_by_a_killed_writer_can_be_read(tmp_path):
+  """A SIGKILL mid-transaction leaves a hot journal: reading rolls it back."""
+  # pylint: disable=import-outside-toplevel
+  import os
+  import subprocess
+  import sys
+  from ml_metadata.proto import metadata_store_pb2
+  from ssd.lineage import store as S
+  path = str(tmp_path / 'metadata.sqlite')
+  writer = S.open_store(path, read_only=False)
+  writer.put_execution_type(metadata_store_pb2.ExecutionType(name='Trainer'))
+  del writer
+  code = ('import os, sqlite3\n'
+          f'c = sqlite3.connect({path!r}, isolation_level=None)\n'
+          'c.execute("PRAGMA cache_size=1"); c.execute("BEGIN"); c.execute("CREATE TABLE junk(x)")\n'
+          'for _ in range(2000): c.execute("INSERT INTO junk VALUES (?)", ("y" * 200,))\n'
+          'os._exit(9)\n')
+  subprocess.run([sys.executable, '-c', code], check=False)
+  assert os.path.getsize(path + '-journal') > 0  # the killed writer's hot journal
+  store = S.open_store(path)  # read-only, as `ssd lineage` opens it
+  assert [t.name for t in store.get_execution_types()] == ['Trainer']
+  assert not os.path.exists(path + '-journal')  # rolled back, not kept

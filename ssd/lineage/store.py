@@ -8,6 +8,7 @@ never through SQL, so the schema version of the store does not matter.
 
 import collections
 import json
+import os
 from typing import Any, Dict, Iterable, List, Optional
 
 from ml_metadata import metadata_store
@@ -54,7 +55,28 @@ def mysql_config(host: str, port: int, database: str, user: str = '',
 
 
 def connect(config: metadata_store_pb2.ConnectionConfig) -> metadata_store.MetadataStore:
-  return metadata_store.MetadataStore(config)
+  """Connects to the store `config` names.
+
+  A process killed in the middle of a write (SIGKILL, OOM, a lost machine)
+  leaves a hot rollback journal (`<store>-journal`) beside a SQLite store.
+  SQLite must roll it back before anyone can read, and a read-only connection
+  may not, so it fails with "attempt to write a readonly database". Reading a
+  crashed store is exactly when lineage is wanted, so in that one case the
+  store is opened read-write (never created): SQLite rolls the half-written
+  transaction back, which is what the next `ssd run` would do anyway.
+  """
+  try:
+    return metadata_store.MetadataStore(config)
+  except RuntimeError as e:
+    sqlite = config.sqlite if config.WhichOneof('config') == 'sqlite' else None
+    if (sqlite is None or sqlite.connection_mode != sqlite.READONLY
+        or 'readonly database' not in str(e)
+        or not os.path.exists(sqlite.filename_uri + '-journal')):
+      raise
+    recover = metadata_store_pb2.ConnectionConfig()
+    recover.CopyFrom(config)
+    recover.sqlite.connection_mode = sqlite.READWRITE
+    return metadata_store.MetadataStore(recover)
 
 
 def open_store(sqlite_path: str, read_only: bool = True) -> metadata_store.MetadataStore:
