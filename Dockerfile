@@ -27,6 +27,7 @@ COPY pyproject.toml README.md ./
 COPY ssd ./ssd
 COPY rankdata ./rankdata
 COPY rankers ./rankers
+COPY runconfig ./runconfig
 COPY components ./components
 COPY pipelines ./pipelines
 RUN pip install --no-deps . && pip check

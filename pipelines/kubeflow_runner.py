@@ -18,7 +18,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipelines import kubeflow_spec
 from pipelines import pipeline as P
-from ssd import config as C
+from runconfig import config as C
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 

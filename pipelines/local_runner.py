@@ -18,8 +18,8 @@ from components.anomalies_gate import anomalies as anomalies_lib
 from components.ranking_evaluator import spec as eval_spec
 from pipelines import pipeline as P
 from pipelines import store_lock
-from ssd import config as C
-from ssd import lineage
+from runconfig import config as C
+from pipelines import mlmd_store as lineage
 
 METRICS_FILE = 'metrics.json'
 

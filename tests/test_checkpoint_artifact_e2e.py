@@ -17,7 +17,7 @@ from components.pretrained_checkpoint import spec as ckpt_spec
 from components.ranker_trainer import component as trainer_component
 from pipelines import local_runner
 from pipelines import pipeline as P
-from ssd import config as C
+from runconfig import config as C
 from ssd import lineage
 from tests import e2e_util
 

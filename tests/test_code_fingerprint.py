@@ -8,7 +8,7 @@ import sys
 
 from pipelines import code_fingerprint as CF
 from pipelines import pipeline as P
-from ssd import config as C
+from runconfig import config as C
 from tests import e2e_util
 
 
@@ -20,24 +20,22 @@ def _copy_sources(tmp_path):
   return str(tmp_path)
 
 
-def test_covers_the_code_executions_run_and_not_the_inspection_cli():
+def test_covers_the_code_executions_run_and_not_the_app():
   files = CF.source_files(CF.source_root())
   for path in ('rankers/losses.py', 'rankdata/bm25.py', 'components/ranker_trainer/module.py',
-               'components/pseudo_labeler/executor.py', 'pipelines/pipeline.py', 'ssd/config.py',
-               'ssd/weights.py'):
+               'components/pseudo_labeler/executor.py', 'pipelines/pipeline.py',
+               'runconfig/config.py', 'runconfig/checkpoints.py'):
     assert path in files
-  assert 'ssd/cli.py' not in files
-  assert not [f for f in files if f.startswith('ssd/lineage/') or '__pycache__' in f]
+  assert not [f for f in files if f.startswith('ssd/') or '__pycache__' in f]
 
 
-def test_changes_with_ranker_code_and_not_with_the_lineage_cli(tmp_path):
+def test_changes_with_ranker_code_and_not_with_the_app(tmp_path):
   root = _copy_sources(tmp_path)
   base = CF.compute(root)
   assert base == CF.compute() and len(base) == CF.LENGTH
-  with open(os.path.join(root, 'ssd', 'lineage', 'text.py'), 'a') as f:
-    f.write('\n# inspection only\n')
-  with open(os.path.join(root, 'ssd', 'cli.py'), 'a') as f:
-    f.write('\n# inspection only\n')
+  os.makedirs(os.path.join(root, 'ssd'))
+  with open(os.path.join(root, 'ssd', 'cli.py'), 'w') as f:
+    f.write('# the app: inspection, validation, benchmarks\n')
   assert CF.compute(root) == base
   with open(os.path.join(root, 'rankers', 'losses.py'), 'a') as f:
     f.write('\n# a one-line change\n')
@@ -47,11 +45,12 @@ def test_changes_with_ranker_code_and_not_with_the_lineage_cli(tmp_path):
   assert CF.compute(root) not in (base, changed)
 
 
-def test_no_executor_imports_the_excluded_modules():
-  """The exclusions are safe only if no execution can run their code."""
+def test_no_executor_imports_the_app():
+  """Leaving `ssd` out is safe only if no execution can run its code."""
   code = ('import sys; import components.ranker_trainer.module, components.pseudo_labeler.executor, '
-          'components.ranking_evaluator.executor, components.ranking_example_gen.executor; '
-          'print([m for m in sys.modules if m == "ssd.cli" or m.startswith("ssd.lineage")])')
+          'components.ranking_evaluator.executor, components.ranking_example_gen.executor, '
+          'components.pretrained_checkpoint.executor; '
+          'print([m for m in sys.modules if m == "ssd" or m.startswith("ssd.")])')
   env = dict(os.environ, PYTHONPATH=e2e_util.ROOT, TF_CPP_MIN_LOG_LEVEL='3')
   out = subprocess.run([sys.executable, '-c', code], cwd=e2e_util.ROOT, env=env, check=True,
                        capture_output=True, text=True).stdout

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ssd import config as C
+from runconfig import config as C
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, 'configs', 'cranfield_demo.yaml')

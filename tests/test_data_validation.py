@@ -7,7 +7,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 from components.anomalies_gate import anomalies as A
 from pipelines import pipeline as P
-from ssd import config as C
+from runconfig import config as C
 from ssd import validate as V
 from tests import e2e_util
 

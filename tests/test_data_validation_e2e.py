@@ -6,7 +6,7 @@ import pytest
 
 from pipelines import local_runner
 from pipelines import pipeline as P
-from ssd import config as C
+from runconfig import config as C
 from ssd import lineage
 from ssd import validate as V
 from tests import e2e_util

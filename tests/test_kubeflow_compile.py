@@ -19,7 +19,7 @@ import pytest
 from pipelines import kubeflow_runner
 from pipelines import kubeflow_spec
 from ssd import cli
-from ssd import config as C
+from runconfig import config as C
 from tests import kubeflow_golden as G
 
 TFX_ENTRYPOINT = 'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor'

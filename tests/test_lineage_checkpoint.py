@@ -12,7 +12,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from ssd.lineage import explain
-from ssd.lineage import store as S
+from pipelines import mlmd_store as S
 
 SHA = 'ab' * 32
 

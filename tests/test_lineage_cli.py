@@ -62,7 +62,7 @@ def test_a_store_left_by_a_killed_writer_can_be_read(tmp_path):
   import subprocess
   import sys
   from ml_metadata.proto import metadata_store_pb2
-  from ssd.lineage import store as S
+  from pipelines import mlmd_store as S
   path = str(tmp_path / 'metadata.sqlite')
   writer = S.open_store(path, read_only=False)
   writer.put_execution_type(metadata_store_pb2.ExecutionType(name='Trainer'))

@@ -25,8 +25,8 @@ from pipelines import code_fingerprint
 from pipelines import local_runner
 from pipelines import pipeline as P
 from ssd import cli
-from ssd import config as C
-from ssd.lineage import store as S
+from runconfig import config as C
+from pipelines import mlmd_store as S
 from tests import crash_util
 from tests import e2e_util
 

@@ -17,7 +17,7 @@ from pipelines import local_runner
 from pipelines import pipeline as P
 from rankdata import features as F
 from rankers import export as rexport
-from ssd import config as C
+from runconfig import config as C
 from ssd import lineage
 from tests import e2e_util
 

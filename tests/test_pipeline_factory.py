@@ -3,7 +3,7 @@
 import pytest
 
 from pipelines import pipeline as P
-from ssd import config as C
+from runconfig import config as C
 from tests import e2e_util
 
 

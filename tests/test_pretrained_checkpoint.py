@@ -14,8 +14,8 @@ from components import fileio
 from components.pretrained_checkpoint import executor as E
 from components.pretrained_checkpoint import spec as S
 from rankers import checkpoint as rcheckpoint
-from ssd import config as C
-from ssd import weights
+from runconfig import config as C
+from runconfig import checkpoints as weights
 from tests import e2e_util
 
 

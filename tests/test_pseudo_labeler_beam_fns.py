@@ -22,7 +22,7 @@ from components.pseudo_labeler import beam_fns as B
 from components.pseudo_labeler import selection
 from components.pseudo_labeler import spec as S
 from rankdata import features as F
-from ssd import config as C
+from runconfig import config as C
 
 # --- selection ---------------------------------------------------------------
 

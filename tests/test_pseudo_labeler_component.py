@@ -8,7 +8,7 @@ from tfx.types import standard_artifacts
 from components.pseudo_labeler import component as P
 from components.pseudo_labeler import executor as E
 from components.pseudo_labeler import spec as S
-from ssd import config as C
+from runconfig import config as C
 
 
 def _make(config_json=None):

@@ -36,7 +36,7 @@ from rankers import export
 from rankers import models
 from rankers.config import EncoderConfig
 from rankers.config import RankerConfig
-from ssd import config as C
+from runconfig import config as C
 from tests import e2e_util
 
 MODEL_ID = 123

@@ -12,7 +12,7 @@ from rankers import config as RC
 from rankers import export as rexport
 from rankers import models as rmodels
 from rankers import training as rtraining
-from ssd import config as C
+from runconfig import config as C
 
 
 @pytest.fixture(scope='module')

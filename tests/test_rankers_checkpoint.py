@@ -16,8 +16,8 @@ import tensorflow as tf
 import tf_keras
 
 from rankers import checkpoint
-from ssd import config
-from ssd import weights
+from runconfig import config
+from runconfig import checkpoints as weights
 from rankers import models
 from rankers.config import RankerConfig
 from rankers.encoder import BertEncoder

@@ -15,7 +15,7 @@ from tfx.dsl.compiler import compiler
 from components.pretrained_checkpoint import spec as ckpt_spec
 from components.ranker_trainer import component as trainer_component
 from pipelines import pipeline as P
-from ssd import config as C
+from runconfig import config as C
 
 ROOT = 'gs://bucket/root'
 CKPT = 'gs://bucket/checkpoints/minilm-l6-h384-uncased'

@@ -12,7 +12,7 @@ from absl import flags
 from rankdata import metrics
 from rankers import config as RC
 from ssd import cli
-from ssd import config as C
+from runconfig import config as C
 from ssd import validate as V
 from tests import e2e_util
 

@@ -34,7 +34,7 @@ from components.pseudo_labeler import spec as S  # pylint: disable=wrong-import-
 from rankdata import features as F  # pylint: disable=wrong-import-position
 from rankers import export, models  # pylint: disable=wrong-import-position
 from rankers.config import EncoderConfig, RankerConfig  # pylint: disable=wrong-import-position
-from ssd import config as C  # pylint: disable=wrong-import-position
+from runconfig import config as C  # pylint: disable=wrong-import-position
 
 WORDS = ('flow wing pressure boundary layer heat transfer shock mach supersonic laminar '
          'turbulent body drag lift nozzle jet plate cylinder cone').split()

@@ -25,7 +25,7 @@ import sys
 from typing import Dict, List, Optional, Set
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ('ssd', 'rankdata', 'rankers', 'components', 'pipelines')
+PACKAGES = ('ssd', 'rankdata', 'rankers', 'runconfig', 'components', 'pipelines')
 FIRST_PARTY = PACKAGES + ('tests', 'tools')
 PYTEST_MAIN = 'tools/bazel_pytest.py'
 TEST_DATA = ('glob(["configs/*.yaml", "tests/testdata/**"]) + '

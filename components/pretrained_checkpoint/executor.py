@@ -21,8 +21,8 @@ from tfx.types import artifact_utils
 from components import fileio
 from components.pretrained_checkpoint import spec as S
 from rankers import checkpoint as rcheckpoint
-from ssd import config as C
-from ssd import weights
+from runconfig import config as C
+from runconfig import checkpoints as weights
 
 REQUIRED = (rcheckpoint.CONFIG_FILE, rcheckpoint.VOCAB_FILE)
 OPTIONAL = (rcheckpoint.TOKENIZER_CONFIG_FILE,)

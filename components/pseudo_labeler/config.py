@@ -9,7 +9,7 @@ import dataclasses
 from typing import List, Optional
 
 from rankdata import features as F
-from ssd import config as C
+from runconfig import config as C
 
 # Confidence measures.
 CONFIDENCE_MARGIN = 'margin'
@@ -68,7 +68,7 @@ class PseudoLabelConfig:
   max_dead_letter_fraction: float = 0.01
 
   def validate(self) -> 'PseudoLabelConfig':
-    """Raises ssd.config.ConfigError naming the field; returns self."""
+    """Raises runconfig.config.ConfigError naming the field; returns self."""
     if not self.splits:
       raise C.ConfigError('splits: at least one split is needed')
     if not self.temperature > 0:

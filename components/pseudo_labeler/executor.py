@@ -32,7 +32,7 @@ from components.pseudo_labeler import report as R
 from components.pseudo_labeler import spec as S
 from rankdata import features as F
 from rankers import export as rexport
-from ssd import config as C
+from runconfig import config as C
 
 # Config of the exported ranker (rankers/export.py writes it).
 _RANKER_CONFIG = os.path.join(rexport.ASSETS_EXTRA, rexport.CONFIG_FILE)

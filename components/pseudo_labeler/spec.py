@@ -25,7 +25,7 @@ MODEL_KEY = 'model'
 # T' did not beat its teacher), the component writes empty splits and skips.
 GATE_BLESSING_KEY = 'gate_blessing'
 # Parameters.
-CONFIG_KEY = 'config_json'   # PseudoLabelConfig as JSON (ssd.config.to_json)
+CONFIG_KEY = 'config_json'   # PseudoLabelConfig as JSON (runconfig.config.to_json)
 # Outputs.
 PSEUDO_LABELLED_KEY = 'pseudo_labelled'
 REPORT_KEY = 'report'

@@ -10,12 +10,12 @@ TFX package this folder into a wheel at every run.
 One module serves every role (teacher, T' of each round, student, supervised
 student); `custom_config` (plain JSON, built by pipelines/pipeline.py) says
 which:
-  model:      ssd.config.ModelConfig fields
-  train:      ssd.config.TrainConfig fields
-  objective:  ssd.config.ObjectiveConfig fields (hard loss on labels, soft
+  model:      runconfig.config.ModelConfig fields
+  train:      runconfig.config.TrainConfig fields
+  objective:  runconfig.config.ObjectiveConfig fields (hard loss on labels, soft
               loss on pseudo-labels, see training_targets); absent = hard
               loss `train.loss` only
-  noise:      ssd.config.NoiseConfig fields, resolved (no nulls); absent = none
+  noise:      runconfig.config.NoiseConfig fields, resolved (no nulls); absent = none
   warm_start: start from the `base_model` input's weights (same architecture)
   hybrid:     fit w in score + w * first_stage_score on the eval split (the
               calibration split: never trained on, never used for a
@@ -45,7 +45,7 @@ import tensorflow as tf
 from components import example_io
 from components import fileio
 from rankdata import features as F
-from ssd import config as C
+from runconfig import config as C
 
 
 

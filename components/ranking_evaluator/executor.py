@@ -22,7 +22,7 @@ from components.ranking_evaluator import spec as S
 from components.ranking_example_gen import spec as ingest_spec
 from rankdata import features as F
 from rankdata import metrics as M
-from ssd import config as C
+from runconfig import config as C
 
 # Suffix of the report rows of a model's hybrid score (model + w * first stage).
 HYBRID_SUFFIX = rules.HYBRID_SUFFIX

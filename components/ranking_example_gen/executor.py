@@ -28,7 +28,7 @@ from rankdata import features as F
 from rankdata import loaders
 from rankdata import pairs as rpairs
 from rankdata import splits as rsplits
-from ssd import config as C
+from runconfig import config as C
 
 
 def subset_queries(ds, max_queries: int, seed: int):

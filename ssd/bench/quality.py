@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from absl import logging
 import numpy as np
 
-from ssd import config as C
+from runconfig import config as C
 from ssd.bench import stats
 
 # Row names, in table order.

@@ -15,7 +15,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from ssd.lineage import explain as X
 from ssd.lineage import resolve as R
-from ssd.lineage import store as S
+from pipelines import mlmd_store as S
 from ssd.lineage import upstream as U
 
 

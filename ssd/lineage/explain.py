@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
-from ssd.lineage import store as S
+from pipelines import mlmd_store as S
 from ssd.lineage import upstream as U
 
 # Type names (TFX standard types and ours, see docs/architecture.md).

@@ -21,7 +21,7 @@ import subprocess
 from typing import Any, Dict, List
 
 from ssd.lineage import explain as X
-from ssd.lineage import store as S
+from pipelines import mlmd_store as S
 from ssd.lineage import upstream as U
 
 FORMATS = ('png', 'svg', 'dot')

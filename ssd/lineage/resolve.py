@@ -14,7 +14,7 @@ from typing import List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
-from ssd.lineage import store as S
+from pipelines import mlmd_store as S
 
 LATEST_BLESSED = 'latest-blessed'
 LATEST_PUSHED = 'latest-pushed'

@@ -20,7 +20,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from ssd.lineage import explain as X
 from ssd.lineage import resolve as R
-from ssd.lineage import store as S
+from pipelines import mlmd_store as S
 
 _STATE = metadata_store_pb2.Execution.State
 _UNFINISHED = (_STATE.NEW, _STATE.RUNNING)

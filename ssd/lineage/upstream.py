@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from ml_metadata.proto import metadata_store_pb2
 
-from ssd.lineage import store as S
+from pipelines import mlmd_store as S
 
 # Deep enough for many rounds (each round adds ~6 hops); MLMD caps the query.
 MAX_HOPS = 100
