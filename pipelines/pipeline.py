@@ -11,7 +11,8 @@ bind a local environment make local relative paths absolute first
 
 DAG:
   PretrainedCheckpoint[pretrained_checkpoint(_<slug>)]  each distinct checkpoint → artifact
-  RankingExampleGen ─┬─ StatisticsGen → SchemaGen → ExampleValidator
+  RankingExampleGen ─┬─ StatisticsGen → SchemaGen → ExampleValidator [→ AnomaliesGate]
+                     ├─ SplitsGate (SSD runs: stops on an empty unlabelled split)
                      ├─ Trainer[teacher_trainer]      fine-tune T from the checkpoint
                      ├─ Trainer[teacher_pretrained]   the checkpoint untrained (baseline)
                      └─ RankingEvaluator[teacher_evaluator] → selected T (teacher of round 1)
@@ -42,6 +43,7 @@ from components.pretrained_checkpoint import spec as ckpt_spec
 from components.pretrained_checkpoint.component import PretrainedCheckpointComponent
 from components import code_version
 from components.anomalies_gate.component import AnomaliesGate
+from components.splits_gate.component import SplitsGate
 from components.pseudo_labeler import spec as pl_spec
 from components.pseudo_labeler.component import PseudoLabeler
 from components.ranker_trainer.component import RankerTrainer
@@ -61,6 +63,7 @@ STATISTICS_GEN = 'statistics_gen'
 SCHEMA_GEN = 'schema_gen'
 EXAMPLE_VALIDATOR = 'example_validator'
 ANOMALIES_GATE = 'anomalies_gate'
+SPLITS_GATE = 'splits_gate'
 TEACHER_TRAINER = 'teacher_trainer'
 TEACHER_PRETRAINED = 'teacher_pretrained'
 TEACHER_EVALUATOR = 'teacher_evaluator'
@@ -223,12 +226,16 @@ def required_splits(cfg: C.PipelineConfig) -> List[str]:
   its selection.
 
   The same in every mode, so that `semi_supervised: false` and `true` share
-  the ingest step and the whole teacher stage from the cache; an SSD run's
-  empty unlabelled split is refused by the pseudo-labeller, the first step
-  that needs it.
+  the ingest step and the whole teacher stage from the cache. What only SSD
+  needs is checked by the SplitsGate (gated_splits), before the teacher.
   """
   del cfg
   return [F.SPLIT_TRAIN, F.SPLIT_DEV]
+
+
+def gated_splits(cfg: C.PipelineConfig) -> List[str]:
+  """Splits the SplitsGate requires right after ingestion (none: no gate)."""
+  return [F.SPLIT_UNLABELLED] if cfg.semi_supervised else []
 
 
 def create_pipeline(cfg: C.PipelineConfig,
@@ -257,7 +264,12 @@ def create_pipeline(cfg: C.PipelineConfig,
   examples = example_gen.outputs['examples']
   components.append(example_gen)
 
-  gate = None
+  gates = []
+  if gated_splits(cfg):
+    # An SSD run without unlabelled data stops here, before any training.
+    gates.append(SplitsGate(examples=examples, required_splits=','.join(gated_splits(cfg)),
+                            code_fingerprint=fp).with_id(SPLITS_GATE))
+    components.append(gates[-1])
   if cfg.data_validation:
     statistics_gen = tfx.components.StatisticsGen(examples=examples).with_id(STATISTICS_GEN)
     if cfg.data_validation_schema:
@@ -276,9 +288,9 @@ def create_pipeline(cfg: C.PipelineConfig,
         schema=schema_gen.outputs['schema']).with_id(EXAMPLE_VALIDATOR)
     components += [statistics_gen, schema_gen, validator]
     if cfg.data_validation_mode == 'fail':
-      gate = AnomaliesGate(anomalies=validator.outputs['anomalies'],
-                           code_fingerprint=fp).with_id(ANOMALIES_GATE)
-      components.append(gate)
+      gates.append(AnomaliesGate(anomalies=validator.outputs['anomalies'],
+                                 code_fingerprint=fp).with_id(ANOMALIES_GATE))
+      components.append(gates[-1])
 
   teacher = cfg.teacher
   trainer = ranker_trainer(
@@ -302,9 +314,9 @@ def create_pipeline(cfg: C.PipelineConfig,
           min_improvement=cfg.evaluation.min_improvement,
           batch_size=cfg.evaluation.batch_size)),
       code_fingerprint=fp).with_id(TEACHER_EVALUATOR)
-  if gate is not None:
-    # Every later stage descends from these two, so anomalies stop the run
-    # before any training.
+  for gate in gates:
+    # Every later stage descends from these two, so a gate stops the run
+    # before any training. Ordering only: not part of their cache keys.
     trainer.add_upstream_node(gate)
     pretrained.add_upstream_node(gate)
   components += [trainer, pretrained, evaluator]

@@ -16,6 +16,8 @@ from tfx.types import standard_artifacts
 
 from components.ranking_example_gen import executor as eg_executor
 from components.ranking_example_gen import spec as eg_spec
+from components.splits_gate import component as splits_gate
+from components.splits_gate import required
 from rankdata import beir
 from rankdata import cranfield
 from rankdata import pairs
@@ -220,19 +222,25 @@ def _six_queries(tmp_path):
   return _cranfield(tmp_path, docs=docs, queries=queries, qrels=qrels)
 
 
-def test_an_empty_unlabelled_split_fails_ingestion_in_an_ssd_run(tmp_path):
+def test_an_empty_unlabelled_split_fails_the_splits_gate_in_an_ssd_run(tmp_path):
   (tmp_path / 'data').mkdir()
   directory = _six_queries(tmp_path / 'data')
   splits = {'train_queries': 2, 'dev_queries': 2, 'test_queries': 2, 'candidates_k': 3,
             'title_queries': False}
-  with pytest.raises(eg_executor.EmptySplitError) as e:
-    _ingest(tmp_path, directory, splits, ['train', 'dev', 'unlabelled'])
-  assert "split 'unlabelled' has no examples (0 queries)" in str(e.value)
-  assert 'semi_supervised: false' in str(e.value)
-  # Teacher-only runs do not need it; the same data ingests.
+  # Ingestion needs train and dev in every mode (so supervised and SSD runs
+  # share it from the cache); the same data ingests.
   examples = _ingest(tmp_path, directory, splits, ['train', 'dev'])
   assert examples.get_int_custom_property('train_queries') == 2
   assert examples.get_int_custom_property('unlabelled_queries') == 0
+  # The SSD run's gate, next in line before any trainer, refuses it.
+  written, queries = splits_gate.counts(examples)
+  assert written['train'] == examples.get_int_custom_property('train_examples_written') > 0
+  assert 'unlabelled' not in written and queries['unlabelled'] == 0
+  with pytest.raises(required.EmptySplitError) as e:
+    splits_gate.check_examples(examples, 'unlabelled')
+  assert "split 'unlabelled' has no examples (0 queries)" in str(e.value)
+  assert 'semi_supervised: false' in str(e.value)
+  assert str(directory) in str(e.value)
 
 
 def test_zero_labelled_queries_is_a_clear_error(tmp_path):

@@ -68,8 +68,8 @@ def test_warn_mode_is_the_default_and_adds_no_gate(tmp_path):
 
 def test_ingestion_requires_the_same_splits_in_every_mode(tmp_path):
   """train and dev always; the same ingest config whether or not the run is
-  semi-supervised, so the teacher stage is shared from the cache (the
-  pseudo-labeller refuses an empty unlabelled split)."""
+  semi-supervised, so the teacher stage is shared from the cache. An SSD run
+  adds the SplitsGate (unlabelled) before both teacher trainers instead."""
   import json  # pylint: disable=g-import-not-at-top
   from components.ranking_example_gen import spec as eg_spec  # pylint: disable=g-import-not-at-top
   configs = []
@@ -78,4 +78,16 @@ def test_ingestion_requires_the_same_splits_in_every_mode(tmp_path):
     gen = {c.id: c for c in P.create_pipeline(cfg).components}[P.EXAMPLE_GEN]
     configs.append(gen.exec_properties[eg_spec.CONFIG_KEY])
     assert json.loads(configs[-1])[eg_spec.REQUIRED_SPLITS_CONFIG_KEY] == ['train', 'dev']
+    nodes = {c.id: c for c in P.create_pipeline(cfg).components}
+    if semi_supervised:
+      gate = nodes[P.SPLITS_GATE]
+      assert gate.exec_properties['required_splits'] == 'unlabelled'
+      assert nodes[P.EXAMPLE_GEN] in gate.upstream_nodes
+      for trainer in (P.TEACHER_TRAINER, P.TEACHER_PRETRAINED):
+        assert gate in nodes[trainer].upstream_nodes
+        # ordering only: the trainers' inputs (hence cache keys) do not change
+        assert P.SPLITS_GATE not in {ch.producer_component_id
+                                     for ch in nodes[trainer].inputs.values()}
+    else:
+      assert P.SPLITS_GATE not in nodes
   assert configs[0] == configs[1]

@@ -24,6 +24,7 @@ from tfx.utils import io_utils
 from components import example_io
 from components import fileio
 from components.ranking_example_gen import spec as S
+from components.splits_gate import required as required_lib
 from rankdata import features as F
 from rankdata import loaders
 from rankdata import pairs as rpairs
@@ -80,33 +81,14 @@ def format_split_stats(stats: Dict[str, Dict[str, Any]]) -> str:
   return '\n'.join(lines)
 
 
-class EmptySplitError(ValueError):
-  """A split the rest of the pipeline needs came out empty."""
-
-
-# Why each split must not be empty, and what to change when it is.
-_REQUIRED_WHY = {
-    F.SPLIT_TRAIN: ('the teacher trains on it', 'raise splits.train_queries'),
-    F.SPLIT_DEV: ('models are selected on it', 'raise splits.dev_queries'),
-    F.SPLIT_UNLABELLED: (
-        'semi_supervised is on and the pseudo-labeller labels it; without it SSD '
-        'would quietly become supervised training',
-        'set data.unlabelled_pairs, turn on splits.title_queries, leave labelled '
-        'queries over (lower splits.*_queries), or set semi_supervised: false'),
-}
+EmptySplitError = required_lib.EmptySplitError
 
 
 def check_required_splits(result, required: List[str], data_path: str) -> None:
   """Raises EmptySplitError naming every required split without examples."""
-  problems = []
-  for split in required:
-    if not result.examples.get(split):
-      why, fix = _REQUIRED_WHY.get(split, ('the pipeline reads it', 'check splits.*'))
-      queries = result.stats.get(split, {}).get('queries', 0)
-      problems.append(f'split {split!r} has no examples ({queries} queries), but {why}; '
-                      f'to fix: {fix}')
-  if problems:
-    raise EmptySplitError(f'{data_path}: ' + ' | '.join(problems))
+  required_lib.check({split: len(rows) for split, rows in result.examples.items()},
+                     {split: stats.get('queries', 0) for split, stats in result.stats.items()},
+                     required, data_path)
 
 
 class Executor(base_executor.BaseExecutor):
