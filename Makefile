@@ -38,10 +38,13 @@ test: setup
 
 # Unit tests only: tests marked `e2e` (real TFX pipelines, multi-process Beam)
 # are left out. Per-test timeouts come from pyproject.toml (pytest-timeout).
+# Two pytest-xdist workers, one test file each at a time (module fixtures
+# train a model once per file): most of a unit test's time is single-threaded
+# TF graph tracing, so two processes use both cores.
 test-fast: setup
 	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
 	SSD_MINILM_DIR=$$($(PY) -c 'from ssd import weights; print(weights.checkpoint_dir("$(CACHE)"))') \
-	  $(PY) -m pytest -q -p no:cacheprovider -m "not e2e" tests
+	  $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=10 -m "not e2e" tests
 
 demo: setup
 	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
