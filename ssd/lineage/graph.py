@@ -41,10 +41,15 @@ def _model_label(store, artifact, execution, names: S.Names) -> List[str]:
   lines = [f'role: {role}']
   evals = X.evaluations_of(store, artifact, names)
   dev = evals[-1]['metrics'].get('dev', {}) if evals else {}
-  # The hybrid score is what serves when the model has one (docs/design.md).
-  values = dev.get(f'{role}_hybrid') or dev.get(role) or {}
-  if DECISION_METRIC in values:
-    lines.append(f'dev {DECISION_METRIC} {values[DECISION_METRIC]:.4f}')
+  # The plain score (what blessing compares by default), and the hybrid one
+  # beside it when the model has a fitted BM25 weight (docs/design.md).
+  plain = (dev.get(role) or {}).get(DECISION_METRIC)
+  hybrid = (dev.get(f'{role}_hybrid') or {}).get(DECISION_METRIC)
+  if plain is not None:
+    line = f'dev {DECISION_METRIC} {plain:.4f}'
+    if hybrid is not None and abs(hybrid - plain) > 5e-5:
+      line += f' (hybrid {hybrid:.4f})'
+    lines.append(line)
   return lines
 
 
