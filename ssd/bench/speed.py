@@ -33,18 +33,19 @@ def _sizes(quick: bool, tiny: bool = False) -> Dict[str, Any]:
   """Corpus and model sizes; --quick uses small random-init models, `tiny`
   (tests) the smallest that still exercises every path."""
   if tiny:
-    return {'pairs': 40, 'scale_large': 120, 'rss_k': (2, 20),
+    return {'pairs': 40, 'wins_pairs': 40, 'scale_large': 120, 'rss_k': (2, 20),
             'repeats': 1, 'beam_repeats': 1, 'latency_calls': 3, 'batch_size': 16,
             'teacher': dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64),
             'student': dict(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32),
             'max_length': 32}
   if quick:
-    return {'pairs': 600, 'scale_large': 3000, 'rss_k': (10, 100),
+    return {'pairs': 600, 'wins_pairs': 600, 'scale_large': 3000, 'rss_k': (10, 100),
             'repeats': 3, 'beam_repeats': 1, 'latency_calls': 20, 'batch_size': 64,
-            'teacher': dict(hidden_size=128, num_layers=2, num_heads=2, intermediate_size=512),
-            'student': dict(hidden_size=64, num_layers=1, num_heads=2, intermediate_size=256),
+            # The layer ratio of the full run (MiniLM-L6 T', its first 2 layers as S).
+            'teacher': dict(hidden_size=128, num_layers=3, num_heads=2, intermediate_size=512),
+            'student': dict(hidden_size=128, num_layers=1, num_heads=2, intermediate_size=512),
             'max_length': 128}
-  return {'pairs': 1200, 'scale_large': 3600, 'rss_k': (30, 300),
+  return {'pairs': 600, 'wins_pairs': 256, 'scale_large': 1800, 'rss_k': (30, 300),
           'repeats': 3, 'beam_repeats': 3, 'latency_calls': 50, 'batch_size': 64,
           'teacher': None, 'student': None, 'max_length': 128}
 

@@ -67,7 +67,9 @@ def flops_table(result: Dict[str, Any]) -> str:
 
 
 def wins_table(result: Dict[str, Any]) -> str:
-  lines = ['| cross-encoder loop setting | pairs/s | max abs score diff vs default |',
+  k = result.get('sizes', {}).get('wins_pairs', '')
+  lines = [f'| cross-encoder setting (loop rows: first {k} pairs) | pairs/s | '
+           'max abs score diff vs default |',
            '|---|---|---|']
   for name, v in result['wins'].items():
     if v.get('pairs_per_s') is None:
@@ -148,6 +150,7 @@ def plot(result: Dict[str, Any], path: str) -> str:
 def section(result: Dict[str, Any], machine: Dict[str, str], command: str, plot_rel: str,
             checks: Sequence[Dict[str, Any]]) -> str:
   peak = result['machine_peak']
+  sizes = result.get('sizes', {})
   models = ', '.join(f'{k}: {v["architecture"]} {v["layers"]}x{v["hidden"]}'
                      for k, v in result['models'].items())
   lines = [f'## Speed{" (--quick)" if result["quick"] else ""}', '',
@@ -158,7 +161,9 @@ def section(result: Dict[str, Any], machine: Dict[str, str], command: str, plot_
            f'Models: {models}; wall {result["wall_seconds"] / 60:.1f} min  ',
            f'fp32 matmul peak: {peak["peak_gflops"]:.1f} GFLOP/s (' + ', '.join(
                f'{k}: {v:.1f}' for k, v in peak['gflops_by_shape'].items()) + ')',
-           '', 'Pairs/s, median of repeats, Cranfield queries x BM25 top-30 documents:', '',
+           '', f'Pairs/s (corpus size / wall seconds, start-up included), median of '
+           f'{sizes.get("repeats", "?")} (loops) or {sizes.get("beam_repeats", "?")} (Beam runs) '
+           'repeats; Cranfield queries x BM25 top-30 documents:', '',
            throughput_table(result), '', f'![pseudo-labelling throughput]({plot_rel})', '',
            flops_table(result), '', wins_table(result), '', profile_table(result), '',
            other_tables(result), '',

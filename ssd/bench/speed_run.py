@@ -127,14 +127,15 @@ def run(work_dir: str, quick: bool, log=print, tiny: bool = False) -> Dict[str, 
                                  fraction_of_peak=f['useful'] / loop_s / 1e9 / peak,
                                  executed_fraction_of_peak=f['executed'] / loop_s / 1e9 / peak)
   log('speed: wins on the cross-encoder loop')
-  result['wins'] = loop_wins(models['cross']['uri'], pairs['query'], pairs['doc'], reps)
+  k = sizes['wins_pairs']
+  result['wins'] = loop_wins(models['cross']['uri'], pairs['query'][:k], pairs['doc'][:k], reps)
   log('speed: PseudoLabeler sort window before/after (cross-encoder, 1 worker)')
   from components.pseudo_labeler import teacher  # pylint: disable=g-import-not-at-top
   default_window = teacher.SORT_WINDOW_BATCHES
   try:
     teacher.SORT_WINDOW_BATCHES = 1
     t = SP.timed(lambda: SP.run_pseudo_labeler(examples, models['cross']['uri'], work_dir, 1,
-                                               bs), beam_reps)
+                                               bs), 1)
   finally:
     teacher.SORT_WINDOW_BATCHES = default_window
   result['wins']['PseudoLabeler 1 worker, sort window 1 batch (before)'] = {
