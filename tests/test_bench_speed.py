@@ -160,4 +160,5 @@ def test_speed_run_on_tiny_models(tmp_path):
   prof = result['profile']
   assert 0 < prof['teacher_calls'] < prof['beam_run'] < prof['total']
   assert any(k.endswith('(before)') for k in result['wins'])
+  assert result['wins']['batch 16, threads intra 1 / inter 1 (fresh process)']['pairs_per_s'] > 0
   assert os.path.isdir(str(tmp_path / 'work'))

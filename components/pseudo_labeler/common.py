@@ -6,6 +6,7 @@ serialized tf.Example of a split):
 
   parse.py      ReadSplits, ParsePairs: bytes -> pair dicts | dead letters
   teacher.py    ScoreCrossEncoder / ScoreBiEncoder: pairs -> scored pairs
+  joins.py      the bi-encoder's joins of embeddings back to pairs
   labelling.py  LabelLists (per query: dedup, soft/hard labels, selection)
                 and PseudoLabel, the whole transform from records to outputs
   outputs.py    CountOutcomes, SampleForPlot, WriteSplits, WriteDeadLetters

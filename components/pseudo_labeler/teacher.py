@@ -33,6 +33,7 @@ from apache_beam.utils import shared as beam_shared
 import numpy as np
 
 from components import embeddings
+from components.pseudo_labeler import joins
 from components.pseudo_labeler import spec as S
 from components.pseudo_labeler.common import DEAD_LETTER
 from components.pseudo_labeler.common import EMB
@@ -253,33 +254,6 @@ def ScoreCrossEncoder(pairs, model_dir: str, batch_size: int,  # pylint: disable
   return out[SCORED], out[DEAD_LETTER]
 
 
-def _join_doc_embedding(element):
-  """CoGroupByKey on the doc text: (doc key, {pairs, emb}) -> (query key, (pair, d_emb))."""
-  _, grouped = element
-  found = list(grouped[EMB])
-  for pair in grouped[PAIRS]:
-    if not found:
-      inc(pair[SPLIT], S.dead_letter_name(S.DEAD_SCORING_ERROR))
-      yield beam.pvalue.TaggedOutput(DEAD_LETTER, pair_dead_letter(
-          S.DEAD_SCORING_ERROR, pair, 'the teacher could not embed the document'))
-    else:
-      yield text_key(pair[F.QUERY]), (pair, found[0])
-
-
-def _join_query_embedding(element):
-  """(query key, {pairs: (pair, d_emb), emb}) -> (pair, q_emb, d_emb)."""
-  _, grouped = element
-  found = list(grouped[EMB])
-  for pair, doc_emb in grouped[PAIRS]:
-    if not found:
-      inc(pair[SPLIT], S.dead_letter_name(S.DEAD_SCORING_ERROR))
-      yield beam.pvalue.TaggedOutput(DEAD_LETTER, pair_dead_letter(
-          S.DEAD_SCORING_ERROR, pair, 'the teacher could not embed the query'))
-    else:
-      yield pair, found[0], doc_emb
-
-
-
 @beam.ptransform_fn
 def ScoreBiEncoder(pairs, model_dir: str, batch_size: int,  # pylint: disable=invalid-name
                    shared: Optional[beam_shared.Shared] = None,
@@ -313,12 +287,12 @@ def ScoreBiEncoder(pairs, model_dir: str, batch_size: int,  # pylint: disable=in
       {PAIRS: pairs | 'KeyByDoc' >> beam.Map(lambda p: (text_key(p[F.DOC]), p)),
        EMB: doc_embeddings}
       | 'JoinDocs' >> beam.CoGroupByKey()
-      | 'AttachDocEmbedding' >> beam.FlatMap(_join_doc_embedding).with_outputs(
+      | 'AttachDocEmbedding' >> beam.FlatMap(joins.attach_doc_embedding).with_outputs(
           DEAD_LETTER, main=PAIRS))
   with_both = (
       {PAIRS: with_doc[PAIRS], EMB: query_embeddings}
       | 'JoinQueries' >> beam.CoGroupByKey()
-      | 'AttachQueryEmbedding' >> beam.FlatMap(_join_query_embedding).with_outputs(
+      | 'AttachQueryEmbedding' >> beam.FlatMap(joins.attach_query_embedding).with_outputs(
           DEAD_LETTER, main=PAIRS))
   scored = (
       with_both[PAIRS]

@@ -37,6 +37,42 @@ def serving_latency(model_uri: str, queries, docs, calls: int) -> Dict[str, floa
   return {'latency_ms_batch1': 1000 * FL.median(lat), 'pairs_per_s_batch64': FL.median(thr)}
 
 
+def loop_threads(model_uri: str, n_pairs: int, intra: int, inter: int, batch_size: int,
+                 repeats: int) -> float:
+  """Plain-loop cross-encoder pairs/s in a fresh process with TF's intra-op /
+  inter-op thread pools set (0: TF's default); they cannot change after
+  TensorFlow starts, hence the child process."""
+  import json  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  code = ('import json, sys, time\n'
+          'import tensorflow as tf\n'
+          'tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[3]))\n'
+          'tf.config.threading.set_inter_op_parallelism_threads(int(sys.argv[4]))\n'
+          'from components import scoring\n'
+          'from rankers import export\n'
+          'from rankdata import features as F\n'
+          'from ssd.bench import flops, speed\n'
+          'p = list(speed.cranfield_pairs(30, int(sys.argv[2])))\n'
+          'q, d = [r[F.QUERY] for r in p], [r[F.DOC] for r in p]\n'
+          'sc = export.load_scorer(sys.argv[1])\n'
+          'bs = int(sys.argv[5])\n'
+          'scoring.score_pairs(sc, q[:bs], d[:bs], bs)\n'
+          'times = []\n'
+          'for _ in range(int(sys.argv[6])):\n'
+          '  t0 = time.perf_counter(); scoring.score_pairs(sc, q, d, bs)\n'
+          '  times.append(time.perf_counter() - t0)\n'
+          'print("THREADS_JSON", json.dumps(len(q) / flops.median(times)))\n')
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  proc = subprocess.run([sys.executable, '-c', code, os.path.join(model_uri, 'Format-Serving'),
+                         str(n_pairs), str(intra), str(inter), str(batch_size), str(repeats)],
+                        capture_output=True, text=True, cwd=root, check=False, timeout=1800)
+  for line in proc.stdout.splitlines():
+    if line.startswith('THREADS_JSON '):
+      return float(json.loads(line[len('THREADS_JSON '):]))
+  raise RuntimeError(f'threads child failed ({proc.returncode}): {proc.stderr[-2000:]}')
+
+
 def loop_wins(model_uri: str, queries, docs, repeats: int) -> Dict[str, Any]:
   """Plain-loop cross-encoder throughput with and without each setting; the
   scores of every variant are compared with the default's."""
@@ -129,6 +165,12 @@ def run(work_dir: str, quick: bool, log=print, tiny: bool = False) -> Dict[str, 
   log('speed: wins on the cross-encoder loop')
   k = sizes['wins_pairs']
   result['wins'] = loop_wins(models['cross']['uri'], pairs['query'][:k], pairs['doc'][:k], reps)
+  for intra, inter in sizes['threads']:
+    log(f'speed: loop with intra-op {intra} / inter-op {inter} threads (fresh process)')
+    result['wins'][f'batch {bs}, threads intra {intra or "default"} / inter '
+                   f'{inter or "default"} (fresh process)'] = {
+        'pairs_per_s': loop_threads(models['cross']['uri'], k, intra, inter, bs, reps),
+        'max_abs_diff': None}
   log('speed: PseudoLabeler sort window before/after (cross-encoder, 1 worker)')
   from components.pseudo_labeler import teacher  # pylint: disable=g-import-not-at-top
   default_window = teacher.SORT_WINDOW_BATCHES
