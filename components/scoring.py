@@ -1,30 +1,18 @@
 """Batch scoring of (query, document) pairs with an exported ranker.
 
-Bi-encoders are scored from embeddings: each unique query and document is
-encoded once and pairs are scored from the cached vectors (on CPU this is
-several times cheaper than encoding every pair). Cross-encoders score pairs
-in batches. Both report progress (pairs or texts per second).
+Bi-encoders are scored from embeddings (components/embeddings.py, shared
+with the PseudoLabeler's Beam DoFns): each unique query and document is
+encoded once and pairs are scored from the cached vectors. Cross-encoders
+score pairs in batches. Both report progress (pairs or texts per second).
 """
 
 import time
-from typing import Dict, List, Sequence
+from typing import Sequence
 
 from absl import logging
 import numpy as np
 
-
-def _unique(texts: Sequence[str]):
-  index: Dict[str, int] = {}
-  order: List[str] = []
-  ids = np.empty(len(texts), dtype=np.int64)
-  for i, t in enumerate(texts):
-    j = index.get(t)
-    if j is None:
-      j = index[t] = len(order)
-      order.append(t)
-    ids[i] = j
-  return order, ids
-
+from components import embeddings
 
 # Items handed to the Scorer per call: it sorts each call's inputs by length
 # before batching (less padding), so chunks much larger than a batch pad
@@ -58,8 +46,6 @@ def score_pairs(scorer, queries: Sequence[str], docs: Sequence[str],
     pairs = list(zip(queries, docs))
     return _chunked(lambda b: scorer.score([q for q, _ in b], [d for _, d in b], batch_size),
                     pairs, chunk, 'pairs').astype(np.float32)
-  uq, qid = _unique(queries)
-  ud, did = _unique(docs)
-  q_emb = _chunked(lambda b: scorer.embed_queries(b, batch_size), uq, chunk, 'unique queries')
-  d_emb = _chunked(lambda b: scorer.embed_documents(b, batch_size), ud, chunk, 'unique documents')
-  return np.asarray(scorer.score_embeddings(q_emb[qid], d_emb[did]), np.float32)
+  return embeddings.score_pairs(
+      scorer, queries, docs, batch_size,
+      map_chunks=lambda fn, items, what: _chunked(fn, items, chunk, what))

@@ -4,7 +4,7 @@
   ssd validate [--config=FILE] [--set=...]             check the config only (< 1 s, no TFX)
   ssd data stats FORMAT PATH                           dataset statistics
   ssd weights [--cache_dir=DIR]                        fetch the MiniLM-L6 checkpoint
-  ssd bench quality|all [--dataset=D] [--seeds=N] [--quick]  benchmarks -> docs/benchmarks.md
+  ssd bench quality|speed|all [--dataset=D] [--seeds=N] [--quick]  benchmarks -> docs/benchmarks.md
   ssd lineage [--config=FILE] [--artifact_id=N] [--graph=FILE.png]
       which teacher, which corpus, which round made a model (default: the
       latest pushed student, else the latest student)

@@ -18,9 +18,13 @@ import pytest
 import tensorflow as tf
 
 from components import example_io
-from components.pseudo_labeler import beam_fns as B
+from components.pseudo_labeler import common as K
+from components.pseudo_labeler import labelling as L
+from components.pseudo_labeler import outputs as O
+from components.pseudo_labeler import parse as P
 from components.pseudo_labeler import selection
 from components.pseudo_labeler import spec as S
+from components.pseudo_labeler import teacher as T
 from rankdata import features as F
 from runconfig import config as C
 
@@ -233,24 +237,24 @@ def bad_records():
 
 def test_parse_record_reasons_and_empty_text():
   for split, raw, reason in bad_records():
-    pair, dead = B.parse_record(split, raw)
+    pair, dead = P.parse_record(split, raw)
     assert pair is None and dead['reason'] == reason and dead['split'] == split
     assert set(dead) == {'reason', 'split', 'record'}
     assert dead['record']['raw_base64']
-  pair, dead = B.parse_record('unlabelled', example_bytes('q1', 'd9', 'wing', ''))
-  assert dead is None and pair[F.DOC] == '' and not pair[B.LABELLED]
-  pair, _ = B.parse_record('train', example_bytes('q1', 'd9', 'wing', 'x', label=2.0))
-  assert pair[B.LABELLED]
+  pair, dead = P.parse_record('unlabelled', example_bytes('q1', 'd9', 'wing', ''))
+  assert dead is None and pair[F.DOC] == '' and not pair[K.LABELLED]
+  pair, _ = P.parse_record('train', example_bytes('q1', 'd9', 'wing', 'x', label=2.0))
+  assert pair[K.LABELLED]
 
 
 def test_parse_pairs_routes_dead_letters():
   bad = bad_records()
   good = [('unlabelled', example_bytes('q1', f'd{i}', 'wing', f'doc {i}')) for i in range(3)]
   with test_pipeline.TestPipeline() as p:
-    out = (p | beam.Create([(s, r) for s, r, _ in bad] + good)) | B.ParsePairs()
-    assert_that(out[B.PAIRS] | 'Ids' >> beam.Map(lambda x: x[F.DOC_ID]),
+    out = (p | beam.Create([(s, r) for s, r, _ in bad] + good)) | P.ParsePairs()
+    assert_that(out[K.PAIRS] | 'Ids' >> beam.Map(lambda x: x[F.DOC_ID]),
                 equal_to(['d0', 'd1', 'd2']), label='pairs')
-    assert_that(out[B.DEAD_LETTER] | 'Reasons' >> beam.Map(lambda d: (d['split'], d['reason'])),
+    assert_that(out[K.DEAD_LETTER] | 'Reasons' >> beam.Map(lambda d: (d['split'], d['reason'])),
                 equal_to([(s, reason) for s, _, reason in bad]), label='dead')
 
 
@@ -296,9 +300,9 @@ def run_pseudo_label(loader, is_bi, config, records):
   _COLLECTED.clear()
   with test_pipeline.TestPipeline() as p:
     recs = p | beam.Create(records)
-    out = recs | B.PseudoLabel('/nowhere', is_bi, config, b'7:abc', loader=loader)
-    counts = dict(out, records=recs) | B.CountOutcomes()
-    for name in (B.KEPT, B.FILTERED, B.DEAD_LETTER, B.STATS):
+    out = recs | L.PseudoLabel('/nowhere', is_bi, config, b'7:abc', loader=loader)
+    counts = dict(out, records=recs) | O.CountOutcomes()
+    for name in (K.KEPT, K.FILTERED, K.DEAD_LETTER, K.STATS):
       assert_that(out[name], Collect(name), label=f'collect_{name}')
     assert_that(counts, Collect('counts'), label='collect_counts')
   return dict(_COLLECTED)
@@ -310,14 +314,14 @@ def test_pseudo_label_routes_every_pair_once(loader, is_bi):
   records = corpus()
   got = run_pseudo_label(loader, is_bi, config, records)
 
-  dead = sorted((d['split'], d['reason']) for d in got[B.DEAD_LETTER])
+  dead = sorted((d['split'], d['reason']) for d in got[K.DEAD_LETTER])
   expected_dead = sorted([(s, r) for s, _, r in bad_records()]
                          + [('unlabelled', 'duplicate_pair'), ('unlabelled', 'scoring_error')])
   assert dead == expected_dead
-  boom = [d for d in got[B.DEAD_LETTER] if d['reason'] == 'scoring_error'][0]
+  boom = [d for d in got[K.DEAD_LETTER] if d['reason'] == 'scoring_error'][0]
   assert boom['record'][F.DOC_ID] == 'boom' and boom['record']['detail']
 
-  kept = [(s, tf.train.Example.FromString(b)) for s, b in got[B.KEPT]]
+  kept = [(s, tf.train.Example.FromString(b)) for s, b in got[K.KEPT]]
   kept_train = [e for s, e in kept if s == 'train']
   assert len(kept_train) == 12   # labelled: all kept
   for e in kept_train:
@@ -331,24 +335,24 @@ def test_pseudo_label_routes_every_pair_once(loader, is_bi):
   # unlabelled: u0..u3 lists of 5 (u1 has 6 with the empty doc) -> top 2 + bottom 1 each
   kept_unlabelled = [e for s, e in kept if s == 'unlabelled']
   assert len(kept_unlabelled) == 4 * 3
-  filtered = sorted((s, r) for s, r, _, _ in got[B.FILTERED])
+  filtered = sorted((s, r) for s, r, _, _ in got[K.FILTERED])
   assert filtered == sorted([('unlabelled', 'not_top_or_bottom')] * (2 + 3 + 2 + 2)
                             + [('unlabelled', 'no_signal')])
 
   rows = json.loads(got['counts'][0])
-  counts = B.counts_from_rows(rows, ['train', 'unlabelled'])
+  counts = O.counts_from_rows(rows, ['train', 'unlabelled'])
   assert counts['train']['pairs_in'] == 12 + 1 and counts['train']['kept'] == 12
   assert counts['unlabelled']['pairs_in'] == len(records) - 13
   assert counts['unlabelled']['empty_text_scored'] == 1
   assert counts['unlabelled']['filtered_not_top_or_bottom'] == 9
   assert counts['unlabelled']['dead_letter_duplicate_pair'] == 1
   for split in ('train', 'unlabelled', 'total'):
-    assert B.unaccounted(counts[split]) == 0, counts[split]
+    assert O.unaccounted(counts[split]) == 0, counts[split]
   assert counts['total']['pairs_in'] == len(records)
-  assert counts['total']['kept'] == len(got[B.KEPT])
+  assert counts['total']['kept'] == len(got[K.KEPT])
   assert sum(v for k, v in counts['total'].items() if k.startswith('dead_letter_')) == len(
-      got[B.DEAD_LETTER])
-  stats_status = sorted(s[1] for s in got[B.STATS])
+      got[K.DEAD_LETTER])
+  stats_status = sorted(s[1] for s in got[K.STATS])
   assert stats_status.count('labelled') == 12 and stats_status.count('kept') == 12
   assert stats_status.count('filtered') == 10
 
@@ -360,7 +364,7 @@ def test_bi_encoder_path_matches_cross_encoder_path():
 
   def scores(got):
     out = {}
-    for _, raw in got[B.KEPT]:
+    for _, raw in got[K.KEPT]:
       f = tf.train.Example.FromString(raw).features.feature
       out[(f[F.QUERY_ID].bytes_list.value[0], f[F.DOC_ID].bytes_list.value[0])] = (
           f[F.TEACHER_SCORE].float_list.value[0], f[F.SOFT_LABEL].float_list.value[0],
@@ -381,22 +385,22 @@ def test_bi_encoder_embeds_each_unique_text_once():
   """12 train pairs share 3 query texts and 4 document texts: 4 doc embeddings."""
   with test_pipeline.TestPipeline() as p:
     pairs = (p | beam.Create([r for s, r in corpus() if s == 'train'][:12])
-             | beam.Map(lambda raw: B.parse_record('train', raw)[0]))
+             | beam.Map(lambda raw: P.parse_record('train', raw)[0]))
     embedded = (pairs
                 | 'Docs' >> beam.Map(lambda x: x[F.DOC])
                 | 'Distinct' >> beam.Distinct()
-                | B._batch(2)  # pylint: disable=protected-access
-                | beam.ParDo(B.EmbedTextsDoFn('/nowhere', 'document', 2, loader=load_fake_bi)))
+                | T._batch(2)  # pylint: disable=protected-access
+                | beam.ParDo(T.EmbedTextsDoFn('/nowhere', 'document', 2, loader=load_fake_bi)))
     assert_that(embedded | beam.Map(lambda kv: kv[0]),
-                equal_to([B.text_key(f'document {d}') for d in range(4)]))
+                equal_to([K.text_key(f'document {d}') for d in range(4)]))
     assert_that(embedded | 'Vectors' >> beam.Map(lambda kv: np.frombuffer(kv[1], np.float32).size),
                 equal_to([8] * 4), label='sizes')
 
 
 def test_with_pseudo_labels_keeps_and_replaces_features():
   raw = example_bytes('q', 'd', 'query', 'doc', label=2.0)
-  once = B.with_pseudo_labels(raw, 1.5, 0.25, 1.0, 0.5, b'1:aa')
-  twice = B.with_pseudo_labels(once, -1.0, 0.75, 0.0, 0.1, b'2:bb')
+  once = L.with_pseudo_labels(raw, 1.5, 0.25, 1.0, 0.5, b'1:aa')
+  twice = L.with_pseudo_labels(once, -1.0, 0.75, 0.0, 0.1, b'2:bb')
   f = tf.train.Example.FromString(twice).features.feature
   assert f[F.LABEL].float_list.value == [2.0]
   assert f[F.QUERY].bytes_list.value == [b'query']
@@ -407,24 +411,24 @@ def test_with_pseudo_labels_keeps_and_replaces_features():
 
 
 def test_counts_from_rows_fills_known_names_and_totals():
-  counts = B.counts_from_rows([['a', 'pairs_in', 5], ['a', 'kept', 3],
+  counts = O.counts_from_rows([['a', 'pairs_in', 5], ['a', 'kept', 3],
                                ['a', 'filtered_no_signal', 1],
                                ['a', 'dead_letter_malformed_record', 1],
                                ['b', 'pairs_in', 2], ['b', 'kept', 1]], ['a', 'b'])
   assert counts['a']['dead_letter_duplicate_pair'] == 0
   assert counts['total']['pairs_in'] == 7 and counts['total']['kept'] == 4
-  assert B.unaccounted(counts['a']) == 0
-  assert B.unaccounted(counts['b']) == 1   # one pair lost: detected
+  assert O.unaccounted(counts['a']) == 0
+  assert O.unaccounted(counts['b']) == 1   # one pair lost: detected
 
 
 def test_progress_logs_items_per_second(caplog):
   with caplog.at_level(logging.INFO, logger='absl'):
-    progress = B._Progress('pairs', every_s=0.0)  # pylint: disable=protected-access
+    progress = T._Progress('pairs', every_s=0.0)  # pylint: disable=protected-access
     progress.add(10, 0.5)
   messages = [r.getMessage() for r in caplog.records]
   assert any('10 pairs scored' in m and '20.0/s while scoring' in m for m in messages), messages
   with caplog.at_level(logging.INFO, logger='absl'):
     caplog.clear()
-    quiet = B._Progress('pairs', every_s=3600.0)  # pylint: disable=protected-access
+    quiet = T._Progress('pairs', every_s=3600.0)  # pylint: disable=protected-access
     quiet.add(10, 0.5)
   assert not caplog.records   # at most one line per interval

@@ -28,7 +28,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from components import example_io
-from components.pseudo_labeler import beam_fns as B
+from components.pseudo_labeler import outputs as O
 from components.pseudo_labeler import executor as E
 from components.pseudo_labeler import spec as S
 from rankdata import features as F
@@ -207,7 +207,7 @@ def check_run(run, inputs):
   assert dict(by_reason) == EXPECTED_DEAD
   for split in SPLITS + [S.TOTAL]:
     values = counts[split]
-    assert B.unaccounted(values) == 0, values
+    assert O.unaccounted(values) == 0, values
     if split != S.TOTAL:
       assert values['pairs_in'] == inputs['pairs_in'][split]
       assert values['kept'] == len(run['kept'][split])
@@ -323,8 +323,8 @@ def test_fresh_process_needs_tensorflow_text(cross_teacher):
         print('PLAIN_LOAD_OK')
       except Exception as e:  # Op type not registered
         print('PLAIN_LOAD_FAILED', str(e).splitlines()[0])
-      from components.pseudo_labeler import beam_fns
-      print('TEACHER_SCORE', beam_fns.load_teacher({model_dir!r}).score(['wing'], ['flow'])[0])
+      from components.pseudo_labeler import teacher
+      print('TEACHER_SCORE', teacher.load_teacher({model_dir!r}).score(['wing'], ['flow'])[0])
   ''')
   result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
                           timeout=120, cwd=e2e_util.ROOT, check=False)
@@ -348,13 +348,13 @@ def test_fingerprint_changes_with_content(workdir, cross_teacher):
 
 
 def test_check_counts_rejects_lost_pairs_and_a_teacher_that_scores_nothing():
-  ok = B.counts_from_rows([['u', 'pairs_in', 3], ['u', 'kept', 2],
+  ok = O.counts_from_rows([['u', 'pairs_in', 3], ['u', 'kept', 2],
                            ['u', 'dead_letter_scoring_error', 1]], ['u'])
   E.check_counts(ok, '/r')
-  lost = B.counts_from_rows([['u', 'pairs_in', 3], ['u', 'kept', 1]], ['u'])
+  lost = O.counts_from_rows([['u', 'pairs_in', 3], ['u', 'kept', 1]], ['u'])
   with pytest.raises(RuntimeError, match='neither kept'):
     E.check_counts(lost, '/r')
-  broken = B.counts_from_rows([['u', 'pairs_in', 3], ['u', 'dead_letter_scoring_error', 2],
+  broken = O.counts_from_rows([['u', 'pairs_in', 3], ['u', 'dead_letter_scoring_error', 2],
                                ['u', 'dead_letter_malformed_record', 1]], ['u'])
   with pytest.raises(RuntimeError, match='failed on all 2'):
     E.check_counts(broken, '/r')

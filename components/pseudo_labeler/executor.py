@@ -1,8 +1,8 @@
 """PseudoLabeler executor: wire the Beam pipeline, then record what it did.
 
-The per-pair work (parse, teacher inference, per-query labelling, writing)
-runs in Beam (beam_fns.py), built with `self._make_beam_pipeline()` so the
-pipeline's `beam_pipeline_args` (runner, `--direct_num_workers`,
+The per-pair work runs in Beam (parse.py, teacher.py, labelling.py,
+outputs.py; common.py has the module map), built with
+`self._make_beam_pipeline()` so the pipeline's `beam_pipeline_args` (runner, `--direct_num_workers`,
 `--direct_running_mode`, ...) apply. The driver only fingerprints the
 teacher, reads back the small files the pipeline wrote (exact counts, a
 sample for the plot), checks that every input pair is accounted for, and
@@ -27,9 +27,13 @@ from tfx.utils import io_utils
 from tfx.utils import path_utils
 
 from components import example_io
-from components.pseudo_labeler import beam_fns as B
+from components.pseudo_labeler import common as K
+from components.pseudo_labeler import labelling as L
+from components.pseudo_labeler import outputs as O
+from components.pseudo_labeler import parse as P
 from components.pseudo_labeler import report as R
 from components.pseudo_labeler import spec as S
+from components.pseudo_labeler import teacher as T
 from rankdata import features as F
 from rankers import export as rexport
 from runconfig import config as C
@@ -70,14 +74,14 @@ def is_bi_encoder(model_dir: str) -> bool:
   if tf.io.gfile.exists(path):
     with tf.io.gfile.GFile(path) as f:
       return json.load(f).get('architecture') == 'bi_encoder'
-  return B.load_teacher(model_dir).is_bi_encoder
+  return T.load_teacher(model_dir).is_bi_encoder
 
 
 def beam_counters(result) -> Dict[str, int]:
   """Counters of the pseudo_labeler namespace, summed over steps ({} if the
   runner does not report metrics)."""
   try:
-    found = result.metrics().query(MetricsFilter().with_namespace(B.NAMESPACE))
+    found = result.metrics().query(MetricsFilter().with_namespace(K.NAMESPACE))
   except Exception as e:  # pylint: disable=broad-except
     logging.warning('Beam metrics unavailable on this runner: %s', e)
     return {}
@@ -106,7 +110,7 @@ def check_counts(counts: Dict[str, Dict[str, int]], report_uri: str) -> None:
   every pair is broken, and a run that "succeeds" with no output would hide it.
   """
   for split, values in counts.items():
-    lost = B.unaccounted(values)
+    lost = O.unaccounted(values)
     if lost:
       raise RuntimeError(f'{split}: {lost} pairs neither kept, filtered nor dead-lettered: '
                          f'{values}')
@@ -242,22 +246,22 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     t0 = time.time()
     pipeline = self._make_beam_pipeline()
-    records = pipeline | 'ReadSplits' >> B.ReadSplits(patterns)
-    outputs = records | 'PseudoLabel' >> B.PseudoLabel(
+    records = pipeline | 'ReadSplits' >> P.ReadSplits(patterns)
+    outputs = records | 'PseudoLabel' >> L.PseudoLabel(
         model_dir, bi_encoder, cfg, teacher_id.encode('utf-8'))
-    _ = outputs[B.KEPT] | 'WriteSplits' >> B.WriteSplits(split_dirs)
-    _ = outputs[B.DEAD_LETTER] | 'WriteDeadLetters' >> B.WriteDeadLetters(report.uri)
+    _ = outputs[K.KEPT] | 'WriteSplits' >> O.WriteSplits(split_dirs)
+    _ = outputs[K.DEAD_LETTER] | 'WriteDeadLetters' >> O.WriteDeadLetters(report.uri)
     _ = (dict(outputs, records=records)
-         | 'CountOutcomes' >> B.CountOutcomes()
-         | 'WriteCounts' >> B.WriteJson(counts_path))
-    _ = (outputs[B.STATS]
-         | 'SampleForPlot' >> B.SampleForPlot()
-         | 'WriteSample' >> B.WriteJson(sample_path))
+         | 'CountOutcomes' >> O.CountOutcomes()
+         | 'WriteCounts' >> O.WriteJson(counts_path))
+    _ = (outputs[K.STATS]
+         | 'SampleForPlot' >> O.SampleForPlot()
+         | 'WriteSample' >> O.WriteJson(sample_path))
     result = pipeline.run()
     result.wait_until_finish()
     seconds = time.time() - t0
 
-    counts = B.counts_from_rows(_read_json(counts_path), splits)
+    counts = O.counts_from_rows(_read_json(counts_path), splits)
     try:
       check_counts(counts, report.uri)
       check_dead_letter_fraction(counts, cfg.max_dead_letter_fraction, report.uri)

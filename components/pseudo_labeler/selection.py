@@ -2,7 +2,7 @@
 
 Kept free of Beam and TensorFlow so the arithmetic (softmax with a
 temperature, margin / entropy confidence, top/bottom-k, the per-query cap)
-can be tested on hand-made lists; beam_fns.py applies `label_list` to each
+can be tested on hand-made lists; labelling.py applies `label_list` to each
 query's group.
 
 Ranks are by descending teacher score, ties broken by doc_id, so a list

@@ -1,4 +1,6 @@
-"""`ssd bench quality | all`: runs benchmarks, writes docs/benchmarks.md.
+"""`ssd bench quality | speed | all`: runs benchmarks, writes docs/benchmarks.md.
+
+`all` runs quality, then speed.
 
 The last line printed is a JSON summary, for scripts.
 """
@@ -12,6 +14,7 @@ from typing import Any, Dict, List, Sequence
 from ssd.bench import machine as machine_lib
 from ssd.bench import quality as Q
 from ssd.bench import report
+from ssd.bench import speed_report
 
 PLOT_DIR = 'img'   # beside the report: docs/img/
 
@@ -43,11 +46,40 @@ def run_quality(datasets: Sequence[str], seeds: int, quick: bool, work_dir: str,
   return summary
 
 
+def run_speed(quick: bool, work_dir: str, report_path: str, argv: Sequence[str],
+              log=print) -> Dict[str, Any]:
+  """Runs `ssd bench speed`, writes its report section, returns the JSON summary."""
+  from ssd.bench import speed_run  # pylint: disable=g-import-not-at-top
+  machine = machine_lib.describe()
+  command = ' '.join(shlex.quote(a) for a in ['ssd'] + list(argv[1:]))
+  result = speed_run.run(os.path.join(work_dir, 'speed'), quick, log=log)
+  checks = speed_report.targets(result)
+  name = f'speed{"-quick" if quick else ""}'
+  plot_rel = f'{PLOT_DIR}/{name}.png'
+  speed_report.plot(result, os.path.join(os.path.dirname(os.path.abspath(report_path)),
+                                         plot_rel))
+  report.replace_section(report_path, name,
+                         speed_report.section(result, machine, command, plot_rel, checks))
+  with open(os.path.join(work_dir, f'{name}.json'), 'w') as f:
+    json.dump({**result, 'targets': checks, 'machine': machine}, f, indent=1, default=str)
+  print(speed_report.throughput_table(result))
+  for c in checks:
+    print(f'target {c["target"]}: {c["value"]} vs {c["threshold"]} -> '
+          f'{"met" if c["met"] else "MISSED"}')
+  return speed_report.summary(result, checks)
+
+
 def main(args: List[str], flags) -> int:
-  if not args or args[0] not in ('quality', 'all'):
-    print('usage: ssd bench quality|all [--dataset=cranfield|nfcorpus] [--seeds=3] [--quick] '
-          '[--work_dir=DIR] [--report=docs/benchmarks.md] [--set=key=value ...]', file=sys.stderr)
+  if not args or args[0] not in ('quality', 'speed', 'all'):
+    print('usage: ssd bench quality|speed|all [--dataset=cranfield|nfcorpus] [--seeds=3] '
+          '[--quick] [--work_dir=DIR] [--report=docs/benchmarks.md] [--set=key=value ...]',
+          file=sys.stderr)
     return 2
+  os.makedirs(flags.work_dir, exist_ok=True)
+  if args[0] == 'speed':
+    summary = run_speed(flags.quick, flags.work_dir, flags.report, sys.argv)
+    print(json.dumps(summary, sort_keys=True))
+    return 0
   datasets = [flags.dataset] if flags.dataset else (['cranfield'] if flags.quick
                                                     else list(Q.DATASET_CONFIGS))
   for d in datasets:
@@ -55,10 +87,10 @@ def main(args: List[str], flags) -> int:
       print(f'error: unknown dataset {d!r}; known: {", ".join(Q.DATASET_CONFIGS)}',
             file=sys.stderr)
       return 2
-  os.makedirs(flags.work_dir, exist_ok=True)
   summary = run_quality(datasets, flags.seeds, flags.quick, flags.work_dir, flags.report,
                         list(flags.set), sys.argv)
   if args[0] == 'all':
-    summary = {'quality': summary, 'speed': 'not available yet (issue 8: ssd bench speed)'}
+    summary = {'quality': summary,
+               'speed': run_speed(flags.quick, flags.work_dir, flags.report, sys.argv)}
   print(json.dumps(summary, sort_keys=True))
   return 0
