@@ -29,6 +29,9 @@ from tests.test_pseudo_labeler_executor import scores_by_pair
 from tests.test_pseudo_labeler_executor import vocab  # pylint: disable=unused-import
 from tests.test_pseudo_labeler_executor import workdir  # pylint: disable=unused-import
 
+# Multi-process Beam (a job service and an SDK worker process): an end-to-end run.
+pytestmark = pytest.mark.e2e
+
 
 def _free_port() -> int:
   with socket.socket() as s:
