@@ -27,6 +27,30 @@ class CompileError(ValueError):
   """The pipeline (not the config) cannot be expressed for KFP v2."""
 
 
+def local_paths(cfg: C.PipelineConfig) -> Dict[str, str]:
+  """Config paths that are not URIs ({key: path}): a cluster pod reads them
+  inside its container, where a path of the building machine rarely exists.
+
+  The named checkpoint (`minilm-l6`) is not a path: the image holds it.
+  """
+  cfg = kubeflow_config(cfg)
+  candidates = {
+      'pipeline_root': cfg.pipeline_root,
+      'data.path': cfg.data.path,
+      'data.unlabelled_pairs': cfg.data.unlabelled_pairs,
+      'push.serving_dir': cfg.push.serving_dir,
+      'data_validation_schema': cfg.data_validation_schema,
+  }
+  for stage in ('teacher', 'teacher_prime', 'student'):
+    model = getattr(cfg, stage).model
+    if model is None:
+      continue
+    if model.checkpoint and model.checkpoint != C.MINILM_CHECKPOINT:
+      candidates[f'{stage}.model.checkpoint'] = model.checkpoint
+    candidates[f'{stage}.model.vocab_file'] = model.vocab_file
+  return {k: v for k, v in candidates.items() if v and '://' not in v}
+
+
 def kubeflow_config(cfg: C.PipelineConfig, image: Optional[str] = None) -> C.PipelineConfig:
   """The config as the cluster sees it: its pipeline root, and `image` if given."""
   kf = cfg.kubeflow

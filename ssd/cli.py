@@ -256,9 +256,11 @@ def cmd_compile(args: List[str]) -> int:
     return 2
   spec = job['pipelineSpec']
   root = job['runtimeConfig']['gcsOutputDirectory']
-  if '://' not in root:
-    print(f'warning: pipeline root {root} is a local path, which cluster pods do not share; '
-          'set kubeflow.pipeline_root (or pipeline_root) to a bucket URI', file=sys.stderr)
+  for key, path in kubeflow_runner.local_paths(cfg).items():
+    fix = ('set kubeflow.pipeline_root (or pipeline_root) to a bucket URI'
+           if key == 'pipeline_root' else f'pass --set {key}=gs://... (or bake it into the image)')
+    print(f'warning: {key} {path} is a local path, which cluster pods do not share; {fix}',
+          file=sys.stderr)
   print(f'compiled {spec["pipelineInfo"]["name"]}: {len(spec["root"]["dag"]["tasks"])} tasks, '
         f'image {kubeflow_runner.kubeflow_config(cfg, FLAGS.image).kubeflow.image}, '
         f'pipeline root {root}')

@@ -105,6 +105,20 @@ def test_image_beam_args_and_root_overrides_come_from_config():
   assert compiled['runtimeConfig']['gcsOutputDirectory'] == 's3://other-bucket/ssd'
 
 
+def test_local_paths_are_named_so_compile_can_warn():
+  cfg = C.load_config(G.CONFIG, G.overrides() + [
+      'data.path=../shared/datasets/cranfield', 'push.serving_dir=/srv/models',
+      'teacher.model.checkpoint=gs://bucket/bert', 'student.model.vocab_file=vocab.txt'])
+  found = kubeflow_runner.local_paths(cfg)
+  assert found['data.path'] == '../shared/datasets/cranfield'
+  assert found['push.serving_dir'] == '/srv/models'
+  assert found['student.model.vocab_file'] == 'vocab.txt'
+  assert 'teacher.model.checkpoint' not in found   # a URI
+  assert 'pipeline_root' not in found              # the golden's gs:// root
+  named = C.load_config(G.CONFIG, G.overrides())
+  assert not any(k.endswith('.checkpoint') for k in kubeflow_runner.local_paths(named))
+
+
 def test_normalise_hides_versions_fingerprints_timestamps_and_local_paths():
   home = os.path.expanduser('~')
   job = {
