@@ -19,6 +19,17 @@ from ssd.bench import speed_report
 PLOT_DIR = 'img'   # beside the report: docs/img/
 
 
+def _save_and_print(work_dir: str, name: str, result: Dict[str, Any],
+                    checks: List[Dict[str, Any]], machine: Dict[str, Any], table: str) -> None:
+  """Writes `<work_dir>/<name>.json` (result, targets, machine); prints the table and targets."""
+  with open(os.path.join(work_dir, f'{name}.json'), 'w') as f:
+    json.dump({**result, 'targets': checks, 'machine': machine}, f, indent=1, default=str)
+  print(table)
+  for c in checks:
+    print(f'target {c["target"]}: {c["value"]} vs {c["threshold"]} -> '
+          f'{"met" if c["met"] else "MISSED"}')
+
+
 def run_quality(datasets: Sequence[str], seeds: int, quick: bool, work_dir: str,
                 report_path: str, overrides: Sequence[str], argv: Sequence[str]) -> Dict[str, Any]:
   """Runs `datasets`, writes their report sections, returns the JSON summary."""
@@ -33,12 +44,7 @@ def run_quality(datasets: Sequence[str], seeds: int, quick: bool, work_dir: str,
     report.plot(result, os.path.join(os.path.dirname(os.path.abspath(report_path)), plot_rel))
     report.replace_section(report_path, name,
                            report.section(result, machine, command, plot_rel, checks))
-    with open(os.path.join(work_dir, f'{name}.json'), 'w') as f:
-      json.dump({**result, 'targets': checks, 'machine': machine}, f, indent=1, default=str)
-    print(report.table(result))
-    for c in checks:
-      print(f'target {c["target"]}: {c["value"]} vs {c["threshold"]} -> '
-            f'{"met" if c["met"] else "MISSED"}')
+    _save_and_print(work_dir, name, result, checks, machine, report.table(result))
     summary['datasets'][dataset] = {
         'ndcg@10': {row: round(r['ndcg@10']['mean'], 4) for row, r in result['rows'].items()},
         'targets_met': sum(c['met'] for c in checks), 'targets': len(checks),
@@ -60,12 +66,7 @@ def run_speed(quick: bool, work_dir: str, report_path: str, argv: Sequence[str],
                                          plot_rel))
   report.replace_section(report_path, name,
                          speed_report.section(result, machine, command, plot_rel, checks))
-  with open(os.path.join(work_dir, f'{name}.json'), 'w') as f:
-    json.dump({**result, 'targets': checks, 'machine': machine}, f, indent=1, default=str)
-  print(speed_report.throughput_table(result))
-  for c in checks:
-    print(f'target {c["target"]}: {c["value"]} vs {c["threshold"]} -> '
-          f'{"met" if c["met"] else "MISSED"}')
+  _save_and_print(work_dir, name, result, checks, machine, speed_report.throughput_table(result))
   return speed_report.summary(result, checks)
 
 
