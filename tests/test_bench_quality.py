@@ -47,8 +47,14 @@ def test_plan_rows_and_seeds():
   assert 'ladder_L1' in names and 'ladder_L2' not in names   # L2 is the default student
   assert 'budget_0.1' in names and 'budget_0.25' in names and 'budget_1.0' not in names
   assert all(v.seeds == [0] for v in full if v.name.startswith('ladder'))
-  assert Q.seed_overrides(2) == ['teacher.train.seed=2', 'teacher_prime.train.seed=2',
-                                 'student.train.seed=2']
+  # T is shared by every seed; seeds vary the semi-supervised stages.
+  assert Q.seed_overrides(2) == ['teacher_prime.train.seed=2', 'student.train.seed=2']
+  order = [(seed, v.name) for seed, v in Q.schedule(full, [0, 1, 2])]
+  assert order[:3] == [(0, 'ssd'), (0, 'noisy_student'), (0, 'from_teacher')]
+  assert [name for _, name in order[-3:]] == ['ladder_L1', 'ladder_L4', 'ladder_L6']
+  assert len(order) == 3 * 3 + 3 + 3 * 2   # main x seeds, 3 ladder rungs, 2 budgets x seeds
+  full_cfg = C.load_config('configs/cranfield_demo.yaml', list(Q.FULL_OVERRIDES['cranfield']))
+  assert full_cfg.teacher.model.max_length == full_cfg.student.model.max_length == 64
 
 
 def _result(dataset='cranfield'):

@@ -12,9 +12,12 @@ For each dataset and each training seed, real TFX pipeline runs (the same
 
 All variants of a dataset share one pipeline root and name, so TFX's cache
 reuses what they have in common (ingest, T, the pseudo-labels, the transfer
-set). The split is fixed (the config's `splits.seed`): seeds vary training
-only, so every seed is measured on the same test queries and the paired tests
-compare the same queries. Decisions inside each run are made on dev; the
+set). The split is fixed (the config's `splits.seed`), and so is T (trained once,
+with the config's `teacher.train.seed`): seeds vary what the semi-supervised
+stages train (T', S, S_sup), so every seed is measured on the same test
+queries against the same teacher, the paired tests compare the same queries,
+and T, its pseudo-labels and its transfer set come from the cache after the
+first seed. Decisions inside each run are made on dev; the
 numbers reported here are test numbers, plain scores unless a column says
 hybrid.
 """
@@ -53,6 +56,15 @@ QUICK_OVERRIDES = (
     'teacher_prime.train.list_size=8', 'teacher_prime.objective.max_soft_lists=10',
     'student.model.max_length=64', 'student.train.list_size=8',
     'student.objective.max_soft_lists=20', 'evaluation.batch_size=128')
+# Full runs: sizes cut so one dataset fits in ~90 minutes on 2 CPU cores
+# (docs/benchmarks.md says what was cut). Cranfield at the demo's 128 tokens
+# takes ~3.3 h for the whole plan; 64 tokens halves every model's cost.
+FULL_OVERRIDES = {
+    'cranfield': ('teacher.model.max_length=64', 'student.model.max_length=64'),
+    'nfcorpus': (),
+}
+# Reranking throughput is measured on this many test pairs (3 timed passes).
+SPEED_PAIRS = 512
 LADDER_LAYERS = (1, 2, 4, 6)
 BUDGET_FRACTIONS = (0.1, 0.25, 1.0)
 
@@ -102,7 +114,8 @@ def plan(dataset: str, cfg: C.PipelineConfig, seeds: Sequence[int], quick: bool)
 
 
 def seed_overrides(seed: int) -> List[str]:
-  return [f'{stage}.train.seed={seed}' for stage in ('teacher', 'teacher_prime', 'student')]
+  """Seeds vary the semi-supervised stages; T keeps the config's seed (shared)."""
+  return [f'{stage}.train.seed={seed}' for stage in ('teacher_prime', 'student')]
 
 
 def run_variant(config_path: str, dataset: str, variant: Variant, seed: int, work_dir: str,
@@ -132,7 +145,7 @@ def artifact_of(summary: Dict[str, Any], role: str) -> Optional[int]:
 
 
 def model_speed(summary: Dict[str, Any], cfg: C.PipelineConfig, role: str,
-                max_pairs: int = 2000) -> Dict[str, float]:
+                max_pairs: int = SPEED_PAIRS) -> Dict[str, float]:
   """Parameters and reranking throughput (pairs/s) of a role's model."""
   from components import scoring  # pylint: disable=g-import-not-at-top
   from components import example_io
@@ -186,34 +199,49 @@ def aggregate(results: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
   return rows
 
 
+def schedule(variants: Sequence[Variant], seeds: Sequence[int]) -> List[tuple]:
+  """(seed, variant) in run order: every seed of the every-seed rows (main
+  table, label budget), then the one-seed rows (ladder), so an interrupted run
+  already has its main table. Rerunning resumes: TFX's cache serves every finished step."""
+  main = [(seed, v) for seed in seeds for v in variants if v.seeds is None]
+  rest = [(seed, v) for v in variants if v.seeds is not None for seed in seeds if seed in v.seeds]
+  return main + rest
+
+
+def _save_partial(work_dir: str, dataset: str, results: Dict[str, Any],
+                  walls: Dict[str, float]) -> None:
+  """What has been measured so far, after each pipeline run."""
+  import json  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(work_dir, f'quality-{dataset}-partial.json'), 'w') as f:
+    json.dump({'results': results, 'variant_wall_seconds': walls}, f, default=str)
+
+
 def run_dataset(dataset: str, seeds: Sequence[int], quick: bool, work_dir: str,
                 config_path: Optional[str] = None, extra: Sequence[str] = ()) -> Dict[str, Any]:
   """Runs every variant and seed of one dataset; returns the aggregated rows."""
   config_path = config_path or DATASET_CONFIGS[dataset]
-  extra = list(QUICK_OVERRIDES if quick else ()) + list(extra)
+  extra = list(QUICK_OVERRIDES if quick else FULL_OVERRIDES.get(dataset, ())) + list(extra)
   base = C.load_config(config_path, list(extra))
   variants = plan(dataset, base, seeds, quick)
   results: Dict[str, List[Dict[str, Any]]] = {}
   speeds: Dict[str, Dict[str, float]] = {}
   walls: Dict[str, float] = {}
   t0 = time.time()
-  for seed in seeds:
-    for variant in variants:
-      if variant.seeds is not None and seed not in variant.seeds:
-        continue
-      out = run_variant(config_path, dataset, variant, seed, work_dir, extra)
-      summary = out['summary']
-      walls[f'{variant.name}/seed{seed}'] = round(out['wall_seconds'], 1)
-      for row, role in variant.rows.items():
-        if role not in summary['metrics']:
-          raise RuntimeError(f'{dataset}/{variant.name}: no test metrics for role {role!r} '
-                             f'(have {sorted(summary["metrics"])})')
-        results.setdefault(row, []).append({
-            'seed': seed, 'metrics': summary['metrics'][role],
-            'hybrid': summary['metrics'].get(role + '_hybrid'),
-            'per_query': summary['test_per_query'].get(role, {})})
-        if row not in speeds and role != 'bm25':
-          speeds[row] = model_speed(summary, out['cfg'], role)
+  for seed, variant in schedule(variants, seeds):
+    out = run_variant(config_path, dataset, variant, seed, work_dir, extra)
+    summary = out['summary']
+    walls[f'{variant.name}/seed{seed}'] = round(out['wall_seconds'], 1)
+    for row, role in variant.rows.items():
+      if role not in summary['metrics']:
+        raise RuntimeError(f'{dataset}/{variant.name}: no test metrics for role {role!r} '
+                           f'(have {sorted(summary["metrics"])})')
+      results.setdefault(row, []).append({
+          'seed': seed, 'metrics': summary['metrics'][role],
+          'hybrid': summary['metrics'].get(role + '_hybrid'),
+          'per_query': summary['test_per_query'].get(role, {})})
+      if row not in speeds and role != 'bm25':
+        speeds[row] = model_speed(summary, out['cfg'], role)
+    _save_partial(work_dir, dataset, results, walls)
   rows = aggregate(results)
   for row, speed in speeds.items():
     rows[row].update(speed)

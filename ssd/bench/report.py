@@ -124,7 +124,10 @@ def section(result: Dict[str, Any], machine: Dict[str, str], command: str,
            f'Machine: {machine["cpu"]}, {machine["cores"]} cores; {machine["date"]}  ',
            'Versions: ' + ', '.join(f'{k} {v}' for k, v in machine.items()
                                     if k not in ('cpu', 'cores', 'date')) + '  ',
-           f'Config: `{result["config"]}`, seeds {result["seeds"]}, wall {result["wall_seconds"] / 60:.1f} min',
+           f'Config: `{result["config"]}`, seeds {result["seeds"]} (T trained once and shared; '
+           f'seeds vary T\', S and S_sup), wall {result["wall_seconds"] / 60:.1f} min  ',
+           'Overrides of the config: ' + (', '.join(f'`{o}`' for o in result.get('overrides', ()))
+                                          or 'none'),
            '', 'Test split, mean ± std over seeds. Plain scores unless the column says hybrid '
            '(weight fitted on the calibration split). Δ: mean per-query difference, two-sided '
            'paired randomisation test over queries (each query averaged over seeds).', '',
