@@ -50,3 +50,11 @@ def test_unknown_command_prints_usage(capsys):
 def test_run_with_bad_override_exits_2_naming_the_key(capsys):
   assert _main(['run'], ['--set=teacher.train.epoch=1']) == 2
   assert 'teacher.train.epoch' in capsys.readouterr().err
+
+
+def test_bench_levers_needs_quality_at_full_size(tmp_path, capsys):
+  work = str(tmp_path / 'bench')
+  assert _main(['bench', 'speed'], ['--levers', f'--work_dir={work}']) == 2
+  assert '--levers goes with `ssd bench quality`' in capsys.readouterr().err
+  assert _main(['bench', 'quality'], ['--levers', '--quick', f'--work_dir={work}']) == 2
+  assert 'not --quick' in capsys.readouterr().err

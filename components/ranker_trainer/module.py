@@ -236,12 +236,17 @@ def _count_truncated(ranker, examples: List[Dict[str, Any]], role: str) -> Dict[
   counts = tokenization.count_truncated(
       ranker.tokenizer, [ex[F.QUERY] for ex in examples], [ex[F.DOC] for ex in examples],
       cfg.max_length, cfg.query_max_length if cfg.is_bi_encoder else None)
-  cut = counts['truncated_pairs'] + counts['truncated_docs'] + counts['truncated_queries']
+  if cfg.is_bi_encoder:
+    what = (f"{counts['truncated_docs']} documents over max_length={cfg.max_length} and "
+            f"{counts['truncated_queries']} queries over query_max_length="
+            f"{cfg.query_max_length}")
+    cut = counts['truncated_docs'] + counts['truncated_queries']
+  else:
+    what = f"{counts['truncated_pairs']} pairs over max_length={cfg.max_length}"
+    cut = counts['truncated_pairs']
   if cut:
-    logging.warning('[%s] %d of %d training inputs exceed max_length=%d (query_max_length=%d) '
-                    'and are truncated (longest: %d word pieces): %s', role, cut,
-                    counts['items'], cfg.max_length, cfg.query_max_length,
-                    counts['longest_pieces'], counts)
+    logging.warning('[%s] %d training pairs: %s are truncated (longest document or pair: %d '
+                    'word pieces)', role, counts['items'], what, counts['longest_pieces'])
   return counts
 
 

@@ -1,6 +1,7 @@
 """`ssd bench quality | speed | all`: runs benchmarks, writes docs/benchmarks.md.
 
-`all` runs quality, then speed.
+`all` runs quality, then speed. `quality --levers` runs the lever study
+(one config change per row, one seed) instead of the main table.
 
 The last line printed is a JSON summary, for scripts.
 """
@@ -52,6 +53,41 @@ def run_quality(datasets: Sequence[str], seeds: int, quick: bool, work_dir: str,
   return summary
 
 
+def run_levers(datasets: Sequence[str], work_dir: str, report_path: str,
+               overrides: Sequence[str], argv: Sequence[str]) -> Dict[str, Any]:
+  """Runs the lever study of `datasets`; rewrites its report section after
+  every pipeline run; returns the JSON summary."""
+  from ssd.bench import levers  # pylint: disable=g-import-not-at-top
+  machine = machine_lib.describe()
+  command = ' '.join(shlex.quote(a) for a in ['ssd'] + list(argv[1:]))
+  summary: Dict[str, Any] = {'benchmark': 'levers', 'datasets': {}}
+  for dataset in datasets:
+    name = f'quality-{dataset}-levers'
+    base = list(Q.FULL_OVERRIDES.get(dataset, ())) + list(overrides)
+
+    def on_row(rows, lever_overrides, dataset=dataset, name=name, base=base):
+      body = '\n'.join([
+          f'## Levers: {dataset} (one seed)', '',
+          f'Command: `{command}`  ',
+          f'Machine: {machine["cpu"]}, {machine["cores"]} cores; {machine["date"]}  ',
+          f'Config: `{Q.DATASET_CONFIGS[dataset]}`, seed 0, overrides of every row: '
+          + (', '.join(f'`{o}`' for o in base) or 'none'), '',
+          'nDCG@10, plain scores. Dev decides, test is reported; in brackets the '
+          'difference to the baseline (the main table\'s `ssd` variant, same seed). '
+          'One seed: differences below the main table\'s seed std are noise.', '',
+          levers.table(rows, lever_overrides), ''])
+      report.replace_section(report_path, name, body)
+
+    result = levers.run(dataset, 0, work_dir, overrides, on_row)
+    with open(os.path.join(work_dir, f'{name}.json'), 'w') as f:
+      json.dump({**result, 'machine': machine}, f, indent=1, default=str)
+    print(levers.table(result['rows'], result['overrides']))
+    summary['datasets'][dataset] = {
+        lever: {role: r[role]['test'] for role in levers.ROLES}
+        for lever, r in result['rows'].items()}
+  return summary
+
+
 def run_speed(quick: bool, work_dir: str, report_path: str, argv: Sequence[str],
               log=print) -> Dict[str, Any]:
   """Runs `ssd bench speed`, writes its report section, returns the JSON summary."""
@@ -73,7 +109,11 @@ def run_speed(quick: bool, work_dir: str, report_path: str, argv: Sequence[str],
 def main(args: List[str], flags) -> int:
   if not args or args[0] not in ('quality', 'speed', 'all'):
     print('usage: ssd bench quality|speed|all [--dataset=cranfield|nfcorpus] [--seeds=3] '
-          '[--quick] [--work_dir=DIR] [--report=docs/benchmarks.md] [--set=key=value ...]',
+          '[--quick] [--levers] [--work_dir=DIR] [--report=docs/benchmarks.md] [--set=key=value ...]',
+          file=sys.stderr)
+    return 2
+  if flags.levers and (args[0] != 'quality' or flags.quick):
+    print('error: --levers goes with `ssd bench quality` (full sizes, not --quick)',
           file=sys.stderr)
     return 2
   os.makedirs(flags.work_dir, exist_ok=True)
@@ -88,6 +128,10 @@ def main(args: List[str], flags) -> int:
       print(f'error: unknown dataset {d!r}; known: {", ".join(Q.DATASET_CONFIGS)}',
             file=sys.stderr)
       return 2
+  if flags.levers:
+    summary = run_levers(datasets, flags.work_dir, flags.report, list(flags.set), sys.argv)
+    print(json.dumps(summary, sort_keys=True))
+    return 0
   summary = run_quality(datasets, flags.seeds, flags.quick, flags.work_dir, flags.report,
                         list(flags.set), sys.argv)
   if args[0] == 'all':

@@ -1,0 +1,107 @@
+"""`ssd bench quality --levers`: what each lever of the recipe buys, one seed.
+
+Each lever is one config change on top of the dataset's full-run config (the
+sizes of the main table), run as a real pipeline with the first seed. The runs
+share the main table's pipeline root and name, so T, its pseudo-labels and
+every step a lever leaves alone come from TFX's cache. Each row shows T' and
+S on dev (where a user would choose) and on test (reported, never used to
+choose), and the difference to the baseline: the `ssd` variant of the main
+table with the same seed. One seed: a difference under the main table's
+seed std is noise.
+"""
+
+import dataclasses
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from runconfig import config as C
+from ssd.bench import quality as Q
+
+BASELINE = 'baseline (the ssd variant)'
+ROLES = ("T'", 'S')
+
+
+@dataclasses.dataclass
+class Lever:
+  name: str
+  # Config overrides, given the run's base config (so sizes can follow it).
+  overrides: Callable[[C.PipelineConfig], List[str]]
+
+
+def _cross_encoder_tp(cfg: C.PipelineConfig) -> List[str]:
+  """T' as a cross-encoder of T's size; its input holds T's query and document."""
+  t = cfg.teacher.model
+  return [f'teacher_prime.model={{architecture: cross_encoder, checkpoint: {t.checkpoint}, '
+          f'max_length: {t.max_length + t.query_max_length}}}']
+
+
+LEVERS = (
+    Lever("T' sees 5x the pseudo-labelled lists",
+          lambda cfg: [f'teacher_prime.objective.max_soft_lists='
+                       f'{5 * cfg.teacher_prime.objective.max_soft_lists}']),
+    Lever("T' warm-started from T", lambda cfg: ['teacher_prime.warm_start=true']),
+    Lever('S sees 3x the transfer lists',
+          lambda cfg: [f'student.objective.max_soft_lists='
+                       f'{3 * cfg.student.objective.max_soft_lists}']),
+    Lever("2 rounds (T' round 1 labels round 2)", lambda cfg: ['teacher_prime.rounds=2']),
+    Lever('S trains 2 epochs', lambda cfg: [f'student.train.epochs={2 * cfg.student.train.epochs}']),
+    Lever("cross-encoder T' (from the bi-encoder T's labels)", _cross_encoder_tp),
+)
+
+
+def row(summary: Dict[str, Any], cfg: C.PipelineConfig) -> Dict[str, Any]:
+  """Dev and test nDCG@10 of T' (the last round) and S in one run's summary."""
+  roles = {"T'": Q.teacher_prime_role(cfg), 'S': 'student'}
+  out: Dict[str, Any] = {}
+  for name, role in roles.items():
+    out[name] = {split: (metrics.get(role) or {}).get('ndcg@10')
+                 for split, metrics in (('dev', summary['dev_metrics']),
+                                        ('test', summary['metrics']))}
+  return out
+
+
+def table(rows: Dict[str, Dict[str, Any]], overrides: Dict[str, List[str]]) -> str:
+  """Markdown: each lever's T' and S on dev and test, and Δ to the baseline."""
+  base = rows.get(BASELINE)
+
+  def cell(value: Optional[float], ref: Optional[float]) -> str:
+    if value is None:
+      return '–'
+    if ref is None or value is ref:
+      return f'{value:.4f}'
+    return f'{value:.4f} ({value - ref:+.4f})'
+
+  lines = ["| lever | overrides | T' dev | T' test | S dev | S test |",
+           '|---|---|---|---|---|---|']
+  for name, r in rows.items():
+    cells = []
+    for role in ROLES:
+      for split in ('dev', 'test'):
+        ref = base[role][split] if base and name != BASELINE else None
+        cells.append(cell(r[role][split], ref))
+    over = ', '.join(f'`{o}`' for o in overrides.get(name, ())) or '–'
+    lines.append(f'| {name} | {over} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
+def run(dataset: str, seed: int, work_dir: str, extra: Sequence[str],
+        on_row: Callable[[Dict[str, Any], Dict[str, List[str]]], None],
+        config_path: Optional[str] = None,
+        levers: Sequence[Lever] = LEVERS) -> Dict[str, Any]:
+  """Runs the baseline and each lever; calls `on_row(rows, overrides)` after
+  each run, so an interrupted bench has reported what it measured."""
+  config_path = config_path or Q.DATASET_CONFIGS[dataset]
+  extra = list(Q.FULL_OVERRIDES.get(dataset, ())) + list(extra)
+  base_cfg = C.load_config(config_path, list(extra))
+  rows: Dict[str, Dict[str, Any]] = {}
+  overrides: Dict[str, List[str]] = {}
+  walls: Dict[str, float] = {}
+  plan = [(BASELINE, [])] + [(lever.name, lever.overrides(base_cfg)) for lever in levers]
+  for name, lever_overrides in plan:
+    variant = Q.Variant(name, ['teacher_prime.mode=ssd'] + lever_overrides, {})
+    out = Q.run_variant(config_path, dataset, variant, seed, work_dir, extra)
+    rows[name] = row(out['summary'], out['cfg'])
+    overrides[name] = lever_overrides
+    walls[name] = round(out['wall_seconds'], 1)
+    on_row(rows, overrides)
+  return {'dataset': dataset, 'seed': seed, 'rows': rows, 'overrides': overrides,
+          'base_overrides': extra, 'variant_wall_seconds': walls}

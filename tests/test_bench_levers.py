@@ -1,0 +1,44 @@
+"""`ssd bench quality --levers` pieces that run without a pipeline."""
+
+import pytest
+
+from runconfig import config as C
+from ssd.bench import levers as L
+from ssd.bench import quality as Q
+
+
+@pytest.mark.parametrize('dataset', sorted(Q.DATASET_CONFIGS))
+def test_every_lever_is_a_valid_config_change(dataset):
+  extra = list(Q.FULL_OVERRIDES[dataset])
+  base = C.load_config(Q.DATASET_CONFIGS[dataset], extra)
+  for lever in L.LEVERS:
+    overrides = lever.overrides(base)
+    assert overrides, lever.name
+    cfg = C.load_config(Q.DATASET_CONFIGS[dataset], extra + overrides)   # validates
+    assert cfg != base, lever.name   # each lever changes something
+  cross = C.load_config(Q.DATASET_CONFIGS[dataset], extra + L._cross_encoder_tp(base))
+  assert cross.teacher_prime.model.architecture == 'cross_encoder'
+  # The cross-encoder's input holds T's query and document budgets.
+  assert cross.teacher_prime.model.max_length == (base.teacher.model.max_length
+                                                   + base.teacher.model.query_max_length)
+  more = C.load_config(Q.DATASET_CONFIGS[dataset], extra + L.LEVERS[0].overrides(base))
+  assert (more.teacher_prime.objective.max_soft_lists
+          == 5 * base.teacher_prime.objective.max_soft_lists)
+
+
+def test_row_reads_the_last_round_and_the_student():
+  cfg = C.load_config('configs/cranfield_demo.yaml', ['teacher_prime.rounds=2'])
+  summary = {'dev_metrics': {'teacher_prime_r2': {'ndcg@10': 0.5}, 'teacher_prime_r1':
+                             {'ndcg@10': 0.1}, 'student': {'ndcg@10': 0.4}},
+             'metrics': {'teacher_prime_r2': {'ndcg@10': 0.45}, 'student': {'ndcg@10': 0.35}}}
+  assert L.row(summary, cfg) == {"T'": {'dev': 0.5, 'test': 0.45},
+                                 'S': {'dev': 0.4, 'test': 0.35}}
+
+
+def test_table_shows_differences_to_the_baseline():
+  rows = {L.BASELINE: {"T'": {'dev': 0.40, 'test': 0.39}, 'S': {'dev': 0.30, 'test': 0.35}},
+          'more lists': {"T'": {'dev': 0.42, 'test': 0.385}, 'S': {'dev': None, 'test': None}}}
+  text = L.table(rows, {L.BASELINE: [], 'more lists': ['a.b=1']})
+  lines = text.splitlines()
+  assert lines[2] == f'| {L.BASELINE} | – | 0.4000 | 0.3900 | 0.3000 | 0.3500 |'
+  assert lines[3] == '| more lists | `a.b=1` | 0.4200 (+0.0200) | 0.3850 (-0.0050) | – | – |'
