@@ -31,13 +31,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip check
 	@touch $(STAMP)
 
-# Two pytest-xdist workers, one test file each at a time: module fixtures
-# (a pipeline run shared by a file's tests) run once, and an end-to-end run's
-# single-threaded parts (TFX, Beam, tracing) overlap with the other worker's.
 test: setup
 	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
 	SSD_MINILM_DIR=$$($(PY) -c 'from ssd import weights; print(weights.checkpoint_dir("$(CACHE)"))') \
-	  $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15 tests
+	  $(PY) -m pytest -q -p no:cacheprovider --durations=15 tests
 
 # Unit tests only: tests marked `e2e` (real TFX pipelines, multi-process Beam)
 # are left out. Per-test timeouts come from pyproject.toml (pytest-timeout).

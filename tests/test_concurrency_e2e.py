@@ -86,7 +86,10 @@ def test_second_run_fails_fast_and_the_first_finishes(runs):
   assert loser['rc'] == 3, loser['err'][-3000:]
   assert 'another run is using the ML Metadata store' in loser['err']
   assert 'metadata.sqlite.lock held by pid' in loser['err']
-  assert loser['seconds'] < 60
+  # It exited while the winner still ran (it did not wait for the lock), and
+  # within TFX's import time plus slack for a loaded CI machine.
+  assert loser['seconds'] < min(120, winner['seconds'] - 10), (loser['seconds'],
+                                                               winner['seconds'])
   assert 'metrics:' in winner['out']
 
 
