@@ -30,15 +30,20 @@ def test_row_reads_the_last_round_and_the_student():
   cfg = C.load_config('configs/cranfield_demo.yaml', ['teacher_prime.rounds=2'])
   summary = {'dev_metrics': {'teacher_prime_r2': {'ndcg@10': 0.5}, 'teacher_prime_r1':
                              {'ndcg@10': 0.1}, 'student': {'ndcg@10': 0.4}},
-             'metrics': {'teacher_prime_r2': {'ndcg@10': 0.45}, 'student': {'ndcg@10': 0.35}}}
+             'metrics': {'teacher_prime_r2': {'ndcg@10': 0.45}, 'student': {'ndcg@10': 0.35}},
+             'decisions': [{'node': 'teacher_prime_evaluator_r1', 'selected_role': 'teacher'},
+                           {'node': 'teacher_prime_evaluator_r2',
+                            'selected_role': 'teacher_prime_r2'}]}
   assert L.row(summary, cfg) == {"T'": {'dev': 0.5, 'test': 0.45},
-                                 'S': {'dev': 0.4, 'test': 0.35}}
+                                 'S': {'dev': 0.4, 'test': 0.35},
+                                 'S distilled from': 'teacher_prime_r2'}
 
 
 def test_table_shows_differences_to_the_baseline():
-  rows = {L.BASELINE: {"T'": {'dev': 0.40, 'test': 0.39}, 'S': {'dev': 0.30, 'test': 0.35}},
+  rows = {L.BASELINE: {"T'": {'dev': 0.40, 'test': 0.39}, 'S': {'dev': 0.30, 'test': 0.35},
+                       'S distilled from': 'teacher'},
           'more lists': {"T'": {'dev': 0.42, 'test': 0.385}, 'S': {'dev': None, 'test': None}}}
   text = L.table(rows, {L.BASELINE: [], 'more lists': ['a.b=1']})
   lines = text.splitlines()
-  assert lines[2] == f'| {L.BASELINE} | – | 0.4000 | 0.3900 | 0.3000 | 0.3500 |'
-  assert lines[3] == '| more lists | `a.b=1` | 0.4200 (+0.0200) | 0.3850 (-0.0050) | – | – |'
+  assert lines[2] == f'| {L.BASELINE} | – | 0.4000 | 0.3900 | 0.3000 | 0.3500 | teacher |'
+  assert lines[3] == '| more lists | `a.b=1` | 0.4200 (+0.0200) | 0.3850 (-0.0050) | – | – | – |'

@@ -93,3 +93,17 @@ def test_report_section_is_replaced_in_place(tmp_path):
   table = report.table(result)
   assert table.splitlines()[2].startswith('| BM25 | 0.3600 ± 0.0100')
   assert '| S (4 layers) |' in table.splitlines()[-1]
+
+
+def test_report_says_which_teacher_each_student_learnt_from():
+  result = _result()
+  result['rows'][Q.S_FROM_TP]['distilled_from'] = {'0': 'teacher_prime_r1', '1': 'teacher',
+                                                   '2': 'teacher'}
+  assert report.distillation_sources(result) == [
+      "- S from T': teacher_prime_r1 in seed 0; teacher in seeds 1, 2"]
+  cfg = C.load_config('configs/cranfield_demo.yaml')
+  summary = {'decisions': [{'node': 'teacher_evaluator', 'selected_role': 'teacher'},
+                           {'node': 'teacher_prime_evaluator_r1', 'selected_role': 'teacher'}]}
+  assert Q.distilled_from(summary, cfg) == 'teacher'
+  no_rounds = C.load_config('configs/cranfield_demo.yaml', ['teacher_prime.rounds=0'])
+  assert Q.distilled_from({'decisions': []}, no_rounds) == 'teacher'

@@ -51,13 +51,15 @@ LEVERS = (
 
 
 def row(summary: Dict[str, Any], cfg: C.PipelineConfig) -> Dict[str, Any]:
-  """Dev and test nDCG@10 of T' (the last round) and S in one run's summary."""
+  """Dev and test nDCG@10 of T' (the last round) and S in one run's summary,
+  and the teacher S was distilled from (the dev split's choice)."""
   roles = {"T'": Q.teacher_prime_role(cfg), 'S': 'student'}
   out: Dict[str, Any] = {}
   for name, role in roles.items():
     out[name] = {split: (metrics.get(role) or {}).get('ndcg@10')
                  for split, metrics in (('dev', summary['dev_metrics']),
                                         ('test', summary['metrics']))}
+  out['S distilled from'] = Q.distilled_from(summary, cfg)
   return out
 
 
@@ -72,8 +74,8 @@ def table(rows: Dict[str, Dict[str, Any]], overrides: Dict[str, List[str]]) -> s
       return f'{value:.4f}'
     return f'{value:.4f} ({value - ref:+.4f})'
 
-  lines = ["| lever | overrides | T' dev | T' test | S dev | S test |",
-           '|---|---|---|---|---|---|']
+  lines = ["| lever | overrides | T' dev | T' test | S dev | S test | S distilled from |",
+           '|---|---|---|---|---|---|---|']
   for name, r in rows.items():
     cells = []
     for role in ROLES:
@@ -81,7 +83,8 @@ def table(rows: Dict[str, Dict[str, Any]], overrides: Dict[str, List[str]]) -> s
         ref = base[role][split] if base and name != BASELINE else None
         cells.append(cell(r[role][split], ref))
     over = ', '.join(f'`{o}`' for o in overrides.get(name, ())) or '–'
-    lines.append(f'| {name} | {over} | ' + ' | '.join(cells) + ' |')
+    lines.append(f'| {name} | {over} | ' + ' | '.join(cells)
+                 + f' | {r.get("S distilled from") or "–"} |')
   return '\n'.join(lines)
 
 

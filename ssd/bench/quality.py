@@ -144,6 +144,19 @@ def artifact_of(summary: Dict[str, Any], role: str) -> Optional[int]:
   return None
 
 
+def distilled_from(summary: Dict[str, Any], cfg: C.PipelineConfig) -> Optional[str]:
+  """The role of the teacher S was distilled from: the last T' evaluator's
+  dev-split choice (T' when it beat the teacher before it, else that
+  teacher), or 'teacher' when there are no T' rounds."""
+  if cfg.teacher_prime.rounds == 0:
+    return 'teacher'
+  last = f'teacher_prime_evaluator_r{cfg.teacher_prime.rounds}'
+  for decision in summary['decisions']:
+    if decision['node'] == last:
+      return decision.get('selected_role')
+  return None
+
+
 def model_speed(summary: Dict[str, Any], cfg: C.PipelineConfig, role: str,
                 max_pairs: int = SPEED_PAIRS) -> Dict[str, float]:
   """Parameters and reranking throughput (pairs/s) of a role's model."""
@@ -188,6 +201,9 @@ def aggregate(results: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
       hybrid = [r['hybrid'][metric] for r in per_seed if r.get('hybrid')]
       if len(hybrid) == len(per_seed):
         entry[metric + ' (hybrid)'] = stats.mean_std(hybrid)
+    sources = [r.get('distilled_from') for r in per_seed]
+    if any(sources):
+      entry['distilled_from'] = {str(r['seed']): r.get('distilled_from') for r in per_seed}
     entry['per_query_ndcg@10'] = stats.average_over_seeds(
         [{q: v['ndcg@10'] for q, v in r['per_query'].items()} for r in per_seed])
     rows[row] = entry
@@ -237,6 +253,7 @@ def run_dataset(dataset: str, seeds: Sequence[int], quick: bool, work_dir: str,
                            f'(have {sorted(summary["metrics"])})')
       results.setdefault(row, []).append({
           'seed': seed, 'metrics': summary['metrics'][role],
+          'distilled_from': distilled_from(summary, out['cfg']) if role == 'student' else None,
           'hybrid': summary['metrics'].get(role + '_hybrid'),
           'per_query': summary['test_per_query'].get(role, {})})
       if row not in speeds and role != 'bm25':

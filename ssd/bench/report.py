@@ -117,6 +117,21 @@ def plot(result: Dict[str, Any], path: str) -> str:
   return path
 
 
+def distillation_sources(result: Dict[str, Any]) -> List[str]:
+  """One bullet per student row: seeds by the teacher it was distilled from."""
+  out = []
+  for name in row_order(result['rows']):
+    by_seed = result['rows'][name].get('distilled_from')
+    if not by_seed:
+      continue
+    groups: Dict[str, List[str]] = {}
+    for seed, source in sorted(by_seed.items()):
+      groups.setdefault(source or 'unknown', []).append(seed)
+    out.append(f'- {name}: ' + '; '.join(f'{source} in seed{"s" if len(seeds) > 1 else ""} '
+                                         f'{", ".join(seeds)}' for source, seeds in groups.items()))
+  return out
+
+
 def section(result: Dict[str, Any], machine: Dict[str, str], command: str,
             plot_rel: str, checks: Sequence[Dict[str, Any]]) -> str:
   lines = [f'## Quality: {result["dataset"]}{" (--quick)" if result["quick"] else ""}', '',
@@ -131,7 +146,12 @@ def section(result: Dict[str, Any], machine: Dict[str, str], command: str,
            '', 'Test split, mean ± std over seeds. Plain scores unless the column says hybrid '
            '(weight fitted on the calibration split). Δ: mean per-query difference, two-sided '
            'paired randomisation test over queries (each query averaged over seeds).', '',
-           table(result), '', f'![{result["dataset"]} quality]({plot_rel})', '']
+           table(result), '']
+  sources = distillation_sources(result)
+  if sources:
+    lines += ['Which teacher each student was distilled from (the T\' evaluator\'s choice on '
+              'dev: T\' when it beats the teacher before it, else that teacher):', ''] + sources + ['']
+  lines += [f'![{result["dataset"]} quality]({plot_rel})', '']
   if checks:
     lines += ['| target | value | threshold | met |', '|---|---|---|---|']
     for c in checks:
