@@ -137,3 +137,18 @@ def test_hard_pseudo_labelled_queries_are_still_sampled():
   kept = module.sample_soft_lists(targets, max_lists=2, seed=0)
   assert len({r[F.QUERY_ID] for r in kept if r[module.PSEUDO_KEY]}) == 2
   assert any(r[F.QUERY_ID] == 'q1' for r in kept)   # true labels are always kept
+
+
+def test_truncation_warning_counts_documents_and_queries_apart(tiny_vocab_file,
+                                                               tiny_encoder_config, caplog):
+  ranker = rmodels.build_ranker(RC.RankerConfig(
+      architecture='bi_encoder', encoder=tiny_encoder_config(), vocab_file=tiny_vocab_file,
+      max_length=5, query_max_length=4), seed=3)
+  examples = [{F.QUERY: 'apple banana cherry', F.DOC: 'red blue green black white'},
+              {F.QUERY: 'apple', F.DOC: 'red'}]
+  with caplog.at_level('WARNING'):
+    counts = module._count_truncated(ranker, examples, 'student')  # pylint: disable=protected-access
+  assert counts['items'] == 2 and counts['truncated_docs'] == 1
+  assert counts['truncated_queries'] == 1
+  assert ('[student] 2 training pairs: 1 documents over max_length=5 and 1 queries over '
+          'query_max_length=4 are truncated') in caplog.text
