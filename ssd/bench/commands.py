@@ -68,8 +68,7 @@ def run_levers(datasets: Sequence[str], work_dir: str, report_path: str,
     def on_row(rows, lever_overrides, dataset=dataset, name=name, base=base):
       body = '\n'.join([
           f'## Levers: {dataset} (one seed)', '',
-          f'Command: `{command}`  ',
-          f'Machine: {machine["cpu"]}, {machine["cores"]} cores; {machine["date"]}  ',
+          *machine_lib.provenance_lines(command, machine, versions=False),
           f'Config: `{Q.DATASET_CONFIGS[dataset]}`, seed 0, overrides of every row: '
           + (', '.join(f'`{o}`' for o in base) or 'none'), '',
           'nDCG@10, plain scores. Dev decides, test is reported; in brackets the '

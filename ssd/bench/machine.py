@@ -3,7 +3,7 @@
 import datetime
 import os
 import platform
-from typing import Dict
+from typing import Dict, List
 
 
 def cpu_model() -> str:
@@ -28,3 +28,15 @@ def describe() -> Dict[str, str]:
   return {'cpu': cpu_model(), 'cores': str(os.cpu_count()), 'python': platform.python_version(),
           'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
           **versions}
+
+
+def provenance_lines(command: str, machine: Dict[str, str],
+                     versions: bool = True) -> List[str]:
+  """The Markdown lines every report section opens with: command, machine and
+  (optionally) versions, each ending in a hard line break."""
+  lines = [f'Command: `{command}`  ',
+           f'Machine: {machine["cpu"]}, {machine["cores"]} cores; {machine["date"]}  ']
+  if versions:
+    lines.append('Versions: ' + ', '.join(f'{k} {v}' for k, v in machine.items()
+                                         if k not in ('cpu', 'cores', 'date')) + '  ')
+  return lines

@@ -4,6 +4,8 @@ JSON summary of `ssd bench speed` (pure formatting of speed_run's result)."""
 import os
 from typing import Any, Dict, List, Sequence
 
+from ssd.bench import machine as machine_lib
+
 PL1 = 'PseudoLabeler (1 worker)'
 PL2 = 'PseudoLabeler (2 workers)'
 LOOP = 'plain TF loop'
@@ -154,10 +156,7 @@ def section(result: Dict[str, Any], machine: Dict[str, str], command: str, plot_
   models = ', '.join(f'{k}: {v["architecture"]} {v["layers"]}x{v["hidden"]}'
                      for k, v in result['models'].items())
   lines = [f'## Speed{" (--quick)" if result["quick"] else ""}', '',
-           f'Command: `{command}`  ',
-           f'Machine: {machine["cpu"]}, {machine["cores"]} cores; {machine["date"]}  ',
-           'Versions: ' + ', '.join(f'{k} {v}' for k, v in machine.items()
-                                    if k not in ('cpu', 'cores', 'date')) + '  ',
+           *machine_lib.provenance_lines(command, machine),
            f'Models: {models}; wall {result["wall_seconds"] / 60:.1f} min  ',
            f'fp32 matmul peak: {peak["peak_gflops"]:.1f} GFLOP/s (' + ', '.join(
                f'{k}: {v:.1f}' for k, v in peak['gflops_by_shape'].items()) + ')',
