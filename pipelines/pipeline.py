@@ -378,12 +378,15 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
         gate_blessing=gate,
         config_json=_evaluator_config(
             cfg, candidate_role=teacher_prime_role(r), baseline_role=teacher_role,
-            selected_role=f'teacher_after_r{r}', report_models=[eval_spec.CANDIDATE]),
+            selected_role=f'teacher_after_r{r}', report_models=[eval_spec.CANDIDATE],
+            always_select_candidate=tp.selection == 'always'),
         code_fingerprint=fp).with_id(teacher_prime_evaluator_id(r))
     components += [labeler, trainer, evaluator]
     teacher = evaluator.outputs['selected_model']
     teacher_role = f'teacher_after_r{r}'
-    gate = evaluator.outputs['blessing']
+    # selection: dev stops the rounds at the first T' that dev does not
+    # bless; selection: always goes on regardless.
+    gate = evaluator.outputs['blessing'] if tp.selection == 'dev' else None
 
   st = cfg.student
   if not st.enabled:

@@ -112,6 +112,13 @@ SSD_NOISE = NoiseConfig(token_dropout=0.0, mask_prob=0.0, shuffle_window=0,
 NOISY_STUDENT_NOISE = NoiseConfig(token_dropout=0.1, mask_prob=0.1, shuffle_window=3,
                                   hidden_dropout=0.1, attention_dropout=0.1, stochastic_depth=0.1)
 MODES = ('ssd', 'noisy_student')
+# teacher_prime.selection: which teacher goes on after each round.
+#   dev:    T'_r only when it is blessed on dev (beats its teacher), else the
+#           teacher stays; later rounds are skipped once one is not blessed.
+#   always: T'_r teaches the next round and the student whatever dev says
+#           (the SSD paper's recipe; `ssd bench quality` uses it so that
+#           "S from T'" really learns from T'). Dev still records the blessing.
+SELECTIONS = ('dev', 'always')
 PSEUDO_TARGETS = ('soft', 'hard')
 
 
@@ -165,6 +172,7 @@ class TeacherPrimeConfig:
   objective: ObjectiveConfig = dataclasses.field(default_factory=ObjectiveConfig)
   noise: NoiseConfig = dataclasses.field(default_factory=NoiseConfig)
   warm_start: bool = False   # start from the round's teacher weights (same architecture)
+  selection: str = 'dev'     # dev | always (SELECTIONS above)
   # PseudoLabeler config (components/pseudo_labeler/spec.py: PseudoLabelConfig).
   pseudo_label: Dict[str, Any] = dataclasses.field(default_factory=dict)
 

@@ -346,6 +346,7 @@ def problems(cfg: C.PipelineConfig) -> List[str]:
   if cfg.semi_supervised:
     tp = cfg.teacher_prime
     out.one_of('teacher_prime.mode', tp.mode, C.MODES)
+    out.one_of('teacher_prime.selection', tp.selection, C.SELECTIONS)
     out.at_least('teacher_prime.rounds', tp.rounds, 0)
     if tp.model is not None:
       tp_size = model_size(out, 'teacher_prime.model', tp.model, cfg.cache_dir)

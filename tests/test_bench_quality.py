@@ -42,17 +42,26 @@ def test_plan_rows_and_seeds():
   assert [v.name for v in quick] == ['ssd', 'noisy_student', 'from_teacher']
   rows = {row for v in quick for row in v.rows}
   assert rows == set(Q.MAIN_ROWS)
-  full = Q.plan('nfcorpus', C.load_config('configs/nfcorpus.yaml'), [0, 1, 2], quick=False)
+  full = Q.plan('cranfield', cfg, [0, 1, 2], quick=False)
   names = [v.name for v in full]
   assert 'ladder_L1' in names and 'ladder_L2' not in names   # L2 is the default student
-  assert 'budget_0.1' in names and 'budget_0.25' in names and 'budget_1.0' not in names
+  assert not any(name.startswith('budget') for name in names)
   assert all(v.seeds == [0] for v in full if v.name.startswith('ladder'))
   # T is shared by every seed; seeds vary the semi-supervised stages.
   assert Q.seed_overrides(2) == ['teacher_prime.train.seed=2', 'student.train.seed=2']
   order = [(seed, v.name) for seed, v in Q.schedule(full, [0, 1, 2])]
   assert order[:3] == [(0, 'ssd'), (0, 'noisy_student'), (0, 'from_teacher')]
   assert [name for _, name in order[-3:]] == ['ladder_L1', 'ladder_L4', 'ladder_L6']
-  assert len(order) == 3 * 3 + 3 + 3 * 2   # main x seeds, 3 ladder rungs, 2 budgets x seeds
+  assert len(order) == 3 * 3 + 3   # main x seeds, 3 ladder rungs
+  # NFCorpus: no ladder; the label budgets on the first seed, after the main table.
+  nf = Q.plan('nfcorpus', C.load_config('configs/nfcorpus.yaml'), [0, 1, 2], quick=False)
+  order = [(seed, v.name) for seed, v in Q.schedule(nf, [0, 1, 2])]
+  assert order[-2:] == [(0, 'budget_0.1'), (0, 'budget_0.25')]
+  assert len(order) == 3 * 3 + 2
+  nf_cfg = C.load_config('configs/nfcorpus.yaml', list(Q.FULL_OVERRIDES['nfcorpus'])
+                         + list(Q.BENCH_OVERRIDES))
+  assert nf_cfg.splits.test_queries is None and nf_cfg.splits.candidates_k == 100  # official test
+  assert nf_cfg.teacher_prime.selection == 'always'
   full_cfg = C.load_config('configs/cranfield_demo.yaml', list(Q.FULL_OVERRIDES['cranfield']))
   assert full_cfg.teacher.model.max_length == full_cfg.student.model.max_length == 64
 

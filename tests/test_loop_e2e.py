@@ -3,9 +3,10 @@
 Two real TFX runs (LocalDagRunner, Beam DirectRunner, SQLite MLMD):
   A. mode ssd, 2 rounds, cross-encoder teacher -> bi-encoder student, loose
      blessing rules (so the student is blessed and pushed);
-  B. mode noisy_student, 1 round, T' warm-started from T, bi-encoder teacher
-     -> cross-encoder student with hybrid scoring and MarginMSE, default
-     (strict) blessing rules.
+  B. mode noisy_student, 1 round, T' warm-started from T and kept as the
+     student's teacher whatever dev says (selection: always), bi-encoder
+     teacher -> cross-encoder student with hybrid scoring and MarginMSE,
+     default (strict) blessing rules.
 """
 
 import json
@@ -59,6 +60,7 @@ def run_b(tmp_path_factory):
   # Hybrid scoring fits its weight on a calibration split (3 of the train queries).
   return _run(tmp, 'b', splits=dict(base['splits'], calibration_queries=3), teacher_prime={
       'mode': 'noisy_student', 'rounds': 1, 'train': base['teacher']['train'], 'warm_start': True,
+      'selection': 'always',
       'objective': {'pseudo_targets': 'hard', 'confidence_weighting': True},
       'pseudo_label': {'max_pairs_per_query': 4, 'hard_top_k': 2}},
       student={'model': _tiny_model(base, 'cross_encoder'), 'train': base['teacher']['train'],
@@ -195,3 +197,24 @@ def test_warm_started_teacher_prime_records_its_start(run_b):
                                   eval_spec.SELECTED_MODEL_KEY)
   assert scorer.metadata['warm_start_from'].startswith(teacher.uri)
   assert scorer.metadata['noise']['stochastic_depth'] > 0  # noisy_student defaults
+
+
+def test_selection_always_passes_teacher_prime_on_whatever_dev_says(run_b):
+  cfg, summary = run_b
+  store = _store(cfg)
+  decision = summary['decisions'][1]
+  assert decision['node'] == P.teacher_prime_evaluator_id(1)
+  assert decision['selected_role'] == P.teacher_prime_role(1), decision
+  assert 'always_select_candidate' in decision['reason']
+  trained = lineage.latest_output(store, cfg.pipeline_name, P.teacher_prime_trainer_id(1), 'model')
+  selected = lineage.latest_output(store, cfg.pipeline_name, P.teacher_prime_evaluator_id(1),
+                                   eval_spec.SELECTED_MODEL_KEY)
+  assert lineage.custom_props(selected)['source_model_id'] == trained.id
+  # The blessing still records what dev said.
+  blessing = lineage.latest_output(store, cfg.pipeline_name, P.teacher_prime_evaluator_id(1),
+                                   eval_spec.BLESSING_KEY)
+  assert lineage.custom_props(blessing)['blessed'] == int(decision['blessed'])
+  # The transfer set is labelled by that selected model: the student learns from T'.
+  teacher = lineage.execution_io(store, lineage.latest_execution(
+      store, cfg.pipeline_name, P.TRANSFER_LABELER).id, 'input')['model'][0]
+  assert teacher.id == selected.id

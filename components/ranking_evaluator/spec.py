@@ -67,7 +67,8 @@ class EvaluatorConfig:
       and a teacher model is given,
     - is no worse than the last blessed model, when one is given.
   `selected_model` is the candidate when blessed (or when there is no
-  baseline), else the baseline.
+  baseline), else the baseline; with `always_select_candidate` it is the
+  candidate whatever the rules say (the blessing still records them).
   """
   candidate_role: str = 'candidate'
   baseline_role: str = 'baseline'
@@ -90,4 +91,5 @@ class EvaluatorConfig:
   min_improvement: float = 0.0
   must_beat_first_stage: bool = False
   retention: Optional[float] = None
+  always_select_candidate: bool = False
   batch_size: int = 64
