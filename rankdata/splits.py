@@ -55,6 +55,8 @@ TITLE_QUERY_PREFIX = 'title:'
 # never changes the query split.
 _TITLE_STREAM = 1
 
+# Splits whose lists are training material (train_candidates_k applies).
+TRAINING_SPLITS = (features.SPLIT_TRAIN, features.SPLIT_UNLABELLED)
 STAT_KEYS = (
     'queries', 'queries_without_pairs', 'pairs', 'labelled_pairs',
     'judged_pairs', 'positive_pairs', 'added_judged_pairs', 'excluded_pairs',
@@ -94,9 +96,11 @@ class SplitConfig:
   # other train queries become unlabelled queries with hidden labels.
   labelled_fraction: float = 1.0
   candidates_k: int = 30
-  # First-stage candidates per TRAIN query (default candidates_k): training
-  # lists can be shorter than the lists evaluation reranks, which bounds the
-  # CPU cost of training on collections reranked at depth 100.
+  # First-stage candidates per training query, labelled (train) or not
+  # (unlabelled; title queries have title_candidates_k), default
+  # candidates_k: training lists can be shorter than the lists evaluation
+  # reranks, which bounds the CPU cost of training and of pseudo-labelling
+  # on collections reranked at depth 100.
   train_candidates_k: Optional[int] = None
   include_judged_in_train: bool = True
   title_queries: bool = True
@@ -383,7 +387,7 @@ def build_examples(ds: types.RankingDataset, cfg: SplitConfig) -> SplitResult:
         else:
           counts['no_relevant_queries'] += 1
       ranked = candidates[query_id]
-      if split == features.SPLIT_TRAIN and cfg.train_candidates_k:
+      if (split in TRAINING_SPLITS and cfg.train_candidates_k and query_id not in titles):
         ranked = ranked[:cfg.train_candidates_k]
       examples[split] += builder.query_list(split, query, ranked, counts)
     stats[split] = counts

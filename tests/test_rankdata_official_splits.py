@@ -122,22 +122,25 @@ def test_query_in_two_official_splits_is_an_error(tmp_path):
     beir.load_beir(str(tmp_path), official_splits=True)
 
 
-def test_train_candidates_k_shortens_train_lists_only():
+def test_train_candidates_k_shortens_training_lists_only():
   from rankdata import cranfield  # pylint: disable=g-import-not-at-top
   ds = cranfield.load_cranfield(cranfield.default_cranfield_dir())
   base = dict(train_queries=10, dev_queries=5, test_queries=5, calibration_queries=2,
               candidates_k=20, title_queries=False, include_judged_in_train=False)
   full = splits.build_examples(ds, splits.SplitConfig(**base))
   short = splits.build_examples(ds, splits.SplitConfig(**base, train_candidates_k=5))
-  for split in (DEV, TEST, CAL, UNL):
+  for split in (DEV, TEST, CAL):   # what evaluation reranks (and calibrates on)
     assert short.examples[split] == full.examples[split]
-  # The first 5 of each train query's list (Cranfield's excluded -1 pairs
-  # can make a list shorter).
-  for query_id in short.queries[TRAIN]:
-    full_list = [e for e in full.examples[TRAIN] if e[features.QUERY_ID] == query_id]
-    short_list = [e for e in short.examples[TRAIN] if e[features.QUERY_ID] == query_id]
-    assert short_list == [e for e in full_list if e[features.FIRST_STAGE_RANK] <= 5]
+  # Labelled and unlabelled training queries: the first 5 of each list
+  # (Cranfield's excluded -1 pairs can make a list shorter).
+  for split in (TRAIN, UNL):
+    assert short.queries[split] == full.queries[split]
+    for query_id in short.queries[split]:
+      full_list = [e for e in full.examples[split] if e[features.QUERY_ID] == query_id]
+      short_list = [e for e in short.examples[split] if e[features.QUERY_ID] == query_id]
+      assert short_list == [e for e in full_list if e[features.FIRST_STAGE_RANK] <= 5]
   assert 30 <= len(short.examples[TRAIN]) <= 5 * 8 < len(full.examples[TRAIN])
+  assert len(short.examples[UNL]) <= 5 * len(short.queries[UNL]) < len(full.examples[UNL])
   with pytest.raises(ValueError, match='train_candidates_k'):
     splits.SplitConfig(candidates_k=10, train_candidates_k=11)
 

@@ -147,8 +147,10 @@ def section(result: Dict[str, Any], machine: Dict[str, str], command: str,
            table(result), '']
   sources = distillation_sources(result)
   if sources:
-    lines += ['Which teacher each student was distilled from (the T\' evaluator\'s choice on '
-              'dev: T\' when it beats the teacher before it, else that teacher):', ''] + sources + ['']
+    lines += ['Which teacher each student was distilled from (the last T\' evaluator\'s '
+              'selected model: with `teacher_prime.selection=always` T\' in every seed; with '
+              '`dev`, T\' when it beats the teacher before it on dev, else that teacher):', '']
+    lines += sources + ['']
   lines += [f'![{result["dataset"]} quality]({plot_rel})', '']
   if checks:
     lines += ['| target | value | threshold | met |', '|---|---|---|---|']
