@@ -57,6 +57,8 @@ flags.DEFINE_integer('seeds', 3, '`ssd bench quality`: training seeds per datase
 flags.DEFINE_bool('quick', False, '`ssd bench`: small budgets (minutes), to check the harness.')
 flags.DEFINE_bool('levers', False, '`ssd bench quality`: the lever study (one config change '
                   'per row, one seed) instead of the main table.')
+flags.DEFINE_list('budgets', ['0.1', '0.25'], '`ssd bench quality`: label-budget fractions of '
+                 'the NFCorpus label-efficiency curve (100% is the main table).')
 flags.DEFINE_string('work_dir', 'outputs/bench', '`ssd bench`: pipeline roots and JSON results.')
 flags.DEFINE_string('report', 'docs/benchmarks.md', '`ssd bench`: the report to update.')
 # `ssd lineage` subcommands. `format` and `output` are generic names another

@@ -58,6 +58,9 @@ def test_plan_rows_and_seeds():
   order = [(seed, v.name) for seed, v in Q.schedule(nf, [0, 1, 2])]
   assert order[-3:] == [(0, 'noisy_student'), (0, 'budget_0.1'), (0, 'budget_0.25')]
   assert len(order) == 3 * 2 + 3
+  only = Q.plan('nfcorpus', C.load_config('configs/nfcorpus.yaml'), [0, 1, 2], quick=False,
+                budgets=[0.1])
+  assert [v.name for v in only if v.name.startswith('budget')] == ['budget_0.1']
   nf_cfg = C.load_config('configs/nfcorpus.yaml', list(Q.FULL_OVERRIDES['nfcorpus'])
                          + list(Q.BENCH_OVERRIDES))
   assert nf_cfg.splits.test_queries is None and nf_cfg.splits.candidates_k == 100  # official test

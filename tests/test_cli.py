@@ -58,3 +58,11 @@ def test_bench_levers_needs_quality_at_full_size(tmp_path, capsys):
   assert '--levers goes with `ssd bench quality`' in capsys.readouterr().err
   assert _main(['bench', 'quality'], ['--levers', '--quick', f'--work_dir={work}']) == 2
   assert 'not --quick' in capsys.readouterr().err
+
+
+def test_bench_budgets_must_be_fractions(tmp_path, capsys):
+  work = str(tmp_path / 'bench')
+  for bad in ('0.1,x', '0.1,1.5', '0'):
+    assert _main(['bench', 'quality'], [f'--budgets={bad}', '--dataset=nfcorpus',
+                                         f'--work_dir={work}']) == 2
+    assert '--budgets takes fractions in (0, 1]' in capsys.readouterr().err

@@ -32,13 +32,15 @@ def _save_and_print(work_dir: str, name: str, result: Dict[str, Any],
 
 
 def run_quality(datasets: Sequence[str], seeds: int, quick: bool, work_dir: str,
-                report_path: str, overrides: Sequence[str], argv: Sequence[str]) -> Dict[str, Any]:
+                report_path: str, overrides: Sequence[str], argv: Sequence[str],
+                budgets: Sequence[float] = Q.BUDGET_FRACTIONS) -> Dict[str, Any]:
   """Runs `datasets`, writes their report sections, returns the JSON summary."""
   machine = machine_lib.describe()
   command = ' '.join(shlex.quote(a) for a in ['ssd'] + list(argv[1:]))
   summary: Dict[str, Any] = {'benchmark': 'quality', 'quick': quick, 'datasets': {}}
   for dataset in datasets:
-    result = Q.run_dataset(dataset, list(range(seeds)), quick, work_dir, extra=overrides)
+    result = Q.run_dataset(dataset, list(range(seeds)), quick, work_dir, extra=overrides,
+                           budgets=budgets)
     checks = Q.targets(result)
     name = f'quality-{dataset}{"-quick" if quick else ""}'
     plot_rel = f'{PLOT_DIR}/{name}.png'
@@ -105,10 +107,19 @@ def run_speed(quick: bool, work_dir: str, report_path: str, argv: Sequence[str],
   return speed_report.summary(result, checks)
 
 
+def _fractions(values: Sequence[str]):
+  """['0.1', '0.25'] -> [0.1, 0.25]; None unless every value is in (0, 1]."""
+  try:
+    out = [float(v) for v in values]
+  except ValueError:
+    return None
+  return out if all(0 < v <= 1 for v in out) else None
+
+
 def main(args: List[str], flags) -> int:
   if not args or args[0] not in ('quality', 'speed', 'all'):
     print('usage: ssd bench quality|speed|all [--dataset=cranfield|nfcorpus] [--seeds=3] '
-          '[--quick] [--levers] [--work_dir=DIR] [--report=docs/benchmarks.md] [--set=key=value ...]',
+          '[--quick] [--levers] [--budgets=0.1,0.25] [--work_dir=DIR] [--report=docs/benchmarks.md] [--set=key=value ...]',
           file=sys.stderr)
     return 2
   if flags.levers and (args[0] != 'quality' or flags.quick):
@@ -131,8 +142,13 @@ def main(args: List[str], flags) -> int:
     summary = run_levers(datasets, flags.work_dir, flags.report, list(flags.set), sys.argv)
     print(json.dumps(summary, sort_keys=True))
     return 0
+  budgets = _fractions(flags.budgets)
+  if budgets is None:
+    print(f'error: --budgets takes fractions in (0, 1], got {",".join(flags.budgets)}',
+          file=sys.stderr)
+    return 2
   summary = run_quality(datasets, flags.seeds, flags.quick, flags.work_dir, flags.report,
-                        list(flags.set), sys.argv)
+                        list(flags.set), sys.argv, budgets=budgets)
   if args[0] == 'all':
     summary = {'quality': summary,
                'speed': run_speed(flags.quick, flags.work_dir, flags.report, sys.argv)}

@@ -100,7 +100,8 @@ def teacher_prime_role(cfg: C.PipelineConfig) -> str:
   return f'teacher_prime_r{cfg.teacher_prime.rounds}'
 
 
-def plan(dataset: str, cfg: C.PipelineConfig, seeds: Sequence[int], quick: bool) -> List[Variant]:
+def plan(dataset: str, cfg: C.PipelineConfig, seeds: Sequence[int], quick: bool,
+         budgets: Sequence[float] = BUDGET_FRACTIONS) -> List[Variant]:
   """The variants (pipeline runs) of one dataset."""
   tp = teacher_prime_role(cfg)
   variants = [
@@ -128,7 +129,7 @@ def plan(dataset: str, cfg: C.PipelineConfig, seeds: Sequence[int], quick: bool)
                                                   f'student.model.keep_layers={layers}'],
                             {f'S ({layers} layers)': 'student'}, seeds=first))
   if dataset == 'nfcorpus':
-    for fraction in BUDGET_FRACTIONS:
+    for fraction in budgets:
       if fraction == 1.0:
         continue  # the ssd variant is the 100% point
       variants.append(Variant(f'budget_{fraction}', ['teacher_prime.mode=ssd',
@@ -257,12 +258,13 @@ def _save_partial(work_dir: str, dataset: str, results: Dict[str, Any],
 
 
 def run_dataset(dataset: str, seeds: Sequence[int], quick: bool, work_dir: str,
-                config_path: Optional[str] = None, extra: Sequence[str] = ()) -> Dict[str, Any]:
+                config_path: Optional[str] = None, extra: Sequence[str] = (),
+                budgets: Sequence[float] = BUDGET_FRACTIONS) -> Dict[str, Any]:
   """Runs every variant and seed of one dataset; returns the aggregated rows."""
   config_path = config_path or DATASET_CONFIGS[dataset]
   extra = list(QUICK_OVERRIDES if quick else FULL_OVERRIDES.get(dataset, ())) + list(extra)
   base = C.load_config(config_path, list(extra))
-  variants = plan(dataset, base, seeds, quick)
+  variants = plan(dataset, base, seeds, quick, budgets)
   results: Dict[str, List[Dict[str, Any]]] = {}
   speeds: Dict[str, Dict[str, float]] = {}
   walls: Dict[str, float] = {}
