@@ -70,17 +70,52 @@ def score_rows(scorer, rows: Sequence[Tuple[object, bytes, bytes]]) -> np.ndarra
   return score(scorer, from_bytes([q for _, q, _ in rows]), from_bytes([d for _, _, d in rows]))
 
 
+class Cache:
+  """Embeddings of one model by side and text, kept across calls.
+
+  An evaluator scores the same model on dev, test and calibration, whose
+  candidate lists share most documents (NFCorpus: one 3.6k-document corpus
+  under every split's BM25 top-100); with a cache each text is embedded once
+  per model and evaluation, not once per split.
+  """
+
+  def __init__(self):
+    self.vectors: Dict[str, Dict[str, np.ndarray]] = {side: {} for side in SIDES}
+
+  def missing(self, side: str, texts: Sequence[str]) -> List[str]:
+    have = self.vectors[side]
+    return [t for t in texts if t not in have]
+
+  def add(self, side: str, texts: Sequence[str], vectors: np.ndarray) -> None:
+    self.vectors[side].update(zip(texts, np.asarray(vectors, np.float32)))
+
+  def lookup(self, side: str, texts: Sequence[str]) -> np.ndarray:
+    return np.stack([self.vectors[side][t] for t in texts])
+
+
 def score_pairs(scorer, queries: Sequence[str], docs: Sequence[str], batch_size: int,
-                map_chunks: Optional[Callable[..., np.ndarray]] = None) -> np.ndarray:
+                map_chunks: Optional[Callable[..., np.ndarray]] = None,
+                cache: Optional[Cache] = None) -> np.ndarray:
   """Scores (query, doc) pairs from embeddings of the unique texts -> float32 [N].
 
   map_chunks(fn, items, what) applies fn to `items` (all at once by default;
-  scoring.py passes one that works in chunks and logs progress).
+  scoring.py passes one that works in chunks and logs progress). With a
+  `cache` (of this scorer's model), texts it holds are not embedded again.
   """
   if map_chunks is None:
     map_chunks = lambda fn, items, what: fn(items)
   uq, qid = unique(queries)
   ud, did = unique(docs)
-  q_emb = map_chunks(lambda b: embed(scorer, QUERY, b, batch_size), uq, 'unique queries')
-  d_emb = map_chunks(lambda b: embed(scorer, DOCUMENT, b, batch_size), ud, 'unique documents')
+
+  def vectors(side: str, texts: List[str], what: str) -> np.ndarray:
+    todo = texts if cache is None else cache.missing(side, texts)
+    new = (map_chunks(lambda b: embed(scorer, side, b, batch_size), todo, what) if todo
+           else np.zeros((0, 0), np.float32))
+    if cache is None:
+      return new
+    cache.add(side, todo, new)
+    return cache.lookup(side, texts)
+
+  q_emb = vectors(QUERY, uq, 'unique queries')
+  d_emb = vectors(DOCUMENT, ud, 'unique documents')
   return score(scorer, q_emb[qid], d_emb[did])

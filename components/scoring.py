@@ -7,7 +7,7 @@ score pairs in batches. Both report progress (pairs or texts per second).
 """
 
 import time
-from typing import Sequence
+from typing import Optional, Sequence
 
 from absl import logging
 import numpy as np
@@ -35,8 +35,11 @@ def _chunked(fn, items: Sequence, chunk: int, what: str, log_every_s: float = 15
 
 
 def score_pairs(scorer, queries: Sequence[str], docs: Sequence[str],
-                batch_size: int = 64) -> np.ndarray:
-  """Scores pairs with a `rankers.export.Scorer` (the model's own score)."""
+                batch_size: int = 64, cache: Optional[embeddings.Cache] = None) -> np.ndarray:
+  """Scores pairs with a `rankers.export.Scorer` (the model's own score).
+
+  `cache` (bi-encoders): embeddings of this scorer's model kept across calls.
+  """
   if len(queries) != len(docs):
     raise ValueError(f'{len(queries)} queries vs {len(docs)} documents')
   if not len(queries):
@@ -48,4 +51,4 @@ def score_pairs(scorer, queries: Sequence[str], docs: Sequence[str],
                     pairs, chunk, 'pairs').astype(np.float32)
   return embeddings.score_pairs(
       scorer, queries, docs, batch_size,
-      map_chunks=lambda fn, items, what: _chunked(fn, items, chunk, what))
+      map_chunks=lambda fn, items, what: _chunked(fn, items, chunk, what), cache=cache)

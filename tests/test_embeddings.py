@@ -50,6 +50,23 @@ def test_score_pairs_embeds_each_unique_text_once_and_scores_rowwise():
   np.testing.assert_array_equal(scoring.score_pairs(CountingBiEncoder(), queries, docs, 2), got)
 
 
+def test_cache_embeds_each_text_once_across_calls_with_the_same_scores():
+  scorer, cache = CountingBiEncoder(), embeddings.Cache()
+  dev = (['q1', 'q2'], ['d1', 'd2'])
+  test = (['q3', 'q3', 'q1'], ['d2', 'd3', 'd1'])   # shares d1, d2 and q1 with dev
+  got_dev = scoring.score_pairs(scorer, *dev, batch_size=2, cache=cache)
+  got_test = scoring.score_pairs(scorer, *test, batch_size=2, cache=cache)
+  assert sorted(scorer.embedded) == [('d', 'd1'), ('d', 'd2'), ('d', 'd3'),
+                                     ('q', 'q1'), ('q', 'q2'), ('q', 'q3')]
+  np.testing.assert_array_equal(got_dev, scoring.score_pairs(CountingBiEncoder(), *dev, 2))
+  np.testing.assert_array_equal(got_test, scoring.score_pairs(CountingBiEncoder(), *test, 2))
+  # A call whose texts are all cached embeds nothing.
+  before = len(scorer.embedded)
+  np.testing.assert_array_equal(scoring.score_pairs(scorer, *dev, batch_size=2, cache=cache),
+                                got_dev)
+  assert len(scorer.embedded) == before
+
+
 def test_bytes_round_trip_and_score_rows_match_score_pairs():
   scorer = CountingBiEncoder()
   q = embeddings.embed(scorer, embeddings.QUERY, ['q1', 'q2'], 8)

@@ -14,6 +14,7 @@ from tfx.utils import io_utils
 from tfx.utils import path_utils
 
 from components import example_io
+from components import embeddings
 from components import hybrid
 from components import fileio
 from components import scoring
@@ -78,6 +79,8 @@ class _Scorers:
   def __init__(self, batch_size: int, calibration_rows: Optional[List[Dict[str, Any]]],
                candidates_k: int, fit_missing: bool):
     self._scorers: Dict[str, Any] = {}
+    # Bi-encoder embeddings per model, shared by the splits it is scored on.
+    self._embeddings: Dict[str, embeddings.Cache] = {}
     self._weights: Dict[str, Optional[Dict[str, Any]]] = {}
     self.batch_size = batch_size
     self.calibration = calibration_rows
@@ -92,7 +95,8 @@ class _Scorers:
 
   def scores(self, model_dir: str, rows: List[Dict[str, Any]]) -> np.ndarray:
     return scoring.score_pairs(self.scorer(model_dir), [ex[F.QUERY] for ex in rows],
-                               [ex[F.DOC] for ex in rows], batch_size=self.batch_size)
+                               [ex[F.DOC] for ex in rows], batch_size=self.batch_size,
+                               cache=self._embeddings.setdefault(model_dir, embeddings.Cache()))
 
   def hybrid(self, model_dir: str) -> Optional[Dict[str, Any]]:
     """{'weight', 'source', ...} or None when the model has no hybrid score."""
