@@ -104,6 +104,13 @@ def test_report_section_is_replaced_in_place(tmp_path):
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
   table = report.table(result)
   assert table.splitlines()[2].startswith('| BM25 | 0.3600 ± 0.0100')
+  one = _result()
+  one['rows'][Q.TP_NS]['ndcg@10'] = {'mean': 0.4, 'std': 0.0, 'n': 1}
+  one['rows'][Q.S_FROM_TP]['vs S_sup'] = {'mean_difference': 0.01, 'p_value': 0.0001}
+  lines = report.table(one).splitlines()
+  assert next(l for l in lines if l.startswith(f"| {Q.TP_NS} |")).startswith(
+      f"| {Q.TP_NS} | 0.4000 (1 seed) |")
+  assert '+0.0100 (p<0.001)' in next(l for l in lines if l.startswith(f"| {Q.S_FROM_TP} |"))
   assert '| S (4 layers) |' in table.splitlines()[-1]
 
 

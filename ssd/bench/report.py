@@ -30,13 +30,16 @@ def replace_section(path: str, name: str, body: str) -> None:
 def _ms(entry: Optional[Dict[str, float]]) -> str:
   if not entry:
     return '–'
+  if entry.get('n') == 1:
+    return f'{entry["mean"]:.4f} (1 seed)'
   return f'{entry["mean"]:.4f} ± {entry["std"]:.4f}'
 
 
 def _p(test: Optional[Dict[str, float]]) -> str:
   if not test:
     return '–'
-  return f'{test["mean_difference"]:+.4f} (p={test["p_value"]:.3f})'
+  p = test['p_value']
+  return f'{test["mean_difference"]:+.4f} (p{"<0.001" if p < 0.001 else f"={p:.3f}"})'
 
 
 def row_order(rows: Dict[str, Any]) -> List[str]:
