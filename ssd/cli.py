@@ -53,7 +53,8 @@ flags.DEFINE_integer('artifact_id', None, '`ssd lineage`: the MLMD artifact to t
 flags.DEFINE_string('graph', None, '`ssd lineage`: also draw the lineage DAG to this PNG.')
 # `ssd bench` (ssd/bench/commands.py).
 flags.DEFINE_string('dataset', None, '`ssd bench`: cranfield or nfcorpus (default: all; --quick: cranfield).')
-flags.DEFINE_integer('seeds', 3, '`ssd bench quality`: training seeds per dataset.')
+flags.DEFINE_integer('seeds', 3, '`ssd bench quality`: training seeds per dataset '
+                     '(--quick: 2 unless given).')
 flags.DEFINE_bool('quick', False, '`ssd bench`: small budgets (minutes), to check the harness.')
 flags.DEFINE_bool('levers', False, '`ssd bench quality`: the lever study (one config change '
                   'per row, one seed) instead of the main table.')

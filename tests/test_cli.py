@@ -66,3 +66,10 @@ def test_bench_budgets_must_be_fractions(tmp_path, capsys):
     assert _main(['bench', 'quality'], [f'--budgets={bad}', '--dataset=nfcorpus',
                                          f'--work_dir={work}']) == 2
     assert '--budgets takes fractions in (0, 1]' in capsys.readouterr().err
+
+
+def test_bench_quick_runs_two_seeds_unless_told():
+  from ssd.bench import commands  # pylint: disable=g-import-not-at-top
+  assert commands.seeds_for(quick=True, given=None) == 2
+  assert commands.seeds_for(quick=False, given=None) == 3
+  assert commands.seeds_for(quick=True, given=5) == 5

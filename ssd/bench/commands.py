@@ -107,6 +107,13 @@ def run_speed(quick: bool, work_dir: str, report_path: str, argv: Sequence[str],
   return speed_report.summary(result, checks)
 
 
+def seeds_for(quick: bool, given) -> int:
+  """Seeds of `ssd bench quality`: --seeds when given, else 2 (--quick) or 3."""
+  if given is not None:
+    return given
+  return Q.QUICK_SEEDS if quick else Q.FULL_SEEDS
+
+
 def _fractions(values: Sequence[str]):
   """['0.1', '0.25'] -> [0.1, 0.25]; None unless every value is in (0, 1]."""
   try:
@@ -147,7 +154,8 @@ def main(args: List[str], flags) -> int:
     print(f'error: --budgets takes fractions in (0, 1], got {",".join(flags.budgets)}',
           file=sys.stderr)
     return 2
-  summary = run_quality(datasets, flags.seeds, flags.quick, flags.work_dir, flags.report,
+  seeds = seeds_for(flags.quick, flags.seeds if flags['seeds'].present else None)
+  summary = run_quality(datasets, seeds, flags.quick, flags.work_dir, flags.report,
                         list(flags.set), sys.argv, budgets=budgets)
   if args[0] == 'all':
     summary = {'quality': summary,

@@ -55,8 +55,11 @@ DATASET_CONFIGS = {
     'cranfield': 'configs/cranfield_demo.yaml',
     'nfcorpus': 'configs/nfcorpus.yaml',
 }
-# --quick: Cranfield only, 2 seeds, budgets cut so the whole run takes
-# minutes; the numbers show the harness works, not what the recipe is worth.
+# --quick: Cranfield only, 2 seeds (unless --seeds says otherwise), budgets
+# cut so the whole run takes minutes; the numbers show the harness works, not
+# what the recipe is worth.
+QUICK_SEEDS = 2
+FULL_SEEDS = 3
 QUICK_OVERRIDES = (
     'data_validation=false', 'data.max_queries=90', 'splits.train_queries=30',
     'splits.dev_queries=15', 'splits.test_queries=30', 'splits.calibration_queries=5',
