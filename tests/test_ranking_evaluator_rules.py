@@ -31,6 +31,21 @@ def test_beats_baseline_by_margin_pass_fail_and_tie():
   assert not blessed
 
 
+def test_always_select_candidate_selects_it_and_still_records_the_rules():
+  dev = _dev(student=0.30, student_supervised=0.35, bm25=0.20)
+  checks, blessed, chosen = _decide(dev, always_select_candidate=True)
+  assert not blessed and chosen == R.CANDIDATE
+  assert [c['passed'] for c in checks] == [False]
+  cfg = R.RuleConfig(always_select_candidate=True)
+  reason = R.reason_of(cfg, NAMES, checks, blessed, chosen, 'dev')
+  assert 'not blessed; selected student (always_select_candidate' in reason
+  # Without it the baseline is selected, and the reason says only that.
+  _, _, chosen = _decide(dev)
+  assert chosen == R.BASELINE
+  assert 'always_select_candidate' not in R.reason_of(R.RuleConfig(), NAMES, checks, False,
+                                                      chosen, 'dev')
+
+
 def test_first_stage_rule_and_its_tie():
   dev = _dev(student=0.40, student_supervised=0.30, bm25=0.40)
   checks, blessed, _ = _decide(dev, must_beat_first_stage=True)

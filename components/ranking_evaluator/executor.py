@@ -242,13 +242,10 @@ class Executor(base_executor.BaseExecutor):
     rule_cfg = rules.RuleConfig(
         decision_metric=cfg.decision_metric, decision_score=cfg.decision_score,
         min_improvement=cfg.min_improvement, must_beat_first_stage=cfg.must_beat_first_stage,
-        retention=cfg.retention, first_stage_role=cfg.first_stage_role)
+        retention=cfg.retention, first_stage_role=cfg.first_stage_role,
+        always_select_candidate=cfg.always_select_candidate)
     checks, blessed, chosen = rules.decide(rule_cfg, dev, names)
-    if cfg.always_select_candidate:
-      chosen = S.CANDIDATE
     reason = rules.reason_of(rule_cfg, names, checks, blessed, chosen, cfg.decision_split)
-    if cfg.always_select_candidate:
-      reason += ' (always_select_candidate: the candidate goes on whatever dev says)'
 
     # 2. Report splits (never used for decisions).
     report = {cfg.decision_split: dev}

@@ -34,6 +34,9 @@ class RuleConfig:
   must_beat_first_stage: bool = False
   retention: float = None   # Optional[float]
   first_stage_role: str = 'bm25'
+  # The candidate is selected whatever the rules say (they are still applied
+  # and recorded): teacher_prime.selection=always.
+  always_select_candidate: bool = False
 
 
 def pair_values(dev: Metrics, role: str, other: str, metric: str, score: str
@@ -88,7 +91,8 @@ def decide(cfg: RuleConfig, dev: Metrics, names: Mapping[str, str]
     value, ref, kind = pair_values(dev, cand, names[LAST_BLESSED], metric, score)
     check(f'no worse than {names[LAST_BLESSED]}', value, ref, value >= ref, kind)
   blessed = all(c['passed'] for c in checks)
-  chosen = CANDIDATE if blessed or BASELINE not in names else BASELINE
+  chosen = (CANDIDATE if blessed or BASELINE not in names or cfg.always_select_candidate
+            else BASELINE)
   return checks, blessed, chosen
 
 
@@ -97,4 +101,6 @@ def reason_of(cfg: RuleConfig, names: Mapping[str, str], checks: List[Dict], ble
   parts = '; '.join(f'{c["rule"]} [{c["score"]}] ({c["value"]:.4f} vs {c["reference"]:.4f}): '
                     f'{"yes" if c["passed"] else "NO"}' for c in checks)
   return (f'{names[CANDIDATE]} {cfg.decision_metric} on {decision_split}: {parts} -> '
-          f'{"blessed" if blessed else "not blessed"}; selected {names[chosen]}')
+          f'{"blessed" if blessed else "not blessed"}; selected {names[chosen]}'
+          + (' (always_select_candidate: the candidate goes on whatever dev says)'
+             if cfg.always_select_candidate else ''))
