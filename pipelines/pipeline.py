@@ -379,14 +379,14 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
         config_json=_evaluator_config(
             cfg, candidate_role=teacher_prime_role(r), baseline_role=teacher_role,
             selected_role=f'teacher_after_r{r}', report_models=[eval_spec.CANDIDATE],
-            always_select_candidate=tp.selection == 'always'),
+            always_select_candidate=tp.selection == C.SELECTION_ALWAYS),
         code_fingerprint=fp).with_id(teacher_prime_evaluator_id(r))
     components += [labeler, trainer, evaluator]
     teacher = evaluator.outputs['selected_model']
     teacher_role = f'teacher_after_r{r}'
     # selection: dev stops the rounds at the first T' that dev does not
     # bless; selection: always goes on regardless.
-    gate = evaluator.outputs['blessing'] if tp.selection == 'dev' else None
+    gate = evaluator.outputs['blessing'] if tp.selection == C.SELECTION_DEV else None
 
   st = cfg.student
   if not st.enabled:

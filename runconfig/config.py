@@ -118,7 +118,8 @@ MODES = ('ssd', 'noisy_student')
 #   always: T'_r teaches the next round and the student whatever dev says
 #           (the SSD paper's recipe; `ssd bench quality` uses it so that
 #           "S from T'" really learns from T'). Dev still records the blessing.
-SELECTIONS = ('dev', 'always')
+SELECTION_DEV, SELECTION_ALWAYS = 'dev', 'always'
+SELECTIONS = (SELECTION_DEV, SELECTION_ALWAYS)
 PSEUDO_TARGETS = ('soft', 'hard')
 
 
@@ -172,7 +173,7 @@ class TeacherPrimeConfig:
   objective: ObjectiveConfig = dataclasses.field(default_factory=ObjectiveConfig)
   noise: NoiseConfig = dataclasses.field(default_factory=NoiseConfig)
   warm_start: bool = False   # start from the round's teacher weights (same architecture)
-  selection: str = 'dev'     # dev | always (SELECTIONS above)
+  selection: str = SELECTION_DEV   # dev | always (SELECTIONS above)
   # PseudoLabeler config (components/pseudo_labeler/spec.py: PseudoLabelConfig).
   pseudo_label: Dict[str, Any] = dataclasses.field(default_factory=dict)
 

@@ -53,13 +53,13 @@ flags.DEFINE_integer('artifact_id', None, '`ssd lineage`: the MLMD artifact to t
 flags.DEFINE_string('graph', None, '`ssd lineage`: also draw the lineage DAG to this PNG.')
 # `ssd bench` (ssd/bench/commands.py).
 flags.DEFINE_string('dataset', None, '`ssd bench`: cranfield or nfcorpus (default: all; --quick: cranfield).')
-flags.DEFINE_integer('seeds', 3, '`ssd bench quality`: training seeds per dataset '
-                     '(--quick: 2 unless given).')
+flags.DEFINE_integer('seeds', None, '`ssd bench quality`: training seeds per dataset '
+                     '(default 3; --quick: 2).')
 flags.DEFINE_bool('quick', False, '`ssd bench`: small budgets (minutes), to check the harness.')
 flags.DEFINE_bool('levers', False, '`ssd bench quality`: the lever study (one config change '
                   'per row, one seed) instead of the main table.')
-flags.DEFINE_list('budgets', ['0.1', '0.25'], '`ssd bench quality`: label-budget fractions of '
-                 'the NFCorpus label-efficiency curve (100% is the main table).')
+flags.DEFINE_list('budgets', None, '`ssd bench quality`: label-budget fractions of the '
+                 'NFCorpus label-efficiency curve (default 0.1,0.25; 100% is the main table).')
 flags.DEFINE_string('work_dir', 'outputs/bench', '`ssd bench`: pipeline roots and JSON results.')
 flags.DEFINE_string('report', 'docs/benchmarks.md', '`ssd bench`: the report to update.')
 # `ssd lineage` subcommands. `format` and `output` are generic names another

@@ -149,12 +149,12 @@ def main(args: List[str], flags) -> int:
     summary = run_levers(datasets, flags.work_dir, flags.report, list(flags.set), sys.argv)
     print(json.dumps(summary, sort_keys=True))
     return 0
-  budgets = _fractions(flags.budgets)
+  budgets = Q.BUDGET_FRACTIONS if flags.budgets is None else _fractions(flags.budgets)
   if budgets is None:
     print(f'error: --budgets takes fractions in (0, 1], got {",".join(flags.budgets)}',
           file=sys.stderr)
     return 2
-  seeds = seeds_for(flags.quick, flags.seeds if flags['seeds'].present else None)
+  seeds = seeds_for(flags.quick, flags.seeds)
   summary = run_quality(datasets, seeds, flags.quick, flags.work_dir, flags.report,
                         list(flags.set), sys.argv, budgets=budgets)
   if args[0] == 'all':
