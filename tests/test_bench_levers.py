@@ -16,12 +16,17 @@ def test_every_lever_is_a_valid_config_change(dataset):
     assert overrides, lever.name
     cfg = C.load_config(Q.DATASET_CONFIGS[dataset], extra + overrides)   # validates
     assert cfg != base, lever.name   # each lever changes something
+  # Student levers first: they reuse the baseline's T' from TFX's cache.
+  first_two = [C.load_config(Q.DATASET_CONFIGS[dataset], extra + lever.overrides(base))
+               for lever in L.LEVERS[:2]]
+  assert all(cfg.teacher_prime == base.teacher_prime for cfg in first_two)
   cross = C.load_config(Q.DATASET_CONFIGS[dataset], extra + L._cross_encoder_tp(base))
   assert cross.teacher_prime.model.architecture == 'cross_encoder'
   # The cross-encoder's input holds T's query and document budgets.
   assert cross.teacher_prime.model.max_length == (base.teacher.model.max_length
                                                    + base.teacher.model.query_max_length)
-  more = C.load_config(Q.DATASET_CONFIGS[dataset], extra + L.LEVERS[0].overrides(base))
+  five_x = next(lever for lever in L.LEVERS if lever.name.startswith("T' sees 5x"))
+  more = C.load_config(Q.DATASET_CONFIGS[dataset], extra + five_x.overrides(base))
   assert (more.teacher_prime.objective.max_soft_lists
           == 5 * base.teacher_prime.objective.max_soft_lists)
 
