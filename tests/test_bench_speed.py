@@ -136,6 +136,7 @@ def test_plot_writes_a_png(tmp_path):
 
 
 @pytest.mark.e2e   # real Beam runs (2 with worker processes), BulkInferrer, subprocesses
+@pytest.mark.timeout(1800)   # ~4 min alone; more beside another xdist worker
 def test_speed_run_on_tiny_models(tmp_path):
   from ssd.bench import speed_run  # pylint: disable=g-import-not-at-top
   result = speed_run.run(str(tmp_path / 'work'), False, log=lambda _: None, tiny=True)

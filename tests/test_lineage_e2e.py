@@ -30,7 +30,7 @@ from pipelines import mlmd_store as S
 from tests import crash_util
 from tests import e2e_util
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # six pipeline runs in one module fixture
 
 _STATE = S._STATE  # pylint: disable=protected-access
 TEACHER_STAGE = (P.EXAMPLE_GEN, P.TEACHER_TRAINER, P.TEACHER_PRETRAINED, P.TEACHER_EVALUATOR)
