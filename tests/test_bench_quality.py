@@ -44,15 +44,21 @@ def test_plan_rows_and_seeds():
   assert rows == set(Q.MAIN_ROWS)
   full = Q.plan('cranfield', cfg, [0, 1, 2], quick=False)
   names = [v.name for v in full]
-  assert 'ladder_L1' in names and 'ladder_L2' not in names   # L2 is the default student
+  assert [n for n in names if n.startswith('ladder')] == [
+      'ladder_L1', 'ladder_L2', 'ladder_L4', 'ladder_L6']
   assert not any(name.startswith('budget') for name in names)
   assert all(v.seeds == [0] for v in full if v.name.startswith('ladder'))
+  # Every rung, the default's 2 layers included, learns from half the lists.
+  half = f'student.objective.max_soft_lists={cfg.student.objective.max_soft_lists // 2}'
+  assert all(half in v.overrides for v in full if v.name.startswith('ladder'))
+  assert [v.seeds for v in full if v.name == 'noisy_student'] == [[0]]
   # T is shared by every seed; seeds vary the semi-supervised stages.
   assert Q.seed_overrides(2) == ['teacher_prime.train.seed=2', 'student.train.seed=2']
   order = [(seed, v.name) for seed, v in Q.schedule(full, [0, 1, 2])]
-  assert order[:3] == [(0, 'ssd'), (0, 'noisy_student'), (0, 'from_teacher')]
-  assert [name for _, name in order[-3:]] == ['ladder_L1', 'ladder_L4', 'ladder_L6']
-  assert len(order) == 3 * 3 + 3   # main x seeds, 3 ladder rungs
+  assert order[:2] == [(0, 'ssd'), (0, 'from_teacher')]
+  assert order[-5:] == [(0, 'noisy_student'), (0, 'ladder_L1'), (0, 'ladder_L2'),
+                        (0, 'ladder_L4'), (0, 'ladder_L6')]
+  assert len(order) == 3 * 2 + 1 + 4   # main x seeds, Noisy Student, 4 ladder rungs
   # NFCorpus: no ladder; the label budgets on the first seed, after the main table.
   nf = Q.plan('nfcorpus', C.load_config('configs/nfcorpus.yaml'), [0, 1, 2], quick=False)
   order = [(seed, v.name) for seed, v in Q.schedule(nf, [0, 1, 2])]

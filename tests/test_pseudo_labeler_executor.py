@@ -46,8 +46,8 @@ WORDS = ('flow wing pressure boundary layer heat transfer shock mach supersonic 
 CONFIG = S.PseudoLabelConfig(keep_top_k=3, keep_bottom_k=1, max_pairs_per_query=3, batch_size=16,
                              max_dead_letter_fraction=0.05)
 SPLITS = ['train', 'unlabelled']
-IN_PROCESS = ['--direct_num_workers=1', '--direct_running_mode=in_memory']
-TWO_WORKERS = ['--direct_num_workers=2', '--direct_running_mode=multi_processing']
+IN_PROCESS = C.BeamConfig().pipeline_args()   # what a local run passes
+TWO_WORKERS = C.BeamConfig(direct_num_workers=2, direct_running_mode='multi_processing').pipeline_args()
 EXPECTED_DEAD = {('unlabelled', 'malformed_record'): 2, ('unlabelled', 'missing_doc'): 1,
                  ('unlabelled', 'duplicate_pair'): 1, ('train', 'malformed_record'): 1}
 

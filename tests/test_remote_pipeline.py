@@ -143,4 +143,5 @@ def test_beam_runner_and_args_come_from_config():
   assert p.beam_pipeline_args == ['--runner=DataflowRunner', '--project=p',
                                   '--region=europe-west4', '--temp_location=gs://bucket/tmp']
   assert C.BeamConfig().pipeline_args() == [
-      '--runner=DirectRunner', '--direct_num_workers=1', '--direct_running_mode=in_memory']
+      '--runner=DirectRunner', '--direct_num_workers=1', '--direct_running_mode=in_memory',
+      C.DIRECT_RUNNER_STAGES_NOTHING]

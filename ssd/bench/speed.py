@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, List, Sequence
 
 import numpy as np
 
+from runconfig import config as C
 from ssd.bench import flops as FL
 
 SPLIT = 'unlabelled'
@@ -138,8 +139,8 @@ def _model_artifact(uri: str):
 # --- the three ways to score --------------------------------------------------
 
 
-WORKERS = {1: ['--direct_num_workers=1', '--direct_running_mode=in_memory'],
-           2: ['--direct_num_workers=2', '--direct_running_mode=multi_processing']}
+WORKERS = {n: C.BeamConfig(direct_num_workers=n, direct_running_mode=mode).pipeline_args()
+           for n, mode in ((1, 'in_memory'), (2, 'multi_processing'))}
 
 
 def run_pseudo_labeler(examples, model_uri: str, work_dir: str, workers: int,
@@ -149,7 +150,6 @@ def run_pseudo_labeler(examples, model_uri: str, work_dir: str, workers: int,
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
   from components.pseudo_labeler import executor as E  # pylint: disable=g-import-not-at-top
   from components.pseudo_labeler import spec as S  # pylint: disable=g-import-not-at-top
-  from runconfig import config as C  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   run_dir = os.path.join(work_dir, f'pl-{time.time_ns()}')
   out, report = standard_artifacts.Examples(), S.PseudoLabelReport()
