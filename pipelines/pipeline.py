@@ -356,6 +356,9 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
   teacher = teacher_evaluator.outputs['selected_model']
   teacher_role = ROLE_TEACHER
   gate = None
+  # Each evaluator reuses the scores of the one before it (the teacher it
+  # compares against was scored there on the same rows; score_store.py).
+  prior = teacher_evaluator.outputs['evaluation']
   pl_cfg = dict(tp.pseudo_label)
   pl_cfg.setdefault('splits', [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED])
   for r in range(1, tp.rounds + 1):
@@ -375,7 +378,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
         code_fingerprint=fp)
     evaluator = RankingEvaluator(
         examples=examples, model=trainer.outputs['model'], baseline_model=teacher,
-        gate_blessing=gate,
+        gate_blessing=gate, prior_evaluation=prior,
         config_json=_evaluator_config(
             cfg, candidate_role=teacher_prime_role(r), baseline_role=teacher_role,
             selected_role=f'teacher_after_r{r}', report_models=[eval_spec.CANDIDATE],
@@ -384,6 +387,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
     components += [labeler, trainer, evaluator]
     teacher = evaluator.outputs['selected_model']
     teacher_role = f'teacher_after_r{r}'
+    prior = evaluator.outputs['evaluation']
     # selection: dev stops the rounds at the first T' that dev does not
     # bless; selection: always goes on regardless.
     gate = evaluator.outputs['blessing'] if tp.selection == C.SELECTION_DEV else None
@@ -438,7 +442,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
     last_blessed = resolver.outputs['model']
   evaluator = RankingEvaluator(
       examples=examples, model=student.outputs['model'], baseline_model=baseline,
-      teacher_model=teacher, last_blessed_model=last_blessed,
+      teacher_model=teacher, last_blessed_model=last_blessed, prior_evaluation=prior,
       config_json=_evaluator_config(
           cfg, candidate_role=ROLE_STUDENT, baseline_role=ROLE_STUDENT_SUPERVISED,
           teacher_role=ROLE_BEST_TEACHER, last_blessed_role='last_blessed_student',

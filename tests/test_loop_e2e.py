@@ -218,3 +218,34 @@ def test_selection_always_passes_teacher_prime_on_whatever_dev_says(run_b):
   teacher = lineage.execution_io(store, lineage.latest_execution(
       store, cfg.pipeline_name, P.TRANSFER_LABELER).id, 'input')['model'][0]
   assert teacher.id == selected.id
+
+
+@pytest.mark.parametrize('which', ['run_a', 'run_b'])
+def test_evaluators_reuse_the_scores_of_the_evaluation_before(which, request):
+  cfg, _ = request.getfixturevalue(which)
+  store = _store(cfg)
+
+  def payload(node):
+    evaluation = lineage.latest_output(store, cfg.pipeline_name, node, eval_spec.EVALUATION_KEY)
+    with open(os.path.join(evaluation.uri, eval_spec.METRICS_FILE)) as f:
+      return evaluation, json.load(f)
+
+  first, teacher = payload(P.TEACHER_EVALUATOR)
+  _, round1 = payload(P.teacher_prime_evaluator_id(1))
+  assert teacher['decision']['reused_scores'] == []     # nothing was scored before it
+  assert round1['decision']['prior_evaluation_ids'] == [first.id]
+  # T' is compared with the teacher the teacher evaluator selected, which it
+  # scored on dev: those scores are reused, and give the metrics it measured.
+  reused = round1['decision']['reused_scores']
+  assert f'{P.ROLE_TEACHER}/dev' in reused
+  chosen = teacher['decision']['selected_role']
+  assert round1['metrics']['dev'][P.ROLE_TEACHER] == teacher['metrics']['dev'][chosen]
+  if cfg.splits.calibration_queries:   # its hybrid weight's calibration scores too
+    assert f'{P.ROLE_TEACHER}/calibration' in reused
+  # A newly trained model is always scored.
+  assert not any(r.startswith(P.teacher_prime_role(1)) for r in reused)
+  _, student = payload(P.STUDENT_EVALUATOR)
+  reused = student['decision']['reused_scores']
+  assert P.ROLE_BEST_TEACHER in student['metrics']['dev']    # the retention rule's teacher
+  assert f'{P.ROLE_BEST_TEACHER}/dev' in reused
+  assert not any(r.startswith(P.ROLE_STUDENT) for r in reused)

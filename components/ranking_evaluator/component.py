@@ -16,6 +16,9 @@ downstream stages take it as the next teacher, and its custom properties say
 which model it came from and why. With a `gate_blessing` input that is not
 blessed (e.g. the previous round did not beat its teacher), the evaluation
 is skipped and the baseline passes through: this is how later rounds end.
+With a `prior_evaluation` input (the evaluation before it in the run), scores
+it computed for the same model content and rows are reused
+(score_store.py), and this evaluation passes them on with its own.
 """
 
 from typing import Optional
@@ -37,11 +40,12 @@ class RankingEvaluator(base_component.BaseComponent):
                teacher_model: Optional[types.BaseChannel] = None,
                last_blessed_model: Optional[types.BaseChannel] = None,
                gate_blessing: Optional[types.BaseChannel] = None,
+               prior_evaluation: Optional[types.BaseChannel] = None,
                code_fingerprint: Optional[str] = None):
     spec = S.RankingEvaluatorSpec(
         examples=examples, model=model, baseline_model=baseline_model,
         teacher_model=teacher_model, last_blessed_model=last_blessed_model,
-        gate_blessing=gate_blessing, config_json=config_json,
+        gate_blessing=gate_blessing, prior_evaluation=prior_evaluation, config_json=config_json,
         code_fingerprint=code_fingerprint,
         evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
         blessing=types.Channel(type=standard_artifacts.ModelBlessing),

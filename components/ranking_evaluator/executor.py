@@ -19,6 +19,7 @@ from components import hybrid
 from components import fileio
 from components import scoring
 from components.ranking_evaluator import rules
+from components.ranking_evaluator import score_store
 from components.ranking_evaluator import spec as S
 from components.ranking_example_gen import spec as ingest_spec
 from rankdata import features as F
@@ -74,14 +75,19 @@ class _Scorers:
   A model exported with a hybrid weight keeps it (that is what serves);
   other models get one fitted on the calibration split (components/hybrid.py)
   when there is one, so every report row has a plain and a hybrid score.
+  Scores a prior evaluation computed for the same model content and rows
+  are reused, not recomputed (score_store.py).
   """
 
   def __init__(self, batch_size: int, calibration_rows: Optional[List[Dict[str, Any]]],
-               candidates_k: int, fit_missing: bool):
+               candidates_k: int, fit_missing: bool,
+               store: Optional[score_store.ScoreStore] = None):
     self._scorers: Dict[str, Any] = {}
     # Bi-encoder embeddings per model, shared by the splits it is scored on.
     self._embeddings: Dict[str, embeddings.Cache] = {}
     self._weights: Dict[str, Optional[Dict[str, Any]]] = {}
+    self._model_keys: Dict[str, Optional[str]] = {}
+    self.store = store if store is not None else score_store.ScoreStore()
     self.batch_size = batch_size
     self.calibration = calibration_rows
     self.candidates_k = candidates_k
@@ -93,12 +99,25 @@ class _Scorers:
       self._scorers[model_dir] = rexport.load_scorer(model_dir)
     return self._scorers[model_dir]
 
-  def scores(self, model_dir: str, rows: List[Dict[str, Any]]) -> np.ndarray:
-    return scoring.score_pairs(self.scorer(model_dir), [ex[F.QUERY] for ex in rows],
-                               [ex[F.DOC] for ex in rows], batch_size=self.batch_size,
-                               cache=self._embeddings.setdefault(model_dir, embeddings.Cache()))
+  def scores(self, model_dir: str, rows: List[Dict[str, Any]], what: str) -> np.ndarray:
+    """The model's scores of `rows`; `what` ('role/split') names a reuse in the record."""
+    if model_dir not in self._model_keys:
+      self._model_keys[model_dir] = score_store.model_key(model_dir)
+    model, rows_key = self._model_keys[model_dir], score_store.rows_key(rows)
+    known = self.store.get(model, rows_key)
+    if known is not None and len(known) == len(rows):
+      if self.store.from_prior(model, rows_key):
+        logging.info('%s: %d scores reused from a prior evaluation (same model content, '
+                     'same rows)', what, len(rows))
+        self.store.reused.append(what)
+      return known
+    scores = scoring.score_pairs(self.scorer(model_dir), [ex[F.QUERY] for ex in rows],
+                                 [ex[F.DOC] for ex in rows], batch_size=self.batch_size,
+                                 cache=self._embeddings.setdefault(model_dir, embeddings.Cache()))
+    self.store.put(model, rows_key, scores)
+    return scores
 
-  def hybrid(self, model_dir: str) -> Optional[Dict[str, Any]]:
+  def hybrid(self, model_dir: str, role: str) -> Optional[Dict[str, Any]]:
     """{'weight', 'source', ...} or None when the model has no hybrid score."""
     if model_dir not in self._weights:
       exported = self.scorer(model_dir).hybrid_weight
@@ -106,7 +125,8 @@ class _Scorers:
         self._weights[model_dir] = {'weight': float(exported), 'source': 'exported'}
       elif self.fit_missing and self.calibration:
         rows, qrels = hybrid.calibration_rows(self.calibration, self.candidates_k)
-        fit = hybrid.fit_weight(rows, self.scores(model_dir, rows), qrels)
+        fit = hybrid.fit_weight(rows, self.scores(model_dir, rows, f'{role}/{F.SPLIT_CALIBRATION}'),
+                                qrels)
         fit.pop('grid')
         self._weights[model_dir] = dict(fit, source='fitted_on_calibration')
       else:
@@ -148,6 +168,11 @@ class Executor(base_executor.BaseExecutor):
     selected = artifact_utils.get_single_instance(output_dict[S.SELECTED_MODEL_KEY])
     candidate = models.artifacts[S.CANDIDATE]
 
+    store = score_store.ScoreStore()
+    priors = input_dict.get(S.PRIOR_EVALUATION_KEY) or []
+    for prior in priors:
+      logging.info('prior evaluation #%s: %d scores', prior.id, store.load(prior.uri))
+
     gates = input_dict.get(S.GATE_BLESSING_KEY) or []
     gate_closed = bool(gates) and gates[0].get_int_custom_property(S.BLESSED_PROPERTY) != 1
     if gate_closed:
@@ -161,7 +186,10 @@ class Executor(base_executor.BaseExecutor):
       per_query = {}
       chosen = S.BASELINE
     else:
-      report, decision, chosen, per_query = self._evaluate(cfg, examples, models)
+      report, decision, chosen, per_query = self._evaluate(cfg, examples, models, store)
+    decision['reused_scores'] = list(store.reused)
+    decision['prior_evaluation_ids'] = [prior.id for prior in priors]
+    store.save(evaluation.uri)
 
     blessed = bool(decision['blessed'])
     reason = decision['reason']
@@ -200,13 +228,14 @@ class Executor(base_executor.BaseExecutor):
     selected.set_int_custom_property('source_model_id', chosen_artifact.id)
     selected.set_string_custom_property('selection_reason', reason)
 
-  def _evaluate(self, cfg: S.EvaluatorConfig, examples: types.Artifact, models: _Models):
+  def _evaluate(self, cfg: S.EvaluatorConfig, examples: types.Artifact, models: _Models,
+                store: score_store.ScoreStore):
     qrels = load_qrels(examples.uri)
     k = load_candidates_k(examples.uri)
     split_names = artifact_utils.decode_split_names(examples.split_names)
     calibration = (read_candidates(examples.uri, F.SPLIT_CALIBRATION, 10 ** 9)
                    if F.SPLIT_CALIBRATION in split_names else None)
-    scorers = _Scorers(cfg.batch_size, calibration, k, cfg.hybrid_report)
+    scorers = _Scorers(cfg.batch_size, calibration, k, cfg.hybrid_report, store)
     hybrid_weights: Dict[str, Any] = {}
     # Per-query values of the report splits, for paired significance tests.
     per_query: Dict[str, Dict[str, Dict[str, Dict[str, float]]]] = {}
@@ -226,9 +255,9 @@ class Executor(base_executor.BaseExecutor):
       add(cfg.first_stage_role, first_stage_run(rows))
       for key, role in models_to_score:
         logging.info('evaluating %s on %s (%d pairs)', role, split, len(rows))
-        scores = scorers.scores(models.dir(key), rows)
+        scores = scorers.scores(models.dir(key), rows, f'{role}/{split}')
         add(role, run_of(rows, scores))
-        fit = scorers.hybrid(models.dir(key))
+        fit = scorers.hybrid(models.dir(key), role)
         if fit is not None:
           hybrid_weights[role] = fit
           add(role + HYBRID_SUFFIX, hybrid_run(rows, scores, fit['weight']))

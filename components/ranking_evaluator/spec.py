@@ -16,6 +16,7 @@ BASELINE_MODEL_KEY = 'baseline_model'
 TEACHER_MODEL_KEY = 'teacher_model'            # for the retention rule
 LAST_BLESSED_MODEL_KEY = 'last_blessed_model'  # from a LatestBlessedModelStrategy resolver
 GATE_BLESSING_KEY = 'gate_blessing'            # skip this evaluation unless this is blessed
+PRIOR_EVALUATION_KEY = 'prior_evaluation'      # scores to reuse (score_store.py)
 # Parameters.
 CONFIG_KEY = 'config_json'   # EvaluatorConfig as JSON
 # Outputs.
@@ -38,6 +39,8 @@ class RankingEvaluatorSpec(types.ComponentSpec):
       TEACHER_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
       LAST_BLESSED_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
       GATE_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
+      PRIOR_EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation,
+                                             optional=True),
   }
   OUTPUTS = {
       EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),

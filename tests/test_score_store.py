@@ -1,0 +1,69 @@
+"""Evaluation scores handed on between evaluators: keys and round trip."""
+
+import os
+import shutil
+
+import numpy as np
+
+from components.ranking_evaluator import score_store as SS
+from rankdata import features as F
+
+
+def _model(tmp_path, name, variables=b'crc-a', vocab=b'[PAD]\nflow\n', fingerprint=b'fp'):
+  d = tmp_path / name
+  (d / 'variables').mkdir(parents=True)
+  (d / 'assets').mkdir()
+  if fingerprint is not None:
+    (d / 'fingerprint.pb').write_bytes(fingerprint)
+  (d / 'variables' / 'variables.index').write_bytes(variables)
+  (d / 'assets' / 'vocab.txt').write_bytes(vocab)
+  return str(d)
+
+
+def _rows(n, doc='flow'):
+  return [{F.QUERY_ID: f'q{i // 3}', F.DOC_ID: f'd{i}', F.QUERY: 'supersonic', F.DOC: f'{doc} {i}'}
+          for i in range(n)]
+
+
+def test_model_key_follows_content_not_place(tmp_path):
+  a = _model(tmp_path, 'a')
+  copy = str(tmp_path / 'copy')
+  shutil.copytree(a, copy)
+  assert SS.model_key(a) == SS.model_key(copy)            # a selected_model copy keeps it
+  assert SS.model_key(_model(tmp_path, 'b', variables=b'crc-b')) != SS.model_key(a)
+  assert SS.model_key(_model(tmp_path, 'c', vocab=b'[PAD]\nwing\n')) != SS.model_key(a)
+  assert SS.model_key(_model(tmp_path, 'd', fingerprint=b'other')) != SS.model_key(a)
+  assert SS.model_key(_model(tmp_path, 'e', fingerprint=None)) is None   # never reused
+
+
+def test_rows_key_changes_with_any_id_or_text():
+  rows = _rows(6)
+  assert SS.rows_key(rows) == SS.rows_key(_rows(6))
+  assert SS.rows_key(rows) != SS.rows_key(rows[:5])
+  assert SS.rows_key(rows) != SS.rows_key(_rows(6, doc='wing'))
+  assert SS.rows_key(rows) != SS.rows_key(list(reversed(rows)))
+
+
+def test_saved_scores_load_into_the_next_store_and_carry_on(tmp_path):
+  first = SS.ScoreStore()
+  rows = SS.rows_key(_rows(6))
+  first.put('m1', rows, np.arange(6, dtype=np.float32))
+  first.put(None, rows, np.ones(6))          # a model without a key is not stored
+  assert len(first) == 1
+  first.save(str(tmp_path / 'eval1'))
+
+  second = SS.ScoreStore()
+  assert second.load(str(tmp_path / 'eval1')) == 1
+  np.testing.assert_array_equal(second.get('m1', rows), np.arange(6))
+  assert second.get('m1', SS.rows_key(_rows(5))) is None
+  assert second.get('m2', rows) is None and second.get(None, rows) is None
+  assert second.from_prior('m1', rows)
+  second.put('m2', rows, np.full(6, 0.5, np.float32))
+  assert not second.from_prior('m2', rows) and not second.from_prior(None, rows)
+  second.save(str(tmp_path / 'eval2'))
+
+  third = SS.ScoreStore()
+  assert third.load(str(tmp_path / 'eval2')) == 2        # the chain keeps m1's scores
+  np.testing.assert_array_equal(third.get('m1', rows), np.arange(6))
+  assert SS.ScoreStore().load(str(tmp_path / 'nothing-here')) == 0
+  assert os.path.exists(tmp_path / 'eval2' / SS.SCORES_DIR / SS.INDEX_FILE)
