@@ -5,6 +5,7 @@ import math
 import pytest
 
 from runconfig import config as C
+from ssd.bench import machine
 from ssd.bench import quality as Q
 from ssd.bench import report
 from ssd.bench import stats
@@ -132,3 +133,23 @@ def test_report_says_which_teacher_each_student_learnt_from():
   assert Q.distilled_from(summary, cfg) == 'teacher'
   no_rounds = C.load_config('configs/cranfield_demo.yaml', ['teacher_prime.rounds=0'])
   assert Q.distilled_from({'decisions': []}, no_rounds) == 'teacher'
+
+
+def test_report_pairs_t_prime_with_t_and_its_student_with_ts():
+  result = _result()
+  rows = result['rows']
+  # Every query 0.1 higher for T' than T: mean difference 0.1, and with all 4
+  # signs the same a sign-flip test can only match it 2 ways in 16.
+  rows[Q.T]['per_query_ndcg@10'] = {f'q{i}': 0.3 for i in range(4)}
+  rows[Q.TP_SSD]['per_query_ndcg@10'] = {f'q{i}': 0.4 for i in range(4)}
+  rows[Q.S_FROM_T]['per_query_ndcg@10'] = {'q0': 0.2, 'q1': 0.4}
+  rows[Q.S_FROM_TP]['per_query_ndcg@10'] = {'q0': 0.4, 'q1': 0.2}   # no difference on average
+  lines = report.paired_ablations(result)
+  assert lines[0].startswith(f"- {Q.TP_SSD} − {Q.T} (the T' step, for the teacher): +0.1000 (p=0.1")
+  assert lines[0].endswith('over 4 queries')
+  assert lines[1].startswith(f"- {Q.S_FROM_TP} − {Q.S_FROM_T} (the T' step, for the student): "
+                             '+0.0000 (p=1.000)')
+  result['variant_overrides'] = {'ladder_L1': ['student.model.keep_layers=1']}
+  text = report.section(result, machine.describe(), 'ssd bench quality', 'img/q.png', [])
+  assert "the T' step, for the student" in text
+  assert '- ladder_L1: `student.model.keep_layers=1`' in text

@@ -301,7 +301,8 @@ def run_dataset(dataset: str, seeds: Sequence[int], quick: bool, work_dir: str,
     rows[row].update(speed)
   return {'dataset': dataset, 'config': config_path, 'seeds': list(seeds), 'quick': quick,
           'overrides': extra, 'rows': rows, 'wall_seconds': round(time.time() - t0, 1),
-          'variant_wall_seconds': walls}
+          'variant_wall_seconds': walls,
+          'variant_overrides': {v.name: list(v.overrides) for v in variants}}
 
 
 def targets(result: Dict[str, Any]) -> List[Dict[str, Any]]:
