@@ -33,7 +33,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 # Two pytest-xdist workers, one test file each at a time (module fixtures run
 # a pipeline once per file). Serially the suite kept ~1 of the 2 cores busy
-# (~29 CPU-min of work, ~28 min of wall time; 16.8 min with -n 2): TFX, Beam,
+# (~29 CPU-min of work, ~28 min of wall time; 14 min with -n 2 since Beam steps
+# stopped packaging TFX, see runconfig/config.py): TFX, Beam,
 # MLMD bookkeeping and TF graph tracing are single-threaded.
 test: setup
 	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
