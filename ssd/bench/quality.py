@@ -10,7 +10,7 @@ For each dataset and each training seed, real TFX pipeline runs (the same
   from_teacher   rounds = 0: S distilled from T       S from T
   ladder_L<k>    students of k layers (first seed;    S (k layers)
                  Cranfield only; half the transfer
-                 lists, every rung 2 layers included)
+                 lists, for every rung alike)
   budget_<f>     labelled_fraction f (label curve;    S_sup @ f, S @ f
                  NFCorpus only, first seed)
 
