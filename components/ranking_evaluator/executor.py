@@ -80,14 +80,13 @@ class _Scorers:
   """
 
   def __init__(self, batch_size: int, calibration_rows: Optional[List[Dict[str, Any]]],
-               candidates_k: int, fit_missing: bool,
-               store: Optional[score_store.ScoreStore] = None):
+               candidates_k: int, fit_missing: bool, store: score_store.ScoreStore):
     self._scorers: Dict[str, Any] = {}
     # Bi-encoder embeddings per model, shared by the splits it is scored on.
     self._embeddings: Dict[str, embeddings.Cache] = {}
     self._weights: Dict[str, Optional[Dict[str, Any]]] = {}
     self._model_keys: Dict[str, Optional[str]] = {}
-    self.store = store if store is not None else score_store.ScoreStore()
+    self.store = store
     self.batch_size = batch_size
     self.calibration = calibration_rows
     self.candidates_k = candidates_k
