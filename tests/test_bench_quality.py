@@ -68,6 +68,13 @@ def test_plan_rows_and_seeds():
   only = Q.plan('nfcorpus', C.load_config('configs/nfcorpus.yaml'), [0, 1, 2], quick=False,
                 budgets=[0.1])
   assert [v.name for v in only if v.name.startswith('budget')] == ['budget_0.1']
+  # A budget point distils S from the T trained on its labels (no T' round),
+  # so the curve's 100% point is the row with the same route: S from T.
+  [b10] = [v for v in only if v.name == 'budget_0.1']
+  b10_cfg = C.load_config('configs/nfcorpus.yaml', b10.overrides)
+  assert b10_cfg.teacher_prime.rounds == 0 and b10_cfg.splits.labelled_fraction == 0.1
+  assert b10.rows == {'S_sup @ 0.1': 'student_supervised', 'S @ 0.1': 'student'}
+  assert Q.BUDGET_FULL_ROW == Q.S_FROM_T
   nf_cfg = C.load_config('configs/nfcorpus.yaml', list(Q.FULL_OVERRIDES['nfcorpus'])
                          + list(Q.BENCH_OVERRIDES))
   assert nf_cfg.splits.test_queries is None and nf_cfg.splits.candidates_k == 100  # official test
@@ -95,6 +102,25 @@ def test_targets_cranfield():
   assert not checks['S >= S_sup + 0.03']['met']              # 0.40 < 0.405
   assert checks['S >= S_sup + 0.03']['threshold'] == pytest.approx(0.405)
   assert checks["S >= 0.95 x T'"]['met']
+
+
+def test_targets_nfcorpus_and_label_curve_plot(tmp_path):
+  result = _result('nfcorpus')
+  rows = result['rows']
+  rows['S_sup @ 0.1'] = dict(rows[Q.S_SUP], **{'ndcg@10': {'mean': 0.355, 'std': 0.0, 'n': 1}})
+  rows['S @ 0.1'] = dict(rows[Q.S_SUP], **{'ndcg@10': {'mean': 0.367, 'std': 0.0, 'n': 1}})
+  rows[Q.S_FROM_TP]['vs S_sup'] = {'mean_difference': 0.025, 'p_value': 0.01}
+  checks = {c['target']: c for c in Q.targets(result)}
+  assert checks['S >= S_sup, p < 0.05']['met']               # 0.40 >= 0.375, p = 0.01
+  assert checks['best teacher >= 0.350']['value'] == 0.42    # max(T, T', T' NS)
+  assert checks['S >= BM25 + 0.02']['met']                   # 0.40 >= 0.38
+  # (0.367 - 0.355) / (0.375 - 0.355) = 0.6 of the gap recovered
+  assert checks['S @ 10% recovers >= 50% of the S_sup gap']['value'] == pytest.approx(0.6)
+  png = report.plot(result, str(tmp_path / 'nf.png'))   # three panels: bars, ladder, curve
+  with open(png, 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+  # The curve's 100% point of S is S from T (0.38), the budget rows' route, not S from T'.
+  assert report.label_curve(rows) == ([0.1, 1.0], [0.355, 0.375], [0.367, 0.38])
 
 
 def test_report_section_is_replaced_in_place(tmp_path):

@@ -7,7 +7,7 @@ rewrite their own sections without touching the other's.
 
 import os
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ssd.bench import machine as machine_lib
 from ssd.bench import quality as Q
@@ -63,6 +63,15 @@ def table(result: Dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
+def label_curve(rows: Dict[str, Any]) -> Tuple[List[float], List[float], List[float]]:
+  """(label fractions, S_sup means, S means): the budget rows, then the 100% point
+  (S_sup, and the row whose S took the budget rows' route: S from T)."""
+  budget = sorted(float(n.split('@')[1]) for n in rows if n.startswith('S @ '))
+  mean = lambda name: rows[name]['ndcg@10']['mean']
+  return (budget + [1.0], [mean(f'S_sup @ {f:g}') for f in budget] + [mean(Q.S_SUP)],
+          [mean(f'S @ {f:g}') for f in budget] + [mean(Q.BUDGET_FULL_ROW)])
+
+
 def plot(result: Dict[str, Any], path: str) -> str:
   """Bars of test nDCG@10 (mean ± std over seeds) per row; ladder and label curve."""
   import matplotlib  # pylint: disable=g-import-not-at-top
@@ -102,13 +111,9 @@ def plot(result: Dict[str, Any], path: str) -> str:
     ax.set_title('student size ladder')
   if budget:
     ax = axes[0][k]
-    xs = budget + [1.0]
-    sup = [rows[f'S_sup @ {f:g}']['ndcg@10']['mean'] for f in budget] + [
-        rows[Q.S_SUP]['ndcg@10']['mean']]
-    stu = [rows[f'S @ {f:g}']['ndcg@10']['mean'] for f in budget] + [
-        rows[Q.S_FROM_TP]['ndcg@10']['mean']]
+    xs, sup, stu = label_curve(rows)
     ax.plot(xs, sup, 'o-', label='S_sup (labels only)')
-    ax.plot(xs, stu, 's-', label="S (distilled from T')")
+    ax.plot(xs, stu, 's-', label='S (distilled from T trained on the same labels)')
     ax.set_xscale('log')
     ax.set_xticks(xs)
     ax.set_xticklabels([f'{x:.0%}' for x in xs])
