@@ -119,7 +119,7 @@ def plot(result: Dict[str, Any], path: str) -> str:
     ax.set_xticklabels([f'{x:.0%}' for x in xs])
     ax.set_xlabel('fraction of training labels')
     ax.set_ylabel('test nDCG@10')
-    ax.set_title('label efficiency')
+    ax.set_title('label efficiency (budgets: first seed; 100%: seed mean)')
     ax.legend()
   fig.tight_layout()
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
