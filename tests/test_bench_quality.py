@@ -52,6 +52,11 @@ def test_plan_rows_and_seeds():
   # Every rung, the default's 2 layers included, learns from half the lists.
   half = f'student.objective.max_soft_lists={cfg.student.objective.max_soft_lists // 2}'
   assert all(half in v.overrides for v in full if v.name.startswith('ladder'))
+  # A rung reports its student only, so it trains no S_sup of its own.
+  rung = [v for v in full if v.name == 'ladder_L4'][0]
+  assert rung.rows == {'S (4 layers)': 'student'}
+  rung_cfg = C.load_config('configs/cranfield_demo.yaml', rung.overrides)
+  assert not rung_cfg.student.supervised_baseline and rung_cfg.student.model.keep_layers == 4
   assert [v.seeds for v in full if v.name == 'noisy_student'] == [[0]]
   # T is shared by every seed; seeds vary the semi-supervised stages.
   assert Q.seed_overrides(2) == ['teacher_prime.train.seed=2', 'student.train.seed=2']

@@ -97,6 +97,10 @@ LADDER_LAYERS = (1, 2, 4, 6)
 # included, so the rungs compare like with like. At the full 400 lists the 4-
 # and 6-layer rungs alone took 13 + 24 min of the 128-min Cranfield run.
 LADDER_LIST_FRACTION = 0.5
+# A rung reports its student only (the table's Δ vs S_sup compares with the
+# main S_sup row), so it trains no label-only baseline of its size: ~25 of a
+# rung's ~125 training steps, plus that model's evaluation, saved per rung.
+LADDER_OVERRIDES = ('teacher_prime.mode=ssd', 'student.supervised_baseline=false')
 BUDGET_FRACTIONS = (0.1, 0.25, 1.0)
 # The label curve distils S from the teacher trained on the budget's labels
 # (rounds = 0, like from_teacher), not from a T' round: a T' round costs ~6 min
@@ -144,7 +148,7 @@ def plan(dataset: str, cfg: C.PipelineConfig, seeds: Sequence[int], quick: bool,
   ladder_lists = max(1, int(cfg.student.objective.max_soft_lists * LADDER_LIST_FRACTION))
   for layers in (LADDER_LAYERS if dataset != 'nfcorpus' else ()):
     variants.append(Variant(f'ladder_L{layers}', [
-        'teacher_prime.mode=ssd', f'student.model.keep_layers={layers}',
+        *LADDER_OVERRIDES, f'student.model.keep_layers={layers}',
         f'student.objective.max_soft_lists={ladder_lists}'],
                             {f'S ({layers} layers)': 'student'}, seeds=first))
   if dataset == 'nfcorpus':
