@@ -80,8 +80,8 @@ def plot(result: Dict[str, Any], path: str) -> str:
   rows = result['rows']
   names = row_order(rows)
   ladder = sorted((int(n.split('(')[1].split()[0]), n) for n in rows if n.startswith('S ('))
-  budget = sorted(float(n.split('@')[1]) for n in rows if n.startswith('S @ '))
-  panels = 1 + bool(ladder) + bool(budget)
+  budget = any(n.startswith('S @ ') for n in rows)   # label_curve reads the points
+  panels = 1 + bool(ladder) + budget
   fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.2), squeeze=False)
   ax = axes[0][0]
   means = [rows[n]['ndcg@10']['mean'] for n in names]
