@@ -49,9 +49,10 @@ def test_plan_rows_and_seeds():
       'ladder_L1', 'ladder_L2', 'ladder_L4', 'ladder_L6']
   assert not any(name.startswith('budget') for name in names)
   assert all(v.seeds == [0] for v in full if v.name.startswith('ladder'))
-  # Every rung, the default's 2 layers included, learns from half the lists.
-  half = f'student.objective.max_soft_lists={cfg.student.objective.max_soft_lists // 2}'
-  assert all(half in v.overrides for v in full if v.name.startswith('ladder'))
+  # Every rung, the default's 2 layers included, learns from 150 of the 400 lists.
+  assert cfg.student.objective.max_soft_lists == 400
+  assert all('student.objective.max_soft_lists=150' in v.overrides
+             for v in full if v.name.startswith('ladder'))
   # A rung reports its student only, so it trains no S_sup of its own.
   rung = [v for v in full if v.name == 'ladder_L4'][0]
   assert rung.rows == {'S (4 layers)': 'student'}
