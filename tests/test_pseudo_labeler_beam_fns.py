@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 from components import example_io
+from components.pseudo_labeler import canonical
 from components.pseudo_labeler import common as K
 from components.pseudo_labeler import labelling as L
 from components.pseudo_labeler import outputs as O
@@ -389,7 +390,7 @@ def test_bi_encoder_embeds_each_unique_text_once():
     embedded = (pairs
                 | 'Docs' >> beam.Map(lambda x: x[F.DOC])
                 | 'Distinct' >> beam.Distinct()
-                | T._batch(2)  # pylint: disable=protected-access
+                | canonical.CanonicalWindows(K.text_key, 2)
                 | beam.ParDo(T.EmbedTextsDoFn('/nowhere', 'document', 2, loader=load_fake_bi)))
     assert_that(embedded | beam.Map(lambda kv: kv[0]),
                 equal_to([K.text_key(f'document {d}') for d in range(4)]))
@@ -432,3 +433,79 @@ def test_progress_logs_items_per_second(caplog):
     quiet = T._Progress('pairs', every_s=3600.0)  # pylint: disable=protected-access
     quiet.add(10, 0.5)
   assert not caplog.records   # at most one line per interval
+
+
+# --- batches fixed by the data ----------------------------------------------
+
+
+def test_canonical_windows_are_fixed_by_the_data():
+  """The same items in two arrival orders (one through a Reshuffle) give the
+  same windows, in the same order inside each: every item once, none over
+  the window, ceil(250 / 16) = 16 buckets."""
+  texts = [f'text {i}' for i in range(250)]
+  runs = []
+  for name, order in (('forward', texts), ('shuffled', texts[::-1])):
+    _COLLECTED.clear()
+    with test_pipeline.TestPipeline() as p:
+      items = p | beam.Create(order)
+      if name == 'shuffled':
+        items = items | beam.Reshuffle()
+      out = items | canonical.CanonicalWindows(K.text_key, 16) | beam.Map(tuple)
+      assert_that(out, Collect(name))
+    runs.append(sorted(_COLLECTED[name]))
+  assert runs[0] == runs[1]
+  windows = runs[0]
+  assert sorted(t for w in windows for t in w) == sorted(texts)
+  assert all(1 <= len(w) <= 16 for w in windows)
+  buckets = {canonical.bucket(K.text_key(w[0]), 16) for w in windows}
+  assert len(buckets) <= 16 and len(windows) >= 16
+  for w in windows:   # inside a window: sorted by key, one bucket
+    assert list(w) == sorted(w, key=K.text_key)
+    assert {canonical.bucket(K.text_key(t), 16) for t in w} == {canonical.bucket(K.text_key(w[0]), 16)}
+
+
+class BatchSensitiveBiEncoder(FakeBiEncoder):
+  """Like a real model on CPU: an output's last bits depend on its batch
+  (here its size and the item's position in it)."""
+
+  def _embed(self, texts):
+    base = super()._embed(texts)
+    n = len(texts)
+    return base * (1 + 1e-4 * np.arange(n, dtype=np.float32)[:, None]) + np.float32(1e-4 * n)
+
+  def score_embeddings(self, q, d):
+    return super().score_embeddings(q, d) + np.float32(1e-4 * len(q))
+
+
+class BatchSensitiveCrossEncoder(FakeCrossEncoder):
+
+  def score(self, queries, docs, batch_size=64):
+    base = super().score(queries, docs, batch_size)
+    return base + np.float32(1e-4) * (len(base) + np.arange(len(base), dtype=np.float32))
+
+
+@pytest.mark.parametrize('loader,is_bi', [(lambda _: BatchSensitiveCrossEncoder(), False),
+                                          (lambda _: BatchSensitiveBiEncoder(), True)])
+def test_teacher_scores_do_not_depend_on_arrival_order(loader, is_bi):
+  """A teacher whose outputs depend on their batch still labels the corpus
+  to the same bits when its records arrive in another order: every teacher
+  call gets a batch fixed by the data (canonical.py)."""
+  teacher = loader(None)
+  if is_bi:   # the fake is batch-sensitive, or this test would prove nothing
+    assert teacher.embed_documents(['doc 0'])[0, 0] != teacher.embed_documents(['a', 'doc 0'])[1, 0]
+  else:
+    assert teacher.score(['q'], ['d'])[0] != teacher.score(['x', 'q'], ['y', 'd'])[1]
+  records = [(s, r) for s, r in corpus() if s in ('train', 'unlabelled')]
+  config = cfg(batch_size=2)   # windows of 32 texts or pairs: several per run
+
+  def scores(got):
+    out = {}
+    for split, raw in got[K.KEPT]:
+      f = tf.train.Example.FromString(raw).features.feature
+      out[(split, f[F.QUERY_ID].bytes_list.value[0], f[F.DOC_ID].bytes_list.value[0])] = (
+          f[F.TEACHER_SCORE].float_list.value[0], f[F.SOFT_LABEL].float_list.value[0])
+    return out
+
+  forward = scores(run_pseudo_label(loader, is_bi, config, records))
+  backward = scores(run_pseudo_label(loader, is_bi, config, records[::-1]))
+  assert len(forward) == 33 and forward == backward   # 12 train + 21 unlabelled kept

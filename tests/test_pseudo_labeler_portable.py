@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from tests import e2e_util
@@ -75,8 +74,7 @@ def test_portable_runner_with_worker_process_matches_direct_runner(workdir, inpu
   assert run['payload']['counts'] == cross_run['payload']['counts']
   a, b = scores_by_pair(cross_run), scores_by_pair(run)
   assert a.keys() == b.keys() and len(a) > 50
-  for key in a:
-    np.testing.assert_allclose(a[key], b[key], atol=1e-5, rtol=1e-5)
+  assert a == b   # bitwise: batches are fixed by the data (pseudo_labeler/canonical.py)
   print(f'\nthroughput on {run["payload"]["counts"]["total"]["pairs_in"]} pairs: DirectRunner '
         f'in_memory {cross_run["payload"]["pairs_per_second"]:.1f} pairs/s, PortableRunner + '
         f'SDK worker process {run["payload"]["pairs_per_second"]:.1f} pairs/s')

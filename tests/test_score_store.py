@@ -67,3 +67,21 @@ def test_saved_scores_load_into_the_next_store_and_carry_on(tmp_path):
   np.testing.assert_array_equal(third.get('m1', rows), np.arange(6))
   assert SS.ScoreStore().load(str(tmp_path / 'nothing-here')) == 0
   assert os.path.exists(tmp_path / 'eval2' / SS.SCORES_DIR / SS.INDEX_FILE)
+
+
+def test_candidates_are_read_in_a_fixed_order(tmp_path):
+  """Whatever order Beam wrote the split in, the evaluator scores the top-k
+  in (query id, rank, doc id) order, so its batches (and its scores' last
+  bits, and the rows' key) are the same in every run."""
+  from components import example_io  # pylint: disable=g-import-not-at-top
+  from components.ranking_evaluator import executor as E  # pylint: disable=g-import-not-at-top
+  rows = [{F.QUERY_ID: q, F.DOC_ID: f'd{r}', F.QUERY: f'query {q}', F.DOC: f'doc {r}',
+           F.FIRST_STAGE_RANK: r, F.FIRST_STAGE_SCORE: float(10 - r), F.LABEL: 0.0}
+          for q in ('q2', 'q1') for r in (3, 1, 2, 4)]
+  got = []
+  for name, order in (('a', rows), ('b', rows[::-1])):
+    uri = str(tmp_path / name)
+    example_io.write_split(uri, 'test', order)
+    got.append([(r[F.QUERY_ID], r[F.DOC_ID]) for r in E.read_candidates(uri, 'test', 3)])
+  assert got[0] == got[1] == [('q1', 'd1'), ('q1', 'd2'), ('q1', 'd3'),
+                              ('q2', 'd1'), ('q2', 'd2'), ('q2', 'd3')]

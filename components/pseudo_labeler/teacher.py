@@ -1,7 +1,8 @@
 """The teacher in Beam: batched scoring DoFns and the two scoring transforms.
 
-Scoring is batched: `beam.BatchElements` feeds a DoFn a list of pairs (or
-texts) and the teacher runs once per batch, never once per example.
+Scoring is batched: `canonical.CanonicalWindows` feeds a DoFn a list of
+pairs (or texts) and the teacher runs once per batch, never once per
+example.
 
 Teacher loading and the tensorflow_text pitfall: the exported rankers
 tokenise inside the graph with tensorflow_text ops (case folding, WordPiece).
@@ -22,6 +23,10 @@ same code as batch scoring in components/scoring.py): each unique query text
 and each unique document text is embedded once (`beam.Distinct` on the
 text), and embeddings are joined back to pairs with CoGroupByKey on a hash
 of the text (see `ScoreBiEncoder` for why a join and not a side input).
+
+Every teacher call gets a batch fixed by the data, not by the runner's
+bundles (canonical.py), so a teacher scores a corpus to the same bits in
+every run, on every runner.
 """
 
 import time
@@ -33,6 +38,7 @@ from apache_beam.utils import shared as beam_shared
 import numpy as np
 
 from components import embeddings
+from components.pseudo_labeler import canonical
 from components.pseudo_labeler import joins
 from components.pseudo_labeler import spec as S
 from components.pseudo_labeler.common import DEAD_LETTER
@@ -218,20 +224,20 @@ class ScoreEmbeddingsDoFn(_TeacherDoFn):
 # A DoFn call takes this many model batches of texts: the Scorer sorts a
 # call's inputs by length and pads each model batch to its longest item, so
 # a window of several batches pads far less than one batch in arrival order
-# (the model runs on batch_size items at a time either way). Scores are the
-# same; `ssd bench speed` measures the difference.
+# (the model runs on batch_size items at a time either way). `ssd bench
+# speed` measures the difference.
 SORT_WINDOW_BATCHES = 16
 
 
-def _batch(batch_size: int) -> beam.BatchElements:
-  # Fixed-size batches (the last one of a bundle may be smaller): predictable
-  # memory per teacher call.
-  return beam.BatchElements(min_batch_size=batch_size, max_batch_size=batch_size)
+def _pair_key(pair) -> bytes:
+  """Content key of a pair: equal keys are equal inputs to the teacher."""
+  return text_key('\x00'.join((pair[F.QUERY], pair[F.DOC], pair[SPLIT],
+                                 str(pair[F.QUERY_ID]), str(pair[F.DOC_ID]))))
 
 
-def _window(batch_size: int) -> beam.BatchElements:
-  """Batches of SORT_WINDOW_BATCHES model batches (read at construction)."""
-  return _batch(batch_size * SORT_WINDOW_BATCHES)
+def _window(batch_size: int, key_fn) -> beam.PTransform:
+  """Windows of SORT_WINDOW_BATCHES model batches, fixed by the data."""
+  return canonical.CanonicalWindows(key_fn, batch_size * SORT_WINDOW_BATCHES)
 
 
 @beam.ptransform_fn
@@ -241,13 +247,13 @@ def ScoreCrossEncoder(pairs, model_dir: str, batch_size: int,  # pylint: disable
   """Pairs -> (scored pairs, dead letters); one teacher call per window of
   SORT_WINDOW_BATCHES batches (sorted by length, run batch_size at a time).
 
-  The Reshuffle is a fusion break: without it scoring is fused with reading,
-  so a split stored as one file is scored by one worker however many there
-  are. After it, the runner spreads the pairs over its workers.
+  The windows' GroupByKey (canonical.py) is a fusion break: without one,
+  scoring is fused with reading, so a split stored as one file is scored by
+  one worker however many there are. After it, the runner spreads the
+  windows over its workers.
   """
   out = (pairs
-         | 'SpreadPairs' >> beam.Reshuffle()
-         | 'BatchPairs' >> _window(batch_size)
+         | 'WindowPairs' >> _window(batch_size, _pair_key)
          | 'ScorePairs' >> beam.ParDo(ScorePairsDoFn(
              model_dir, batch_size, shared=shared, loader=loader)).with_outputs(
                  DEAD_LETTER, main=SCORED))
@@ -273,14 +279,14 @@ def ScoreBiEncoder(pairs, model_dir: str, batch_size: int,  # pylint: disable=in
       pairs
       | 'QueryTexts' >> beam.Map(lambda p: p[F.QUERY])
       | 'DistinctQueries' >> beam.Distinct()
-      | 'BatchQueries' >> _window(batch_size)
+      | 'WindowQueries' >> _window(batch_size, text_key)
       | 'EmbedQueries' >> beam.ParDo(EmbedTextsDoFn(
           model_dir, 'query', batch_size, shared=shared, loader=loader)))
   doc_embeddings = (
       pairs
       | 'DocTexts' >> beam.Map(lambda p: p[F.DOC])
       | 'DistinctDocs' >> beam.Distinct()
-      | 'BatchDocs' >> _window(batch_size)
+      | 'WindowDocs' >> _window(batch_size, text_key)
       | 'EmbedDocs' >> beam.ParDo(EmbedTextsDoFn(
           model_dir, 'document', batch_size, shared=shared, loader=loader)))
   with_doc = (
@@ -294,9 +300,10 @@ def ScoreBiEncoder(pairs, model_dir: str, batch_size: int,  # pylint: disable=in
       | 'JoinQueries' >> beam.CoGroupByKey()
       | 'AttachQueryEmbedding' >> beam.FlatMap(joins.attach_query_embedding).with_outputs(
           DEAD_LETTER, main=PAIRS))
+  # with_both's elements are lists already: a query's joined rows, sorted
+  # and cut by joins.attach_query_embedding.
   scored = (
       with_both[PAIRS]
-      | 'BatchEmbeddingPairs' >> _batch(max(batch_size, 256))
       | 'ScoreEmbeddings' >> beam.ParDo(ScoreEmbeddingsDoFn(
           model_dir, shared=shared, loader=loader)).with_outputs(DEAD_LETTER, main=SCORED))
   dead = ((with_doc[DEAD_LETTER], with_both[DEAD_LETTER], scored[DEAD_LETTER])

@@ -49,9 +49,14 @@ def read_candidates(examples_uri: str, split: str, k: int) -> List[Dict[str, Any
   Train/dev lists also hold judged documents from outside the top-k (useful
   for training); scoring them here would make dev metrics optimistic and
   incomparable with test, so evaluation reranks the top-k only.
+
+  Sorted by (query id, rank, doc id), not in the order Beam wrote them: the
+  batches the model scores in, and so its scores' last bits, are then the
+  same in every run (see pseudo_labeler/canonical.py).
   """
   rows = example_io.read_split(examples_uri, split)
-  return [r for r in rows if r[F.FIRST_STAGE_RANK] is not None and 1 <= r[F.FIRST_STAGE_RANK] <= k]
+  rows = [r for r in rows if r[F.FIRST_STAGE_RANK] is not None and 1 <= r[F.FIRST_STAGE_RANK] <= k]
+  return sorted(rows, key=lambda r: (str(r[F.QUERY_ID]), r[F.FIRST_STAGE_RANK], str(r[F.DOC_ID])))
 
 
 def run_of(examples: List[Dict[str, Any]], scores) -> Run:
