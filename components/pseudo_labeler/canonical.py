@@ -2,9 +2,9 @@
 
 A teacher's output for one item depends, in its last bits, on the batch the
 item is run in: its size, the item's position, the length the batch is
-padded to (measured 2026-11-30: MiniLM document embeddings and the cosine
-`score_embeddings` signature both change by 3e-8 to 9e-8 between batch
-sizes on this CPU stack). Beam forms batches from bundles, and a bundle's
+padded to (measured 2026-11-30 on this CPU stack: MiniLM document
+embeddings change by 3e-8 to 9e-8 between batch sizes, and the cosine
+`score_embeddings` signature's output changes between batches of 7 and 300). Beam forms batches from bundles, and a bundle's
 contents and order are the runner's choice. With two DirectRunner worker
 processes the teacher's scores differed in their last bits from a one-worker
 run, for both teacher kinds (tests/test_pseudo_labeler_executor.py, before
