@@ -9,9 +9,9 @@ For each dataset and each training seed, real TFX pipeline runs (the same
                  (full runs: first seed only)
   from_teacher   rounds = 0: S distilled from T       S from T
   ladder_L<k>    students of k layers (first seed;    S (k layers)
-                 Cranfield only; half the transfer
-                 lists, for every rung alike; no
-                 S_sup of their own)
+                 Cranfield only; 150 of the 400
+                 transfer lists, every rung alike;
+                 no S_sup of their own)
   budget_<f>     labelled_fraction f, rounds = 0      S_sup @ f, S @ f
                  (label curve; NFCorpus only, first
                  seed; S from T_f, no T' round)
