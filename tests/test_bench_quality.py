@@ -80,6 +80,12 @@ def test_plan_rows_and_seeds():
   b10_cfg = C.load_config('configs/nfcorpus.yaml', b10.overrides)
   assert b10_cfg.teacher_prime.rounds == 0 and b10_cfg.splits.labelled_fraction == 0.1
   assert b10.rows == {'S_sup @ 0.1': 'student_supervised', 'S @ 0.1': 'student'}
+  assert b10_cfg.student.supervised_baseline   # the curve needs S_sup @ 10%
+  # S from T reports its student only: its S_sup is the ssd run's (a cache hit).
+  [from_t] = [v for v in only if v.name == 'from_teacher']
+  assert from_t.rows == {Q.S_FROM_T: 'student'}
+  from_t_cfg = C.load_config('configs/nfcorpus.yaml', from_t.overrides)
+  assert from_t_cfg.teacher_prime.rounds == 0 and not from_t_cfg.student.supervised_baseline
   assert Q.BUDGET_FULL_ROW == Q.S_FROM_T
   nf_cfg = C.load_config('configs/nfcorpus.yaml', list(Q.FULL_OVERRIDES['nfcorpus'])
                          + list(Q.BENCH_OVERRIDES))
@@ -185,3 +191,38 @@ def test_report_pairs_t_prime_with_t_and_its_student_with_ts():
   text = report.section(result, machine.describe(), 'ssd bench quality', 'img/q.png', [])
   assert "the T' step, for the student" in text
   assert '- ladder_L1: `student.model.keep_layers=1`' in text
+
+
+def test_speed_is_measured_once_per_model_shape():
+  cfg = C.load_config('configs/cranfield_demo.yaml')
+  rung = C.load_config('configs/cranfield_demo.yaml', ['student.model.keep_layers=4'])
+  rung2 = C.load_config('configs/cranfield_demo.yaml', ['student.objective.max_soft_lists=150'])
+  # T' defaults to T's model; S_sup is S's model; training settings do not count.
+  assert Q.speed_key(cfg, 'teacher') == Q.speed_key(cfg, 'teacher_prime_r1')
+  assert Q.speed_key(cfg, 'student') == Q.speed_key(cfg, 'student_supervised') == Q.speed_key(
+      rung2, 'student')
+  assert Q.speed_key(rung, 'student') != Q.speed_key(cfg, 'student')
+  assert Q.speed_key(cfg, 'teacher') != Q.speed_key(cfg, 'student')
+  assert Q.speed_key(cfg, 'bm25') is None
+  calls, by_shape = [], {}
+
+  def measure(pps):
+    return lambda: calls.append(pps) or {'pairs_per_second': pps, 'parameters': 7}
+
+  key_s, key_l4 = Q.speed_key(cfg, 'student'), Q.speed_key(rung, 'student')
+  assert Q.shared_speed(Q.S_FROM_TP, key_s, by_shape, measure(100.0)) == {
+      'pairs_per_second': 100.0, 'parameters': 7}
+  assert Q.shared_speed(Q.S_SUP, key_s, by_shape, measure(90.0)) == {
+      'pairs_per_second': 100.0, 'parameters': 7, 'measured_with': Q.S_FROM_TP}
+  assert Q.shared_speed('S (4 layers)', key_l4, by_shape, measure(50.0))['pairs_per_second'] == 50
+  assert Q.shared_speed('odd', None, by_shape, measure(10.0))['pairs_per_second'] == 10
+  assert Q.shared_speed('odd2', None, by_shape, measure(11.0))['pairs_per_second'] == 11
+  assert calls == [100.0, 50.0, 10.0, 11.0]   # S_sup was not measured again
+  result = _result()
+  result['matmul_gflops'] = {'before': 101.26, 'after': 88.4}
+  result['rows'][Q.S_SUP]['measured_with'] = Q.S_FROM_TP
+  result['rows'][Q.S_FROM_T]['measured_with'] = Q.S_FROM_TP
+  assert report.speed_sharing(result['rows']) == [f"{Q.S_FROM_T}, {Q.S_SUP} as {Q.S_FROM_TP}"]
+  text = report.section(result, machine.describe(), 'ssd bench quality', 'img/q.png', [])
+  assert f"once per model shape (architecture, layers, input lengths): {Q.S_FROM_T}, " in text
+  assert 'Machine speed (fp32 matmul peak, before / after the run): 101 / 88 GFLOP/s' in text

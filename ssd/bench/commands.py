@@ -38,9 +38,16 @@ def run_quality(datasets: Sequence[str], seeds: int, quick: bool, work_dir: str,
   machine = machine_lib.describe()
   command = ' '.join(shlex.quote(a) for a in ['ssd'] + list(argv[1:]))
   summary: Dict[str, Any] = {'benchmark': 'quality', 'quick': quick, 'datasets': {}}
+  from ssd.bench import speed  # pylint: disable=g-import-not-at-top  (TF import)
   for dataset in datasets:
+    # This machine's speed swings by up to ~25 % within a day (the same
+    # models' pairs/s, 2026-11-30): a matmul probe before and after the run
+    # says how fast it was while this run took its wall time.
+    before = speed.matmul_peak(repeats=3)['peak_gflops']
     result = Q.run_dataset(dataset, list(range(seeds)), quick, work_dir, extra=overrides,
                            budgets=budgets)
+    result['matmul_gflops'] = {'before': round(before, 1),
+                               'after': round(speed.matmul_peak(repeats=3)['peak_gflops'], 1)}
     checks = Q.targets(result)
     name = f'quality-{dataset}{"-quick" if quick else ""}'
     plot_rel = f'{PLOT_DIR}/{name}.png'

@@ -128,6 +128,16 @@ def plot(result: Dict[str, Any], path: str) -> str:
   return path
 
 
+def speed_sharing(rows: Dict[str, Any]) -> List[str]:
+  """'A, B: as R' for rows whose pairs/s is row R's measurement (same shape)."""
+  groups: Dict[str, List[str]] = {}
+  for name in row_order(rows):
+    source = rows[name].get('measured_with')
+    if source:
+      groups.setdefault(source, []).append(name)
+  return [f'{", ".join(names)} as {source}' for source, names in groups.items()]
+
+
 def paired_ablations(result: Dict[str, Any]) -> List[str]:
   """T' against T (does retraining on pseudo-labels help the teacher?) and
   S from T' against S from T (does T' help the student?)."""
@@ -163,12 +173,19 @@ def section(result: Dict[str, Any], machine: Dict[str, str], command: str,
            *machine_lib.provenance_lines(command, machine),
            f'Config: `{result["config"]}`, seeds {result["seeds"]} (T trained once and shared; '
            f'seeds vary T\', S and S_sup), wall {result["wall_seconds"] / 60:.1f} min  ',
+           *([f'Machine speed (fp32 matmul peak, before / after the run): '
+              f'{result["matmul_gflops"]["before"]:.0f} / {result["matmul_gflops"]["after"]:.0f} '
+              'GFLOP/s  '] if result.get('matmul_gflops') else []),
            'Overrides of the config: ' + (', '.join(f'`{o}`' for o in result.get('overrides', ()))
                                           or 'none'),
            '', 'Test split, mean ± std over seeds. Plain scores unless the column says hybrid '
            '(weight fitted on the calibration split). Δ: mean per-query difference, two-sided '
            'paired randomisation test over queries (each query averaged over seeds).', '',
            table(result), '']
+  shared = speed_sharing(result['rows'])
+  if shared:
+    lines += ['pairs/s is measured once per model shape (architecture, layers, input lengths): '
+              + '; '.join(shared) + '.', '']
   ablations = paired_ablations(result)
   if ablations:
     lines += ['Paired tests of the two steps the method adds (test nDCG@10, per query, '
