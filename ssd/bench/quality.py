@@ -92,8 +92,8 @@ FULL_OVERRIDES = {
 }
 # Reranking throughput is measured on this many test pairs (3 timed passes),
 # once per model shape (`speed_key`): rows whose models share architecture,
-# layers and input lengths (T, T', the 6-layer rung; S, S_sup, the 2-layer
-# rung) share the measurement. Measuring each of Cranfield's 10 rows took
+# layers and input lengths (T, T' and T' (Noisy Student); S from T', S from
+# T, S_sup and the 2-layer rung) share the measurement. Measuring each of Cranfield's 10 rows took
 # ~3 min of the 92.7-min full run (2026-11-30).
 SPEED_PAIRS = 512
 LADDER_LAYERS = (1, 2, 4, 6)
@@ -225,7 +225,7 @@ def speed_key(cfg: C.PipelineConfig, role: str) -> Optional[str]:
   from pipelines import pipeline as P  # pylint: disable=g-import-not-at-top  (TFX import)
   if role == P.ROLE_TEACHER:
     model = cfg.teacher.model
-  elif role.startswith('teacher_prime_r'):
+  elif role == teacher_prime_role(cfg):
     model = P.teacher_prime_model(cfg)
   elif role in (P.ROLE_STUDENT, P.ROLE_STUDENT_SUPERVISED):
     model = cfg.student.model
