@@ -1,8 +1,9 @@
 """File helpers over `tf.io.gfile`, so the same code reads local disks and object stores.
 
-Artifacts and data may live under `gs://`, `s3://`, `hdfs://` or a local path;
-`os`, `shutil` and `glob` only know the last. Fingerprints here hash file
-contents (not mtimes, which object stores do not keep stable across copies).
+Artifacts and data may live on a local path or under `gs://` (the filesystems
+TensorFlow and Beam have with the lock; see docs/design.md); `os`, `shutil`
+and `glob` only know local paths. Fingerprints here hash file contents (not
+mtimes, which object stores do not keep stable across copies).
 """
 
 import hashlib
@@ -15,7 +16,7 @@ _BLOCK = 1 << 20
 
 
 def is_uri(path: str) -> bool:
-  """True for `scheme://...` paths (object stores, HDFS); False for local paths."""
+  """True for `scheme://...` paths (gs://, ram://); False for local paths."""
   return '://' in path
 
 

@@ -3,9 +3,10 @@
 Every helper raises `DataFormatError` naming file and line, so a user can open
 the file at the offending spot.
 
-Files are opened through tf.io.gfile, so a dataset may live on an object
-store (gs://, s3://) as well as on a local disk. Lines are read as bytes and
-split on b"\n" only, exactly as a local binary file would be: a CRLF file
+Files are opened through tf.io.gfile, so a dataset may live on any
+filesystem TensorFlow has (a local disk, gs://; see docs/design.md). Lines
+are read as bytes and split on b"\n" only, exactly as a local binary file
+would be: a CRLF file
 (NFCorpus qrels) keeps its "\r" until `iter_lines` strips it, and a lone "\r"
 inside a line is text, not a line break. TensorFlow is imported on first
 use, so parsing code that never opens a file does not load it.

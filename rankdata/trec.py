@@ -172,6 +172,11 @@ def load_trec(directory: str, official_splits: bool = False) -> types.RankingDat
 OFFICIAL_SPLITS = ('train', 'dev', 'test')
 
 
+def official_split_files(directory: str) -> Dict[str, str]:
+  """split -> the topics file that would hold it (the layout only; nothing is read)."""
+  return {split: os.path.join(directory, split, TOPICS_FILE) for split in OFFICIAL_SPLITS}
+
+
 def _load_trec_official(directory: str) -> types.RankingDataset:
   """<dir>/{corpus}, <dir>/<split>/{topics.tsv, qrels.txt[, run.txt]}.
 
@@ -192,7 +197,7 @@ def _load_trec_official(directory: str) -> types.RankingDataset:
   with_run = []
   for split in OFFICIAL_SPLITS:
     split_dir = os.path.join(directory, split)
-    if not os.path.isdir(split_dir):
+    if not reading.is_dir(split_dir):
       continue
     topics_path = reading.require_file(os.path.join(split_dir, TOPICS_FILE),
                                        f'TREC {split} topics')
@@ -206,7 +211,7 @@ def _load_trec_official(directory: str) -> types.RankingDataset:
     qrels_path = reading.require_file(os.path.join(split_dir, QRELS_FILE), f'TREC {split} qrels')
     qrels.update(read_qrels(qrels_path, split_queries, documents, tally))
     run_path = os.path.join(split_dir, RUN_FILE)
-    if os.path.isfile(run_path):
+    if reading.is_file(run_path):
       run.update(read_run(run_path, split_queries, documents, tally))
       with_run.append(split)
   present = sorted(set(query_splits.values()))

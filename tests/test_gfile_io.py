@@ -1,9 +1,10 @@
 """Data and artifacts on a non-local filesystem (TensorFlow's `ram://`), read like local files.
 
 `ram://` is a real tf.io.gfile filesystem that is not the local disk, so what
-works here works on gs:// or s3:// (which need a network) through the same code.
+works here works on gs:// (which needs a network) through the same code.
 """
 
+import ast
 import json
 import os
 
@@ -20,8 +21,8 @@ from rankdata import features as F
 from rankdata import loaders
 from rankdata import reading
 
-NFCORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..',
-                        'shared', 'datasets', 'nfcorpus')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NFCORPUS = os.path.join(ROOT, '..', 'shared', 'datasets', 'nfcorpus')
 
 
 def _put(uri, data: bytes):
@@ -106,3 +107,77 @@ def test_ingest_reads_remote_data_fingerprints_it_and_namespaces_extra_pairs(tmp
       if r[F.QUERY_ID] == '5':
         assert r[F.QUERY] != 'logged question' and not r[F.DOC].startswith('logged')
   assert sum(r[F.QUERY_ID] == '5' for s in rows.values() for r in s) > 0
+
+
+def _trec_official(root):
+  """A TREC folder with train/dev/test subfolders, each with topics, qrels and a run."""
+  os.makedirs(root)
+  with open(os.path.join(root, 'docs.tsv'), 'w', encoding='utf-8') as f:
+    f.write(''.join(f'd{i}\tdocument {i} about wing flow\n' for i in range(6)))
+  for s, split in enumerate(('train', 'dev', 'test')):
+    os.makedirs(os.path.join(root, split))
+    queries = [f'{split}{q}' for q in range(2)]
+    files = {
+        'topics.tsv': ''.join(f'{q}\t{split} question {n}\n' for n, q in enumerate(queries)),
+        'qrels.txt': ''.join(f'{q} 0 d{2 * s + n} {n + 1}\n' for n, q in enumerate(queries)),
+        'run.txt': ''.join(f'{q} Q0 d{d} {r} {9.0 - r} bm25\n'
+                           for q in queries for r, d in enumerate(range(2 * s, 2 * s + 2), 1)),
+    }
+    for name, text in files.items():
+      with open(os.path.join(root, split, name), 'w', encoding='utf-8') as f:
+        f.write(text)
+
+
+def test_trec_official_splits_are_read_completely_from_a_uri(tmp_path):
+  """Every split subfolder and its run file is found on a non-local filesystem too."""
+  local = str(tmp_path / 'trec')
+  _trec_official(local)
+  remote = f'ram://datasets/{tmp_path.name}/trec'
+  fileio.copy_tree(local, remote)
+  local_ds = loaders.load('trec', local, official_splits=True)
+  remote_ds = loaders.load('trec', remote, official_splits=True)
+  assert sorted(set(remote_ds.query_splits.values())) == ['dev', 'test', 'train']
+  assert len(remote_ds.query_splits) == 6 and len(remote_ds.qrels) == 6
+  assert remote_ds.run is not None and set(remote_ds.run) == set(remote_ds.query_splits)
+  assert remote_ds.query_splits == local_ds.query_splits
+  assert (remote_ds.queries, remote_ds.qrels, remote_ds.run, remote_ds.report) == \
+      (local_ds.queries, local_ds.qrels, local_ds.run, local_ds.report)
+
+
+_LOCAL_ONLY = {('os.path', n) for n in ('exists', 'isdir', 'isfile', 'getsize')} | \
+    {('os', n) for n in ('listdir', 'scandir', 'walk', 'makedirs', 'remove', 'stat')} | \
+    {('shutil', '*'), ('glob', '*')}
+
+
+def _local_only_calls(path):
+  """(line, call) of each local-disk-only file call in a module (builtin open too)."""
+  with open(path, encoding='utf-8') as f:
+    tree = ast.parse(f.read(), path)
+  for node in ast.walk(tree):
+    if not isinstance(node, ast.Call):
+      continue
+    if isinstance(node.func, ast.Name) and node.func.id == 'open':
+      yield node.lineno, 'open'
+    elif isinstance(node.func, ast.Attribute):
+      owner = ast.unparse(node.func.value)
+      if (owner, node.func.attr) in _LOCAL_ONLY or (owner, '*') in _LOCAL_ONLY:
+        yield node.lineno, f'{owner}.{node.func.attr}'
+
+
+def test_readers_and_executors_use_gfile_only():
+  """Data and artifacts may be URIs: rankdata/ and components/ never touch the disk directly."""
+  found = []
+  for package in ('rankdata', 'components'):
+    for folder, _, files in os.walk(os.path.join(ROOT, package)):
+      for name in sorted(f for f in files if f.endswith('.py')):
+        path = os.path.join(folder, name)
+        found += [f'{os.path.relpath(path, ROOT)}:{line}: {call}'
+                  for line, call in _local_only_calls(path)]
+  assert found == [], 'use rankdata/reading.py or components/fileio.py (tf.io.gfile):\n' + \
+      '\n'.join(found)
+
+
+def test_the_guard_sees_local_calls(tmp_path):
+  module = tmp_path / 'm.py'
+  module.write_text('import os\nos.path.isdir(p)\nopen(p)\ntf.io.gfile.isdir(p)\n')
+  assert list(_local_only_calls(str(module))) == [(2, 'os.path.isdir'), (3, 'open')]
