@@ -14,6 +14,8 @@ from tfx import v1 as tfx
 from tfx.dsl.components.base import base_component
 from tfx.dsl.io import fileio
 from tfx.orchestration.kubeflow.v2 import compiler_utils
+from tfx.utils import import_utils
+from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipelines import kubeflow_spec
@@ -21,6 +23,7 @@ from pipelines import pipeline as P
 from runconfig import config as C
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
+SCHEMA_VERSION = '2.1.0'
 
 
 class CompileError(ValueError):
@@ -51,12 +54,20 @@ def local_paths(cfg: C.PipelineConfig) -> Dict[str, str]:
   return {k: v for k, v in candidates.items() if v and '://' not in v}
 
 
+# Where the image keeps the named checkpoint (`minilm-l6`): the Dockerfile runs
+# `ssd weights --cache_dir=` this path, world-readable, so a pod finds it
+# whatever its user and home (tests/test_container_images.py checks both ends).
+IMAGE_WEIGHTS_DIR = '/opt/ssd-rankers/weights'
+
+
 def kubeflow_config(cfg: C.PipelineConfig, image: Optional[str] = None) -> C.PipelineConfig:
-  """The config as the cluster sees it: its pipeline root, and `image` if given."""
+  """The config as the cluster sees it: its pipeline root, the image's weights
+  dir (never this machine's cache), and `image` if given."""
   kf = cfg.kubeflow
   if image:
     kf = dataclasses.replace(kf, image=image)
-  return dataclasses.replace(cfg, pipeline_root=kf.pipeline_root or cfg.pipeline_root, kubeflow=kf)
+  return dataclasses.replace(cfg, pipeline_root=kf.pipeline_root or cfg.pipeline_root,
+                             cache_dir=IMAGE_WEIGHTS_DIR, kubeflow=kf)
 
 
 def resource_spec(default: C.ResourcesConfig, node: Optional[C.ResourcesConfig],
@@ -106,10 +117,12 @@ def set_resources(pipeline: tfx.dsl.Pipeline, kf: C.KubeflowConfig) -> None:
 
 
 def check_artifact_types(pipeline: tfx.dsl.Pipeline) -> None:
-  """KFP v2 needs custom artifact type names as `namespace.Name` (e.g. `ssd.PseudoLabelReport`).
+  """Each custom artifact type must be a KFP schema title that imports as itself.
 
-  TFX's compiler says only `Invalid custom artifact type name`; this names the
-  node and key, so a new component's type is fixed before anyone reads a trace.
+  KFP v2 needs `namespace.Name` (TFX's compiler says only `Invalid custom
+  artifact type name`), and TFX's Kubeflow entrypoint rebuilds the artifact
+  by importing that title, so `ssd.PretrainedCheckpoint` must import to the
+  class (ssd/__init__.py). This names the node and key before any run.
   """
   # pylint: disable=protected-access
   supported = compiler_utils._SUPPORTED_STANDARD_ARTIFACT_TYPES
@@ -119,11 +132,21 @@ def check_artifact_types(pipeline: tfx.dsl.Pipeline) -> None:
     for direction, channels in (('output', node.outputs), ('input', node.inputs)):
       for key, channel in channels.items():
         artifact_type = channel.type
-        if artifact_type not in supported and not title_re.fullmatch(artifact_type.TYPE_NAME):
+        if artifact_type in supported:
+          continue
+        where = f'{node.id}: {direction} {key!r} has artifact type {artifact_type.TYPE_NAME!r}'
+        if not title_re.fullmatch(artifact_type.TYPE_NAME):
           raise CompileError(
-              f'{node.id}: {direction} {key!r} has artifact type {artifact_type.TYPE_NAME!r}, '
-              f'which KFP v2 rejects; custom type names must match {title_re.pattern} '
-              f'(e.g. \'ssd.{artifact_type.TYPE_NAME}\')')
+              f'{where}, which KFP v2 rejects; custom type names must match '
+              f'{title_re.pattern} (e.g. \'ssd.{artifact_type.__name__}\')')
+        try:
+          imported = import_utils.import_class_by_path(artifact_type.TYPE_NAME)
+        except (ImportError, AttributeError, ValueError) as e:
+          imported = e
+        if imported is not artifact_type:
+          raise CompileError(
+              f'{where}, which does not import as that class ({imported!r}); TFX\'s '
+              'Kubeflow entrypoint imports custom types by name: export it from ssd/__init__.py')
 
 
 def compile_job(cfg: C.PipelineConfig, image: Optional[str] = None) -> Dict[str, Any]:
@@ -134,11 +157,45 @@ def compile_job(cfg: C.PipelineConfig, image: Optional[str] = None) -> Dict[str,
   pipeline = P.create_pipeline(cfg, beam_pipeline_args=beam_args)
   set_resources(pipeline, kf)
   check_artifact_types(pipeline)
+  # Spec 2.1: parameters as `parameterValues` (google.protobuf.Value), the
+  # only form the open-source KFP v2 launcher fills; TFX's entrypoint reads
+  # them when the spec passes `--json_serialized_inputs_spec_args` (2.1 only).
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=kf.image))
+      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+          default_image=kf.image, use_pipeline_spec_2_1=True))
   job = runner.run(pipeline, write_out=False)
-  kubeflow_spec.parse_job(job, 'compiled pipeline')
+  disable_caching(job, P.uncached_nodes(cfg))
+  parsed = kubeflow_spec.parse_job(job, 'compiled pipeline')
+  check_runs_on_kfp(kubeflow_spec.pipeline_spec(parsed))
   return job
+
+
+def disable_caching(job: Dict[str, Any], uncached) -> None:
+  """Turns the KFP cache off for the `uncached` tasks (pipelines/pipeline.py uncached_nodes)."""
+  tasks = job['pipelineSpec']['root']['dag']['tasks']
+  missing = sorted(set(uncached) - set(tasks))
+  if missing:
+    raise CompileError(f'uncached nodes not in the compiled pipeline: {missing}')
+  for name in uncached:
+    tasks[name]['cachingOptions'] = {'enableCache': False}
+
+
+def check_runs_on_kfp(spec) -> None:
+  """Fails on what open-source KFP v2 cannot run.
+
+  Its Argo compiler answers a resolver executor with "resolver not
+  implemented yet" (backend/src/v2/compiler/argocompiler), so a spec with
+  one never starts there; every executor must be a container or an importer.
+  """
+  deployment = json_format.MessageToDict(spec.deployment_spec)
+  unsupported = sorted(label for label, ex in deployment.get('executors', {}).items()
+                       if not set(ex) & {'container', 'importer'})
+  if unsupported:
+    raise CompileError(f'executors open-source Kubeflow Pipelines cannot run (only '
+                       f'containers and importers): {", ".join(unsupported)}')
+  if spec.schema_version != SCHEMA_VERSION:
+    raise CompileError(f'compiled spec has schemaVersion {spec.schema_version}, '
+                       f'expected {SCHEMA_VERSION}')
 
 
 def write_job(job: Dict[str, Any], output_path: str) -> None:

@@ -13,6 +13,8 @@ from typing import Any, Dict, List, Optional
 
 from absl import logging
 from tfx import v1 as tfx
+from tfx.dsl.compiler import compiler
+from tfx.proto.orchestration import pipeline_pb2
 
 from components.anomalies_gate import anomalies as anomalies_lib
 from components.ranking_evaluator import spec as eval_spec
@@ -79,6 +81,24 @@ def run(cfg: C.PipelineConfig, code_fingerprint: Optional[str] = None) -> Dict[s
     return _run_locked(cfg, code_fingerprint)
 
 
+def compile_ir(pipeline: tfx.dsl.Pipeline, uncached: List[str]) -> pipeline_pb2.Pipeline:
+  """The pipeline's IR, with caching off for the `uncached` nodes.
+
+  TFX's DSL has only a pipeline-wide cache switch; its IR has one per node
+  (NodeExecutionOptions.caching_options), which the launcher honours.
+  """
+  ir = compiler.Compiler().compile(pipeline)
+  found = set()
+  for node in ir.nodes:
+    if node.pipeline_node.node_info.id in uncached:
+      node.pipeline_node.execution_options.caching_options.enable_cache = False
+      found.add(node.pipeline_node.node_info.id)
+  missing = sorted(set(uncached) - found)
+  if missing:
+    raise ValueError(f'uncached nodes not in the pipeline: {missing}')
+  return ir
+
+
 def _run_locked(cfg: C.PipelineConfig, code_fingerprint: Optional[str]) -> Dict[str, Any]:
   metadata_path = os.path.abspath(cfg.metadata_sqlite)
   pipeline = P.create_pipeline(
@@ -88,7 +108,7 @@ def _run_locked(cfg: C.PipelineConfig, code_fingerprint: Optional[str]) -> Dict[
       beam_pipeline_args=cfg.beam.pipeline_args(),
       code_fingerprint=code_fingerprint)
   t0 = time.time()
-  tfx.orchestration.LocalDagRunner().run(pipeline)
+  tfx.orchestration.LocalDagRunner().run_with_ir(compile_ir(pipeline, P.uncached_nodes(cfg)))
   wall = time.time() - t0
   summary = summarize(cfg)
   summary['wall_seconds'] = round(wall, 1)

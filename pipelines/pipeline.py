@@ -26,8 +26,9 @@ DAG:
   PseudoLabeler[transfer_labeler]     best teacher scores the transfer set
   Trainer[student_trainer]            S distilled from the best teacher
   Trainer[student_supervised]         S_sup: same architecture, labels only
-  Resolver[latest_blessed_student]    the last blessed S of earlier runs
-  RankingEvaluator[student_evaluator] S vs S_sup, BM25, retention x teacher, last blessed
+  RankingEvaluator[student_evaluator] S vs S_sup, BM25, retention x teacher, and the
+                                      model in production (newest push under the
+                                      Pusher's destination); never cached
   Pusher[student_pusher]              pushes S when blessed
 """
 
@@ -70,9 +71,9 @@ TEACHER_EVALUATOR = 'teacher_evaluator'
 TRANSFER_LABELER = 'transfer_labeler'
 STUDENT_TRAINER = 'student_trainer'
 STUDENT_SUPERVISED = 'student_supervised'
-LATEST_BLESSED_STUDENT = 'latest_blessed_student'
 STUDENT_EVALUATOR = 'student_evaluator'
 STUDENT_PUSHER = 'student_pusher'
+
 
 
 def pseudo_labeler_id(r: int) -> str:
@@ -98,6 +99,29 @@ ROLE_TEACHER_PRETRAINED = 'teacher_pretrained'
 ROLE_STUDENT = 'student'
 ROLE_STUDENT_SUPERVISED = 'student_supervised'
 ROLE_BEST_TEACHER = 'best_teacher'
+ROLE_LAST_BLESSED_STUDENT = 'last_blessed_student'
+
+
+def serving_dir(cfg: C.PipelineConfig) -> str:
+  """The Pusher's destination: where the model in production lives."""
+  return cfg.push.serving_dir or os.path.join(cfg.pipeline_root, 'serving')
+
+
+def compares_with_production(cfg: C.PipelineConfig) -> bool:
+  """Whether the student evaluator compares S with the model now in production."""
+  return cfg.semi_supervised and cfg.student.enabled and cfg.blessing.compare_last_blessed
+
+
+def uncached_nodes(cfg: C.PipelineConfig) -> List[str]:
+  """Nodes that must never come from the cache.
+
+  The student evaluator reads the model now in production from the push
+  destination, which is not among its inputs: a cached result could compare
+  S with a model that is no longer there. Runners apply this
+  (local_runner.py: the IR's caching options; kubeflow_runner.py: the
+  task's cachingOptions).
+  """
+  return [STUDENT_EVALUATOR] if compares_with_production(cfg) else []
 
 
 def trainer_custom_config(model: C.ModelConfig, train: C.TrainConfig,
@@ -428,36 +452,28 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
         [F.SPLIT_TRAIN], fit_split, checkpoint=checkpoint_of(st.model), code_fingerprint=fp)
     components.append(supervised)
     baseline = supervised.outputs['model']
-  last_blessed = None
-  if cfg.blessing.compare_last_blessed:
-    resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
-                              producer_component_id=STUDENT_TRAINER, output_key='model'),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
-                                       producer_component_id=STUDENT_EVALUATOR,
-                                       output_key=eval_spec.BLESSING_KEY),
-    ).with_id(LATEST_BLESSED_STUDENT)
-    components.append(resolver)
-    last_blessed = resolver.outputs['model']
+  # The model now in production is read from the push destination by the
+  # evaluator itself (no resolver: open-source KFP cannot run one), so the
+  # same model is found locally and on every Kubeflow backend.
+  production_dir = serving_dir(cfg) if compares_with_production(cfg) else None
   evaluator = RankingEvaluator(
       examples=examples, model=student.outputs['model'], baseline_model=baseline,
-      teacher_model=teacher, last_blessed_model=last_blessed, prior_evaluation=prior,
+      teacher_model=teacher, prior_evaluation=prior,
       config_json=_evaluator_config(
           cfg, candidate_role=ROLE_STUDENT, baseline_role=ROLE_STUDENT_SUPERVISED,
-          teacher_role=ROLE_BEST_TEACHER, last_blessed_role='last_blessed_student',
+          teacher_role=ROLE_BEST_TEACHER, last_blessed_role=ROLE_LAST_BLESSED_STUDENT,
           selected_role=ROLE_STUDENT, must_beat_first_stage=cfg.blessing.must_beat_first_stage,
           min_improvement=cfg.blessing.min_improvement,
           retention=cfg.blessing.retention,
-          report_models=[eval_spec.CANDIDATE, eval_spec.BASELINE]),
+          report_models=[eval_spec.CANDIDATE, eval_spec.BASELINE],
+          production_dir=production_dir),
       code_fingerprint=fp).with_id(STUDENT_EVALUATOR)
   components.append(evaluator)
   if cfg.push.enabled:
-    serving_dir = cfg.push.serving_dir or os.path.join(cfg.pipeline_root, 'serving')
     pusher = tfx.components.Pusher(
         model=student.outputs['model'], model_blessing=evaluator.outputs['blessing'],
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir(cfg))),
     ).with_id(STUDENT_PUSHER)
     components.append(pusher)
   return components

@@ -30,4 +30,4 @@ TEACHER_SCORE = 'teacher_score'   # float, the teacher's raw score (logit / scal
 SOFT_LABEL = 'soft_label'         # float, softmax(teacher_score / T) over the query's list
 HARD_LABEL = 'hard_label'         # float 1/0, top-k of the teacher's ranking of the list
 CONFIDENCE = 'confidence'         # float, per-query confidence of the teacher's ranking
-TEACHER_ID = 'teacher_id'         # bytes, "<mlmd artifact id>:<content fingerprint>"
+TEACHER_ID = 'teacher_id'         # bytes, the teacher's content fingerprint (sha256 prefix)

@@ -10,7 +10,7 @@ their label and the teacher's scores, for distillation).
 Nothing is lost silently: every input pair is kept, filtered (by reason) or
 dead-lettered (by reason), and the counts, which must add up, are recorded on
 both outputs, in the report's counts.json and as Beam metrics. Every kept
-example names its teacher (`teacher_id` = "<MLMD id>:<content fingerprint>").
+example names its teacher (`teacher_id` = the teacher's content fingerprint).
 """
 
 from typing import Optional

@@ -189,7 +189,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     """Gate closed: empty splits (so downstream Trainers see valid, empty data)."""
     splits = [s for s in cfg.splits
               if s in artifact_utils.decode_split_names(examples.split_names)]
-    reason = (f'gate blessing #{gate.id} not blessed: '
+    reason = (f'gate blessing {gate.uri} not blessed: '
               f'{gate.get_string_custom_property("reason")}')
     logging.info('pseudo-labelling skipped: %s', reason)
     for split in splits:
@@ -232,9 +232,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     model_dir = path_utils.serving_model_path(model.uri)
     fingerprint = teacher_fingerprint(model_dir)
-    teacher_id = f'{model.id}:{fingerprint}'
+    # The teacher's content fingerprint: meaningful on every platform (an
+    # artifact's MLMD id is not: TFX's Kubeflow entrypoint gives artifacts
+    # hashed ids that exist in no store). Lineage finds the artifact by
+    # `teacher_uri`.
+    teacher_id = fingerprint
     bi_encoder = is_bi_encoder(model_dir)
-    logging.info('pseudo-labelling %s with %s %s (%s, id %s) from %s',
+    logging.info('pseudo-labelling %s with %s %s (%s, fingerprint %s) from %s',
                  splits, cfg.teacher_role, 'bi-encoder' if bi_encoder else 'cross-encoder',
                  model_dir, teacher_id, examples.uri)
 
@@ -285,8 +289,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                  sum(n for k, n in total.items() if k.startswith('filtered_')),
                  sum(n for k, n in total.items() if k.startswith('dead_letter_')))
 
-    teacher = {S.TEACHER_MODEL_ID_PROPERTY: model.id,
-               S.TEACHER_FINGERPRINT_PROPERTY: fingerprint,
+    teacher = {S.TEACHER_FINGERPRINT_PROPERTY: fingerprint,
                S.TEACHER_URI_PROPERTY: model.uri,
                S.TEACHER_ROLE_PROPERTY: cfg.teacher_role,
                'teacher_id': teacher_id,
@@ -308,7 +311,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                                       example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
     for artifact in (labelled_out, report):
       set_count_properties(artifact, counts)
-      artifact.set_int_custom_property(S.TEACHER_MODEL_ID_PROPERTY, model.id)
       artifact.set_string_custom_property(S.TEACHER_FINGERPRINT_PROPERTY, fingerprint)
       artifact.set_string_custom_property(S.TEACHER_URI_PROPERTY, model.uri)
       artifact.set_string_custom_property(S.TEACHER_ROLE_PROPERTY, cfg.teacher_role)

@@ -79,7 +79,6 @@ def dead_letter_name(reason: str) -> str:
 
 
 # Custom properties on both outputs naming the teacher.
-TEACHER_MODEL_ID_PROPERTY = 'teacher_model_id'
 TEACHER_FINGERPRINT_PROPERTY = 'teacher_fingerprint'
 TEACHER_URI_PROPERTY = 'teacher_uri'
 TEACHER_ROLE_PROPERTY = 'teacher_role'

@@ -18,6 +18,7 @@ from components import embeddings
 from components import hybrid
 from components import fileio
 from components import scoring
+from components.ranking_evaluator import production
 from components.ranking_evaluator import rules
 from components.ranking_evaluator import score_store
 from components.ranking_evaluator import spec as S
@@ -139,23 +140,36 @@ class _Scorers:
 
 
 class _Models:
-  """The input models by role, with their serving directories."""
+  """The models by role, with their serving directories.
+
+  Input artifacts for the candidate, baseline and teacher; the last blessed
+  model is no artifact of this run but the model now in production, read
+  from the push destination (production.py).
+  """
 
   def __init__(self, input_dict: Dict[str, List[types.Artifact]], cfg: S.EvaluatorConfig):
     def one(key):
       arts = input_dict.get(key) or []
       return arts[0] if arts else None
     self.artifacts = {S.CANDIDATE: one(S.MODEL_KEY), S.BASELINE: one(S.BASELINE_MODEL_KEY),
-                      S.TEACHER: one(S.TEACHER_MODEL_KEY),
-                      S.LAST_BLESSED: one(S.LAST_BLESSED_MODEL_KEY)}
+                      S.TEACHER: one(S.TEACHER_MODEL_KEY)}
+    self.dirs = {key: path_utils.serving_model_path(a.uri)
+                 for key, a in self.artifacts.items() if a is not None}
+    self.uris = {key: a.uri for key, a in self.artifacts.items() if a is not None}
+    in_production = production.latest_push(cfg.production_dir)
+    if cfg.production_dir:
+      logging.info('model in production under %s: %s', cfg.production_dir,
+                   in_production or 'none yet')
+    if in_production:
+      self.dirs[S.LAST_BLESSED] = self.uris[S.LAST_BLESSED] = in_production
     self.names = {S.CANDIDATE: cfg.candidate_role, S.BASELINE: cfg.baseline_role,
                   S.TEACHER: cfg.teacher_role, S.LAST_BLESSED: cfg.last_blessed_role}
 
   def present(self, key: str) -> bool:
-    return self.artifacts.get(key) is not None
+    return key in self.dirs
 
   def dir(self, key: str) -> str:
-    return path_utils.serving_model_path(self.artifacts[key].uri)
+    return self.dirs[key]
 
 
 class Executor(base_executor.BaseExecutor):
@@ -175,14 +189,14 @@ class Executor(base_executor.BaseExecutor):
     store = score_store.ScoreStore()
     priors = input_dict.get(S.PRIOR_EVALUATION_KEY) or []
     for prior in priors:
-      logging.info('prior evaluation #%s: %d scores', prior.id, store.load(prior.uri))
+      logging.info('prior evaluation %s: %d scores', prior.uri, store.load(prior.uri))
 
     gates = input_dict.get(S.GATE_BLESSING_KEY) or []
     gate_closed = bool(gates) and gates[0].get_int_custom_property(S.BLESSED_PROPERTY) != 1
     if gate_closed:
       # An earlier stage (e.g. the previous round) was not blessed: this one
       # is skipped, and the baseline passes through unchanged.
-      reason = (f'skipped: gate blessing #{gates[0].id} is not blessed '
+      reason = (f'skipped: gate blessing {gates[0].uri} is not blessed '
                 f'({gates[0].get_string_custom_property("reason")}); selected {cfg.baseline_role}')
       decision = {'blessed': False, 'skipped': True, 'reason': reason, 'checks': [],
                   'selected_role': cfg.baseline_role}
@@ -192,17 +206,16 @@ class Executor(base_executor.BaseExecutor):
     else:
       report, decision, chosen, per_query = self._evaluate(cfg, examples, models, store)
     decision['reused_scores'] = list(store.reused)
-    decision['prior_evaluation_ids'] = [prior.id for prior in priors]
+    decision['prior_evaluation_uris'] = [prior.uri for prior in priors]
     store.save(evaluation.uri)
 
     blessed = bool(decision['blessed'])
     reason = decision['reason']
     logging.info('decision: %s', reason)
-    chosen_artifact = models.artifacts[chosen]
     decision.update({
         'decision_split': cfg.decision_split, 'decision_metric': cfg.decision_metric,
-        'selected_artifact_id': chosen_artifact.id,
-        'model_artifact_ids': {models.names[k]: a.id for k, a in models.artifacts.items() if a},
+        'selected_uri': models.uris[chosen],
+        'model_uris': {models.names[k]: uri for k, uri in models.uris.items()},
     })
     payload = {'decision': decision, 'metrics': report, 'config': C.to_dict(cfg),
                'per_query': per_query}
@@ -215,21 +228,21 @@ class Executor(base_executor.BaseExecutor):
             evaluation.set_float_custom_property(f'{split}/{role}/{name}', value)
     evaluation.set_string_custom_property('decision', reason)
 
-    # Same layout and properties as TFX's Evaluator, so Pusher and
-    # LatestBlessedModelStrategy read it.
+    # Same layout and properties as TFX's Evaluator, so the stock Pusher
+    # reads it; models are named by URI (spec.py).
     blessing.set_int_custom_property(S.BLESSED_PROPERTY, int(blessed))
-    blessing.set_string_custom_property('current_model', candidate.uri)
-    blessing.set_int_custom_property('current_model_id', candidate.id)
-    if models.present(S.BASELINE):
-      blessing.set_string_custom_property('baseline_model', models.artifacts[S.BASELINE].uri)
-      blessing.set_int_custom_property('baseline_model_id', models.artifacts[S.BASELINE].id)
+    blessing.set_string_custom_property(S.CURRENT_MODEL_PROPERTY, candidate.uri)
+    for key, prop in ((S.BASELINE, S.BASELINE_MODEL_PROPERTY),
+                      (S.LAST_BLESSED, S.LAST_BLESSED_PROPERTY)):
+      if models.present(key):
+        blessing.set_string_custom_property(prop, models.uris[key])
     blessing.set_string_custom_property('reason', reason)
     io_utils.write_string_file(os.path.join(blessing.uri, 'BLESSED' if blessed else 'NOT_BLESSED'), '')
 
     # The selected model, copied so downstream stages take a plain Model.
     fileio.replace_tree(models.dir(chosen), path_utils.serving_model_path(selected.uri))
     selected.set_string_custom_property('selected_role', models.names[chosen])
-    selected.set_int_custom_property('source_model_id', chosen_artifact.id)
+    selected.set_string_custom_property(S.SOURCE_MODEL_PROPERTY, models.uris[chosen])
     selected.set_string_custom_property('selection_reason', reason)
 
   def _evaluate(self, cfg: S.EvaluatorConfig, examples: types.Artifact, models: _Models,

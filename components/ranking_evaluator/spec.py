@@ -14,7 +14,6 @@ EXAMPLES_KEY = 'examples'
 MODEL_KEY = 'model'
 BASELINE_MODEL_KEY = 'baseline_model'
 TEACHER_MODEL_KEY = 'teacher_model'            # for the retention rule
-LAST_BLESSED_MODEL_KEY = 'last_blessed_model'  # from a LatestBlessedModelStrategy resolver
 GATE_BLESSING_KEY = 'gate_blessing'            # skip this evaluation unless this is blessed
 PRIOR_EVALUATION_KEY = 'prior_evaluation'      # scores to reuse (score_store.py)
 # Parameters.
@@ -25,8 +24,14 @@ BLESSING_KEY = 'blessing'
 SELECTED_MODEL_KEY = 'selected_model'
 
 METRICS_FILE = 'metrics.json'
-# Artifact custom properties a reader can rely on.
+# Artifact custom properties a reader can rely on. Models are named by URI,
+# never by MLMD id: in a Kubeflow container TFX gives artifacts hashed ids
+# that exist in no store.
 BLESSED_PROPERTY = 'blessed'   # same key and meaning as TFX's Evaluator (1/0)
+CURRENT_MODEL_PROPERTY = 'current_model'      # blessing: the candidate's URI (as TFX's Evaluator)
+BASELINE_MODEL_PROPERTY = 'baseline_model'    # blessing: the baseline's URI
+LAST_BLESSED_PROPERTY = 'last_blessed_model'  # blessing: the production model's directory
+SOURCE_MODEL_PROPERTY = 'source_model'        # selected_model: the URI of the model it copies
 
 
 class RankingEvaluatorSpec(types.ComponentSpec):
@@ -37,7 +42,6 @@ class RankingEvaluatorSpec(types.ComponentSpec):
       MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
       BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
       TEACHER_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
-      LAST_BLESSED_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
       GATE_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
       PRIOR_EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation,
                                              optional=True),
@@ -68,7 +72,9 @@ class EvaluatorConfig:
     - beats the first stage, when `must_beat_first_stage`,
     - reaches `retention` x the teacher model's value, when `retention` is set
       and a teacher model is given,
-    - is no worse than the last blessed model, when one is given.
+    - is no worse than the last blessed model: the model now in production,
+      the newest complete push under `production_dir` (production.py), when
+      `production_dir` is set and holds one.
   `selected_model` is the candidate when blessed (or when there is no
   baseline), else the baseline; with `always_select_candidate` it is the
   candidate whatever the rules say (the blessing still records them).
@@ -96,3 +102,7 @@ class EvaluatorConfig:
   retention: Optional[float] = None
   always_select_candidate: bool = False
   batch_size: int = 64
+  # The Pusher's destination; the model now in production is read from it at
+  # run time, so this evaluator never comes from the cache
+  # (pipelines/pipeline.py UNCACHED_NODES).
+  production_dir: Optional[str] = None
