@@ -95,6 +95,11 @@ def read_qrels_tsv(path: str, queries, documents, tally: Tally) -> types.Qrels:
 OFFICIAL_SPLITS = ('train', 'dev', 'test')
 
 
+def official_split_files(directory: str) -> Dict[str, str]:
+  """split -> the qrels file that would hold it (the layout only; nothing is read)."""
+  return {split: os.path.join(directory, 'qrels', f'{split}.tsv') for split in OFFICIAL_SPLITS}
+
+
 def load_beir(directory: str, split: str = 'test',
               official_splits: bool = False) -> types.RankingDataset:
   """Reads a BEIR dataset directory with the judgements of `split`.
@@ -138,8 +143,7 @@ def _load_beir_official(directory: str) -> types.RankingDataset:
   queries = read_queries_jsonl(queries_path)
   qrels: types.Qrels = {}
   query_splits = {}
-  for split in OFFICIAL_SPLITS:
-    path = os.path.join(directory, 'qrels', f'{split}.tsv')
+  for split, path in official_split_files(directory).items():
     if not reading.is_file(path):
       continue
     split_qrels = read_qrels_tsv(path, queries, documents, tally)

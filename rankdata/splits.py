@@ -10,7 +10,10 @@ What goes where (all decided here, recorded in `SplitResult.params`):
   left over, and queries without any relevant judgement, go to unlabelled
   (their labels are hidden). With ``source: official`` the dataset's own
   train/dev/test are used instead (test always whole; train/dev optionally
-  capped by a seeded sample, the rest unlabelled).
+  capped by a seeded sample, the rest unlabelled). A dataset without an
+  official dev split (BEIR's commonest shape: qrels/train.tsv + test.tsv)
+  gets one with ``dev_from_train``: `dev_queries` official train queries,
+  a seeded sample, become dev (logged); test queries never do.
   Then, from train only: `calibration_queries` go to the calibration split
   (held out of training and of every decision; post-training fits use it),
   and the label budget `labelled_fraction` keeps the labels of a seeded,
@@ -71,6 +74,7 @@ SOURCES = (SOURCE_SEEDED, SOURCE_OFFICIAL)
 _CAP_STREAM = 2
 _CALIBRATION_STREAM = 3
 _BUDGET_STREAM = 4
+_DEV_FROM_TRAIN_STREAM = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +92,10 @@ class SplitConfig:
   train_queries: Optional[int] = 50
   dev_queries: Optional[int] = 25
   test_queries: Optional[int] = 75
+  # official only, for a dataset without a dev split: carve `dev_queries`
+  # seeded queries out of the official train split into dev (test is never
+  # touched). A dataset that has a dev split is refused with it set.
+  dev_from_train: bool = False
   # Labelled queries cut from train (seeded) into the calibration split:
   # never trained on, never used for decisions; post-training fits use it.
   calibration_queries: int = 0
@@ -118,6 +126,9 @@ class SplitConfig:
         raise ValueError(f'{name} must be set when source is {SOURCE_SEEDED!r}')
       if value is not None and value < 0:
         raise ValueError(f'{name} must be >= 0, got {value}')
+    if self.dev_from_train and (self.source != SOURCE_OFFICIAL or not self.dev_queries):
+      raise ValueError(f'dev_from_train needs source {SOURCE_OFFICIAL!r} and dev_queries >= 1 '
+                       '(the number of train queries that become dev)')
     if self.calibration_queries < 0:
       raise ValueError(f'calibration_queries must be >= 0, got {self.calibration_queries}')
     if not 0.0 < self.labelled_fraction <= 1.0:
@@ -175,6 +186,45 @@ def _seeded_sample(ids: List[str], n: Optional[int], seed: int, stream: int
   return [q for q in ids if q in kept], [q for q in ids if q not in kept]
 
 
+def official_splits_problem(present: Iterable[str], cfg: SplitConfig) -> Optional[str]:
+  """Why a dataset whose official splits are `present` cannot give a run its
+  test, train and dev queries under `cfg` (None: it can).
+
+  One rule for both callers: ingestion passes the splits that hold judged
+  queries, `ssd validate` the split files the dataset directory lists.
+  """
+  present = set(present)
+  have = ', '.join(s for s in (features.SPLIT_TRAIN, features.SPLIT_DEV, features.SPLIT_TEST)
+                   if s in present) or 'none'
+  if features.SPLIT_TEST not in present:
+    return f'no official test split (official splits: {have})'
+  if features.SPLIT_TRAIN not in present:
+    return (f'only the official test split (official splits: {have}): nothing to train on, '
+            'and dev cannot come from test; use splits.source: seeded to cut seeded '
+            'train/dev/test splits from the judged queries (test is then a seeded sample, '
+            'not the official one)')
+  if features.SPLIT_DEV not in present and not cfg.dev_from_train and cfg.dev_queries != 0:
+    return (f'no official dev split (official splits: {have}), and models are selected on '
+            'dev; set splits.dev_from_train: true to carve splits.dev_queries seeded queries '
+            'out of the official train split into dev (never test)')
+  if features.SPLIT_DEV in present and cfg.dev_from_train:
+    return (f'splits.dev_from_train is set but the dataset has an official dev split '
+            f'(official splits: {have}); remove splits.dev_from_train to use it')
+  return None
+
+
+def _dev_from_train(train: List[str], cfg: SplitConfig) -> Tuple[List[str], List[str]]:
+  """(dev, train): `cfg.dev_queries` seeded official train queries become dev."""
+  if cfg.dev_queries >= len(train):
+    raise ValueError(f'splits.dev_from_train: dev_queries={cfg.dev_queries} leaves no train '
+                     f'query (the official train split has {len(train)})')
+  dev, rest = _seeded_sample(train, cfg.dev_queries, cfg.seed, _DEV_FROM_TRAIN_STREAM)
+  logging.info('splits.dev_from_train: the dataset has no dev split; %d of its %d official '
+               'train queries became dev (seed %d); %d stay train, test is untouched',
+               len(dev), len(train), cfg.seed, len(rest))
+  return dev, rest
+
+
 def assign_query_splits(query_ids: Iterable[str], cfg: SplitConfig,
                         labelled: Optional[Iterable[str]] = None,
                         official: Optional[Dict[str, str]] = None
@@ -206,8 +256,12 @@ def assign_query_splits(query_ids: Iterable[str], cfg: SplitConfig,
                        'splits (BEIR: qrels/train.tsv, dev.tsv, test.tsv)')
     by_split = {s: [q for q in pool if official.get(q) == s]
                 for s in (features.SPLIT_TRAIN, features.SPLIT_DEV, features.SPLIT_TEST)}
-    if not by_split[features.SPLIT_TEST]:
-      raise ValueError('the official test split has no query with a relevant judgement')
+    problem = official_splits_problem([s for s, qs in by_split.items() if qs], cfg)
+    if problem:
+      raise ValueError(problem)
+    if cfg.dev_from_train:
+      by_split[features.SPLIT_DEV], by_split[features.SPLIT_TRAIN] = _dev_from_train(
+          by_split[features.SPLIT_TRAIN], cfg)
     out[features.SPLIT_TEST] = by_split[features.SPLIT_TEST]
     spare: List[str] = []
     for split, cap in ((features.SPLIT_DEV, cfg.dev_queries),

@@ -9,9 +9,11 @@ smaller than T. It collects every problem, not only the first, and each
 message names the key path and, for names, the allowed values.
 
 It must stay fast (well under a second) and import nothing heavy: no TFX, no
-TensorFlow. The names it checks against come from the lowest layer that owns
-them (rankdata.metrics, rankers.config, the pseudo-labeller's TFX-free
-config module), so a new metric or loss is accepted here without an edit.
+TensorFlow; Beam only to look up a `beam.runner` other than the default.
+The names it checks against come from the lowest layer that owns them
+(rankdata.metrics, rankers.config, the pseudo-labeller's TFX-free config
+module, Beam's own runner lookup), so a new metric or loss is accepted here
+without an edit.
 
 Remote paths (`gs://...`, any `scheme://`) are only checked for syntax: they
 cannot be reached from here, and the components read them with tf.io.gfile.
@@ -27,6 +29,7 @@ from rankdata import cranfield
 from rankdata import features as F
 from rankdata import loaders
 from rankdata import metrics
+from rankdata import splits as rsplits
 from rankdata import trec
 from rankers import config as RC
 from runconfig import config as C
@@ -123,25 +126,38 @@ def _check_existing(out: _Problems, key: str, path: Optional[str], kind: str = '
 # --- data --------------------------------------------------------------------
 
 
-def _required_data_files(fmt: str) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
-  """(files, directories) a dataset directory of `fmt` must hold."""
+def _required_data_files(fmt: str, official: bool) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+  """(files, directories) a dataset directory of `fmt` must hold; with
+  `official`, the per-split files are checked by `_check_official_splits`."""
   if fmt == 'cranfield':
     return (cranfield.DOCS_FILE, cranfield.QUERIES_FILE, cranfield.QRELS_FILE), ()
   if fmt == 'beir':
-    return ('corpus.jsonl', 'queries.jsonl'), ('qrels',)
+    qrels = () if official else (os.path.join('qrels', 'test.tsv'),)
+    return ('corpus.jsonl', 'queries.jsonl') + qrels, ('qrels',)
   if fmt == 'trec':
-    return (trec.TOPICS_FILE, trec.QRELS_FILE), ()
+    return (() if official else (trec.TOPICS_FILE, trec.QRELS_FILE)), ()
   return (), ()
+
+
+def _check_official_splits(cfg: C.PipelineConfig, out: _Problems, root: str) -> None:
+  """The dataset's own splits, from its file list alone (nothing is read):
+  ingestion's rule (rankdata.splits.official_splits_problem), up front."""
+  files = loaders.official_split_files(cfg.data.format, root)
+  present = [split for split, path in files.items() if os.path.isfile(path)]
+  problem = rsplits.official_splits_problem(present, cfg.splits)
+  if problem:
+    out.add('data.path', f'{root}: {problem}')
 
 
 def _check_data(cfg: C.PipelineConfig, out: _Problems) -> None:
   data = cfg.data
   if not out.one_of('data.format', data.format, loaders.FORMATS):
     return
+  official = cfg.splits.source == rsplits.SOURCE_OFFICIAL
   kind = 'file' if data.format == 'pairs' else 'dir'
   if _check_existing(out, 'data.path', data.path, kind, non_empty=True) and kind == 'dir':
     root = _local(data.path)
-    files, dirs = _required_data_files(data.format)
+    files, dirs = _required_data_files(data.format, official)
     for name in files:
       _check_existing(out, 'data.path', os.path.join(root, name), 'file', non_empty=True)
     for name in dirs:
@@ -149,6 +165,11 @@ def _check_data(cfg: C.PipelineConfig, out: _Problems) -> None:
     if data.format == 'trec' and not any(
         os.path.isfile(os.path.join(root, n)) for n in (trec.CORPUS_JSONL, trec.DOCS_TSV)):
       out.add('data.path', f'{root}: no corpus ({trec.CORPUS_JSONL} or {trec.DOCS_TSV})')
+    if official and data.format in loaders.OFFICIAL_SPLIT_FORMATS:
+      _check_official_splits(cfg, out, root)
+  format_problem = official and loaders.official_format_problem(data.format)
+  if format_problem:
+    out.add('splits.source', format_problem)
   out.at_least('data.max_queries', data.max_queries, 1)
   if data.unlabelled_pairs:
     _check_existing(out, 'data.unlabelled_pairs', data.unlabelled_pairs, 'file', non_empty=True)
@@ -302,6 +323,37 @@ def _check_pseudo_label(out: _Problems, key: str, raw: dict) -> None:
     out.one_of(f'{key}.splits', split, F.ALL_SPLITS)
 
 
+# --- Beam --------------------------------------------------------------------
+
+
+def _check_beam_runner(out: _Problems, runner: str) -> None:
+  """A runner Beam accepts, looked up by Beam itself (`create_runner`): a known
+  name, or the dotted path of a PipelineRunner subclass that imports.
+
+  The default (DirectRunner) is in every Beam; only another name pays for
+  importing Beam here (~2 s), instead of failing when the first Beam step starts.
+  """
+  if runner == C.BeamConfig.runner:
+    return
+  # pylint: disable=g-import-not-at-top
+  from apache_beam.options import pipeline_options
+  from apache_beam.runners import runner as beam_runner
+  known = ', '.join(pipeline_options.StandardOptions.KNOWN_RUNNER_NAMES)
+  try:
+    made = beam_runner.create_runner(runner)
+  except ValueError:
+    out.add('beam.runner', f'unknown runner {runner!r}; known runners: {known}, or the dotted '
+            'path of a PipelineRunner subclass')
+    return
+  except (ImportError, AttributeError, TypeError) as e:
+    out.add('beam.runner', f'{runner!r} does not import as a runner ({e}); known runners: '
+            f'{known}')
+    return
+  if not isinstance(made, beam_runner.PipelineRunner):
+    out.add('beam.runner', f'{runner!r} is a {type(made).__name__}, not a Beam PipelineRunner; '
+            f'known runners: {known}')
+
+
 # --- the whole config --------------------------------------------------------
 
 
@@ -342,6 +394,7 @@ def problems(cfg: C.PipelineConfig) -> List[str]:
   out.at_least('evaluation.batch_size', cfg.evaluation.batch_size, 1)
   out.one_of('beam.direct_running_mode', cfg.beam.direct_running_mode, BEAM_RUNNING_MODES)
   out.at_least('beam.direct_num_workers', cfg.beam.direct_num_workers, 1)
+  _check_beam_runner(out, cfg.beam.runner)
 
   if cfg.semi_supervised:
     tp = cfg.teacher_prime

@@ -80,3 +80,28 @@ def write_tiny_checkpoint(directory: str, vocab_file: str, seed: int = 0, **enco
   ids = tf.zeros([1, 4], tf.int32)
   model({'input_word_ids': ids, 'input_mask': tf.ones_like(ids), 'input_type_ids': ids})
   return rcheckpoint.write_hf_checkpoint(directory, model, vocab_file, lower_case=True)
+
+
+def write_beir(directory: str, queries_per_split: Dict[str, int]) -> str:
+  """A small BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
+
+  `queries_per_split` maps an official split to its number of queries; query
+  `<split>-<i>` judges document `d-<split>-<i>` relevant, and both share a
+  word, so BM25 ranks it first.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  os.makedirs(os.path.join(directory, 'qrels'), exist_ok=True)
+  ids = [(split, f'{split}-{i}') for split, n in queries_per_split.items() for i in range(n)]
+  words = {query_id: f'w{k}' for k, (_, query_id) in enumerate(ids)}
+  with open(os.path.join(directory, 'corpus.jsonl'), 'w', encoding='utf-8') as f:
+    for _, query_id in ids:
+      f.write(json.dumps({'_id': f'd-{query_id}', 'title': '',
+                          'text': f'{words[query_id]} shared text'}) + '\n')
+  with open(os.path.join(directory, 'queries.jsonl'), 'w', encoding='utf-8') as f:
+    for _, query_id in ids:
+      f.write(json.dumps({'_id': query_id, 'text': words[query_id]}) + '\n')
+  for split in queries_per_split:
+    with open(os.path.join(directory, 'qrels', f'{split}.tsv'), 'w', encoding='utf-8') as f:
+      f.write('query-id\tcorpus-id\tscore\n')
+      f.writelines(f'{q}\td-{q}\t1\n' for s, q in ids if s == split)
+  return directory

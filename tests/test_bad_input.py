@@ -25,6 +25,7 @@ from rankdata import reading
 from rankdata import trec
 from rankdata.errors import DataFormatError
 from ssd import cli
+from tests import e2e_util
 
 
 def _raises(fn, path, line, problem):
@@ -204,15 +205,34 @@ def test_empty_pairs_file(tmp_path):
 
 # ------------------------------------------------------------------ ingestion
 
-def _ingest(tmp_path, directory, splits, required):
+def _ingest(tmp_path, directory, splits, required, fmt='cranfield'):
   examples = standard_artifacts.Examples()
   examples.uri = str(tmp_path / 'examples')
   os.makedirs(examples.uri, exist_ok=True)
   eg_executor.Executor().Do({}, {eg_spec.EXAMPLES_KEY: [examples]}, {
-      eg_spec.DATA_FORMAT_KEY: 'cranfield', eg_spec.DATA_PATH_KEY: directory,
+      eg_spec.DATA_FORMAT_KEY: fmt, eg_spec.DATA_PATH_KEY: directory,
       eg_spec.CONFIG_KEY: json.dumps({'splits': splits,
                                       eg_spec.REQUIRED_SPLITS_CONFIG_KEY: required})})
   return examples
+
+
+def test_a_beir_dataset_with_train_and_test_only_ingests_with_dev_from_train(tmp_path):
+  """BEIR's commonest shape (qrels/train.tsv + test.tsv): a seeded dev split
+  carved out of train, through the ingestion component."""
+  directory = e2e_util.write_beir(str(tmp_path / 'beir'), {'train': 12, 'test': 5})
+  splits = {'source': 'official', 'train_queries': None, 'dev_queries': 3,
+            'test_queries': None, 'candidates_k': 3, 'title_queries': False}
+  with pytest.raises(ValueError, match='no official dev split'):
+    _ingest(tmp_path, directory, splits, ['train', 'dev'], fmt='beir')
+  examples = _ingest(tmp_path, directory, dict(splits, dev_from_train=True), ['train', 'dev'],
+                     fmt='beir')
+  counts = {s: examples.get_int_custom_property(f'{s}_queries') for s in ('train', 'dev', 'test')}
+  assert counts == {'train': 9, 'dev': 3, 'test': 5}
+  assert examples.get_int_custom_property('dev_examples_written') > 0
+  with open(os.path.join(examples.uri, eg_spec.QRELS_FILE)) as f:
+    qrels = json.load(f)
+  assert len(qrels['dev']) == 3 and all(q.startswith('train-') for q in qrels['dev'])
+  assert sorted(qrels['test']) == [f'test-{i}' for i in range(5)]
 
 
 def _six_queries(tmp_path):

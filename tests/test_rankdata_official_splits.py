@@ -10,6 +10,7 @@ from rankdata import features
 from rankdata import loaders
 from rankdata import metrics
 from rankdata import splits
+from tests import e2e_util
 
 TRAIN, DEV, UNL, TEST, CAL = (features.SPLIT_TRAIN, features.SPLIT_DEV, features.SPLIT_UNLABELLED,
                               features.SPLIT_TEST, features.SPLIT_CALIBRATION)
@@ -164,7 +165,8 @@ def test_trec_official_splits(tmp_path):
   assert ds.query_splits == {'t1': 'train', 'q1': 'test', 'q2': 'test'}
   assert ds.qrels == {'t1': {'d1': 1}, 'q1': {'d2': 2}, 'q2': {'d3': 1}}
   assert set(ds.run) == {'t1', 'q1', 'q2'}
-  cfg = splits.SplitConfig(source='official', train_queries=None, dev_queries=None,
+  # No dev split and none wanted (dev_queries=0): see the BEIR tests below.
+  cfg = splits.SplitConfig(source='official', train_queries=None, dev_queries=0,
                            test_queries=None, candidates_k=2, title_queries=False)
   result = splits.build_examples(ds, cfg)
   assert result.queries[TEST] == ['q1', 'q2'] and result.queries[TRAIN] == ['t1']
@@ -179,3 +181,80 @@ def test_trec_official_splits(tmp_path):
   (tmp_path / 'train' / 'run.txt').unlink()
   with pytest.raises(Exception, match='also a train topic'):
     trec.load_trec(str(tmp_path), official_splits=True)
+
+
+# ----------------------------------------- BEIR without dev: train + test only
+
+def _official(**fields):
+  base = dict(source='official', train_queries=None, dev_queries=4, test_queries=None,
+              candidates_k=3, title_queries=False)
+  return splits.SplitConfig(**{**base, **fields})
+
+
+def _beir_split_of(query_id):
+  return query_id.split('-')[0]
+
+
+def test_beir_train_and_test_only_carves_a_seeded_dev_from_train(tmp_path, caplog):
+  directory = e2e_util.write_beir(str(tmp_path / 'beir'), {'train': 20, 'test': 6})
+  ds = loaders.load('beir', directory, official_splits=True)
+  assert set(ds.query_splits.values()) == {'train', 'test'}
+  with caplog.at_level('INFO'):
+    result = splits.build_examples(ds, _official(dev_from_train=True))
+  q = result.queries
+  assert len(q[DEV]) == 4 and {_beir_split_of(x) for x in q[DEV]} == {'train'}
+  assert q[TEST] == sorted((x for x in ds.queries if x.startswith('test-')),
+                           key=splits.id_sort_key)   # the official test, whole
+  assert sorted(q[TRAIN] + q[DEV], key=splits.id_sort_key) == sorted(
+      (x for x in ds.queries if x.startswith('train-')), key=splits.id_sort_key)
+  assert q[UNL] == [] and q[CAL] == []
+  # Dev is built and judged like any dev split.
+  assert {e[features.QUERY_ID] for e in result.examples[DEV]} == set(q[DEV])
+  assert set(result.qrels[DEV]) == set(q[DEV])
+  assert ('splits.dev_from_train: the dataset has no dev split; 4 of its 20 official train '
+          'queries became dev (seed 42)') in caplog.text
+  # Seeded: the same seed carves the same dev; the train cap samples what is left.
+  again = splits.assign_query_splits(ds.queries, _official(dev_from_train=True),
+                                     official=ds.query_splits)
+  assert again[DEV] == q[DEV]
+  other = splits.assign_query_splits(ds.queries, _official(dev_from_train=True, seed=1),
+                                     official=ds.query_splits)
+  assert other[DEV] != q[DEV] and other[TEST] == q[TEST]
+  capped = splits.assign_query_splits(ds.queries, _official(dev_from_train=True,
+                                                            train_queries=10),
+                                      official=ds.query_splits)
+  assert capped[DEV] == q[DEV] and len(capped[TRAIN]) == 10 and len(capped[UNL]) == 6
+
+
+def test_beir_without_dev_needs_dev_from_train(tmp_path):
+  directory = e2e_util.write_beir(str(tmp_path / 'beir'), {'train': 20, 'test': 6})
+  ds = loaders.load('beir', directory, official_splits=True)
+  with pytest.raises(ValueError, match=r'no official dev split .*splits\.dev_from_train: true'):
+    splits.build_examples(ds, _official())
+  with pytest.raises(ValueError, match='dev_queries=20 leaves no train query'):
+    splits.assign_query_splits(ds.queries, _official(dev_from_train=True, dev_queries=20),
+                               official=ds.query_splits)
+
+
+def test_dev_from_train_is_refused_where_it_cannot_apply(tmp_path):
+  directory = e2e_util.write_beir(str(tmp_path / 'beir'), {'train': 8, 'dev': 3, 'test': 3})
+  ds = loaders.load('beir', directory, official_splits=True)
+  with pytest.raises(ValueError, match='dev_from_train is set but the dataset has an official '
+                     'dev split'):
+    splits.assign_query_splits(ds.queries, _official(dev_from_train=True),
+                               official=ds.query_splits)
+  with pytest.raises(ValueError, match="dev_from_train needs source 'official'"):
+    splits.SplitConfig(dev_from_train=True)
+  with pytest.raises(ValueError, match="dev_from_train needs source 'official'"):
+    _official(dev_from_train=True, dev_queries=None)
+
+
+def test_beir_test_only_is_an_error_that_names_the_seeded_alternative(tmp_path):
+  directory = e2e_util.write_beir(str(tmp_path / 'beir'), {'test': 30})
+  ds = loaders.load('beir', directory, official_splits=True)
+  with pytest.raises(ValueError, match=r'only the official test split .*splits\.source: seeded'):
+    splits.build_examples(ds, _official(dev_from_train=True))
+  # The seeded alternative: train/dev/test cut by seed from the judged queries.
+  seeded = splits.build_examples(loaders.load('beir', directory), splits.SplitConfig(
+      train_queries=15, dev_queries=5, test_queries=10, candidates_k=3, title_queries=False))
+  assert [len(seeded.queries[s]) for s in (TRAIN, DEV, TEST)] == [15, 5, 10]

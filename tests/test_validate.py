@@ -248,3 +248,75 @@ def test_validate_is_fast_and_imports_no_tfx(tmp_path):
   assert float(lines['SECONDS']) < 5.0
   assert lines['HEAVY'] == '[]'
   assert time.time() - t0 < 30
+
+
+def _beir_problems(tmp_path, queries_per_split, sets):
+  directory = e2e_util.write_beir(str(tmp_path / 'beir'), queries_per_split)
+  official = ['data.format=beir', f'data.path={directory}', 'splits.source=official',
+              'splits.train_queries=null', 'splits.test_queries=null', 'splits.dev_queries=4']
+  return directory, _problems(tmp_path, official + sets)
+
+
+def test_beir_without_dev_from_its_file_list(tmp_path):
+  """qrels/train.tsv + test.tsv, no dev: caught up front, with the fix named."""
+  directory, found = _beir_problems(tmp_path, {'train': 10, 'test': 3}, [])
+  assert found == [f'data.path: {directory}: no official dev split (official splits: train, '
+                   'test), and models are selected on dev; set splits.dev_from_train: true to '
+                   'carve splits.dev_queries seeded queries out of the official train split '
+                   'into dev (never test)']
+  assert _beir_problems(tmp_path, {'train': 10, 'test': 3}, ['splits.dev_from_train=true'])[1] == []
+  # Nothing is read: a qrels file that would not parse still validates.
+  (tmp_path / 'beir' / 'qrels' / 'train.tsv').write_text('not a qrels file\n')
+  assert _beir_problems(tmp_path, {'train': 10, 'test': 3}, ['splits.dev_from_train=true'])[1] == []
+
+
+def test_beir_with_only_a_test_split(tmp_path):
+  directory, found = _beir_problems(tmp_path, {'test': 30}, ['splits.dev_from_train=true'])
+  assert len(found) == 1 and found[0].startswith(
+      f'data.path: {directory}: only the official test split (official splits: test)')
+  assert 'use splits.source: seeded' in found[0]
+  # The seeded alternative validates.
+  assert _problems(tmp_path, ['data.format=beir', f'data.path={directory}']) == []
+
+
+def test_official_split_rules_that_the_file_list_shows(tmp_path):
+  directory, found = _beir_problems(tmp_path, {'train': 5, 'dev': 2, 'test': 3},
+                                    ['splits.dev_from_train=true'])
+  assert found == [f'data.path: {directory}: splits.dev_from_train is set but the dataset has '
+                   'an official dev split (official splits: train, dev, test); remove '
+                   'splits.dev_from_train to use it']
+  assert _beir_problems(tmp_path, {'train': 5, 'dev': 2, 'test': 3}, [])[1] == []
+  (tmp_path / 'beir' / 'qrels' / 'test.tsv').unlink()
+  assert _problems(tmp_path, ['data.format=beir', f'data.path={directory}']) == [
+      f'data.path: {directory}/qrels/test.tsv: file not found']
+  found = _problems(tmp_path, ['splits.source=official', 'splits.train_queries=null'])
+  assert found == ["splits.source: format 'cranfield' has no official splits (splits.source: "
+                   'official works with beir, trec); use splits.source: seeded']
+
+
+def test_beam_runner_is_looked_up_by_beam(tmp_path):
+  found = _problems(tmp_path, ['beam.runner=NoSuchRunner'])
+  assert len(found) == 1 and found[0].startswith(
+      "beam.runner: unknown runner 'NoSuchRunner'; known runners: ")
+  for name in ('DirectRunner', 'FlinkRunner', 'PortableRunner', 'SparkRunner'):
+    assert name in found[0]
+  # Any name Beam resolves: its own spellings, or a PipelineRunner class that imports.
+  for ok in ('direct', 'PortableRunner',
+             'apache_beam.runners.direct.direct_runner.BundleBasedDirectRunner'):
+    assert _problems(tmp_path, [f'beam.runner={ok}']) == [], ok
+  found = _problems(tmp_path, ['beam.runner=no_such_module.Runner'])
+  assert len(found) == 1 and "'no_such_module.Runner' does not import as a runner" in found[0]
+  found = _problems(tmp_path, ['beam.runner=collections.OrderedDict'])
+  assert found == ["beam.runner: 'collections.OrderedDict' is a OrderedDict, not a Beam "
+                   'PipelineRunner; known runners: ' + found[0].split('known runners: ')[1]]
+
+
+def test_run_with_an_unknown_runner_stops_before_the_store_exists(tmp_path, capsys):
+  raw = e2e_util.tiny_pipeline_config(tmp_path)
+  path = tmp_path / 'tiny.yaml'
+  path.write_text(json.dumps(raw))
+  assert _main(['run'], [f'--config={path}', '--set=beam.runner=NoSuchRunner']) == 2
+  err = capsys.readouterr().err
+  assert "beam.runner: unknown runner 'NoSuchRunner'" in err and 'DirectRunner' in err
+  store = C.load_config(str(path)).metadata_sqlite
+  assert not os.path.exists(store) and not os.path.exists(raw['pipeline_root'])
