@@ -29,12 +29,13 @@
       corpus (default: the latest pushed student, else the latest student)
 """
 
+import dataclasses
 import json
 import logging as pylogging
 import os
 import sys
 import warnings
-from typing import List
+from typing import Callable, List, Optional, Tuple
 
 from absl import app
 from absl import flags
@@ -85,8 +86,10 @@ flags.DEFINE_string('cron', None, '`ssd schedule`: 6-field cron, seconds first (
 flags.DEFINE_string('experiment', 'Default', '`ssd schedule`: KFP experiment (created if missing).')
 flags.DEFINE_integer('max_concurrency', 1, '`ssd schedule`: runs of this schedule at once.')
 flags.DEFINE_bool('dry_run', False, '`ssd schedule`: print the requests, send nothing.')
-flags.DEFINE_alias('max-concurrency', 'max_concurrency')
-flags.DEFINE_alias('dry-run', 'dry_run')
+# Spellings the docs use; each names one flag above.
+ALIASES = {'max-concurrency': 'max_concurrency', 'dry-run': 'dry_run'}
+for _alias, _name in ALIASES.items():
+  flags.DEFINE_alias(_alias, _name)
 
 USAGE = __doc__
 
@@ -104,11 +107,17 @@ class _LibraryInfoFilter(pylogging.Filter):
     return record.levelno >= pylogging.WARNING or not any(n in record.pathname for n in self.NOISY)
 
 
+# Flags that override one config key each (flag -> key).
+OVERRIDE_FLAGS = {'pipeline_root': 'pipeline_root', 'data_path': 'data.path',
+                  'cache_dir': 'cache_dir', 'direct_num_workers': 'beam.direct_num_workers',
+                  'direct_running_mode': 'beam.direct_running_mode'}
+# What every command that reads the pipeline config takes.
+CONFIG_FLAGS = ('config', 'set') + tuple(OVERRIDE_FLAGS)
+
+
 def _overrides() -> List[str]:
   out = list(FLAGS.set)
-  for flag, key in (('pipeline_root', 'pipeline_root'), ('data_path', 'data.path'),
-                    ('cache_dir', 'cache_dir'), ('direct_num_workers', 'beam.direct_num_workers'),
-                    ('direct_running_mode', 'beam.direct_running_mode')):
+  for flag, key in OVERRIDE_FLAGS.items():
     value = getattr(FLAGS, flag)
     if value is not None:
       out.append(f'{key}={json.dumps(value) if isinstance(value, str) else value}')
@@ -369,33 +378,74 @@ def cmd_lineage_graph(args: List[str]) -> int:
       lambda s, ref: graph.render(s, resolve.resolve_model(s, ref).id, FLAGS.output), text.graph)
 
 
+@dataclasses.dataclass(frozen=True)
+class Command:
+  """One `ssd` command: its function and the flags it reads (no other is accepted)."""
+  run: Callable[[List[str]], int]
+  flags: Tuple[str, ...]
+
+
+# The store of `ssd lineage ...`: --metadata, MySQL, else the config's.
+STORE_FLAGS = ('metadata', 'mysql_host', 'mysql_port', 'mysql_database', 'mysql_user',
+               'mysql_password') + CONFIG_FLAGS
+LINEAGE_FLAGS = STORE_FLAGS + ('format',)
+BENCH_FLAGS = ('dataset', 'seeds', 'quick', 'levers', 'budgets', 'work_dir', 'report', 'set',
+               'library_logs')
+
+# The one table of commands and their flags: dispatch and the flag check read it.
 COMMANDS = {
-    ('run',): cmd_run,
-    ('validate',): cmd_validate,
-    ('data', 'stats'): cmd_data_stats,
-    ('weights',): cmd_weights,
-    ('lineage',): cmd_lineage,
-    ('bench',): cmd_bench,
-    ('compile',): cmd_compile,
-    ('schedule',): cmd_schedule,
-    ('lineage', 'runs'): cmd_lineage_runs,
-    ('lineage', 'explain'): cmd_lineage_explain,
-    ('lineage', 'diff'): cmd_lineage_diff,
-    ('lineage', 'graph'): cmd_lineage_graph,
+    ('run',): Command(cmd_run, CONFIG_FLAGS + ('library_logs',)),
+    ('validate',): Command(cmd_validate, CONFIG_FLAGS),
+    ('data', 'stats'): Command(cmd_data_stats, ()),
+    ('weights',): Command(cmd_weights, ('cache_dir', 'wheel')),
+    ('lineage',): Command(cmd_lineage, CONFIG_FLAGS + ('artifact_id', 'graph')),
+    ('bench',): Command(cmd_bench, BENCH_FLAGS),
+    ('compile',): Command(cmd_compile, CONFIG_FLAGS + ('output', 'image', 'library_logs')),
+    ('schedule',): Command(cmd_schedule, ('host', 'pipeline', 'cron', 'experiment',
+                                          'max_concurrency', 'dry_run')),
+    ('lineage', 'runs'): Command(cmd_lineage_runs, LINEAGE_FLAGS + ('pipeline_name',)),
+    ('lineage', 'explain'): Command(cmd_lineage_explain, LINEAGE_FLAGS),
+    ('lineage', 'diff'): Command(cmd_lineage_diff, LINEAGE_FLAGS + ('pipeline_name',)),
+    ('lineage', 'graph'): Command(cmd_lineage_graph, LINEAGE_FLAGS + ('output',)),
 }
+# Every flag some command takes; absl's own (--verbosity, ...) are not among them.
+COMMAND_FLAGS = frozenset(f for c in COMMANDS.values() for f in c.flags) | frozenset(ALIASES)
+
+
+def find_command(args: List[str]) -> Optional[Tuple[Tuple[str, ...], Command]]:
+  """(words, command) that `args` (positional arguments) start with; None if none."""
+  for words, command in sorted(COMMANDS.items(), key=lambda kv: -len(kv[0])):
+    if tuple(args[:len(words)]) == words:
+      return words, command
+  return None
+
+
+def stray_flags_problem(words: Tuple[str, ...], command: Command) -> Optional[str]:
+  """Names the flags given on the command line that `command` does not take."""
+  stray = sorted({ALIASES.get(n, n) for n in COMMAND_FLAGS if FLAGS[n].present}
+                 - set(command.flags))
+  if not stray:
+    return None
+  own = ', '.join(f'--{f}' for f in command.flags) or 'none'
+  return (f'ssd {" ".join(words)} does not take {", ".join("--" + n for n in stray)}; '
+          f'its flags: {own}')
 
 
 def main(argv: List[str]) -> int:
   args = argv[1:]
-  for words, fn in sorted(COMMANDS.items(), key=lambda kv: -len(kv[0])):
-    if tuple(args[:len(words)]) == words:
-      try:
-        return fn(args[len(words):])
-      except UsageError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-  print(USAGE, file=sys.stderr)
-  return 2
+  found = find_command(args)
+  if found is None:
+    print(USAGE, file=sys.stderr)
+    return 2
+  words, command = found
+  try:
+    problem = stray_flags_problem(words, command)
+    if problem:
+      raise UsageError(problem)
+    return command.run(args[len(words):])
+  except UsageError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
 
 
 def run() -> None:

@@ -73,3 +73,46 @@ def test_bench_quick_runs_two_seeds_unless_told():
   assert commands.seeds_for(quick=True, given=None) == 2
   assert commands.seeds_for(quick=False, given=None) == 3
   assert commands.seeds_for(quick=True, given=5) == 5
+
+
+def test_a_flag_of_another_command_is_an_error_naming_the_commands_flags(capsys):
+  assert _main(['validate'], ['--output=pipeline.json', '--quick']) == 2
+  err = capsys.readouterr().err
+  own = ', '.join(f'--{f}' for f in cli.COMMANDS[('validate',)].flags)
+  assert f'error: ssd validate does not take --output, --quick; its flags: {own}' in err
+  assert own.startswith('--config, --set, --pipeline_root')
+  # An alias is named by its flag; a command without flags says so.
+  assert _main(['run'], ['--dry-run']) == 2
+  assert 'ssd run does not take --dry_run; its flags: --config' in capsys.readouterr().err
+  assert _main(['data', 'stats', 'cranfield', e2e_util.cranfield_dir()], ['--config=x.yaml']) == 2
+  assert 'ssd data stats does not take --config; its flags: none' in capsys.readouterr().err
+  # Nothing ran: the check comes before the command.
+  assert capsys.readouterr().out == ''
+
+
+def _flag_arg(name):
+  flag = flags.FLAGS[name]
+  if flag.boolean:
+    return f'--{name}'
+  value = {'int': '1', 'list': '0.5', 'multi_string': 'a.b=1'}.get(flag.flag_type(), 'x')
+  if hasattr(flag.parser, 'enum_values'):
+    value = flag.parser.enum_values[-1]
+  return f'--{name}={value}'
+
+
+def test_every_command_takes_all_its_flags(monkeypatch):
+  ran = []
+  for words, command in cli.COMMANDS.items():
+    monkeypatch.setitem(cli.COMMANDS, words, cli.Command(
+        lambda args, words=words: ran.append((words, args)) or 0, command.flags))
+  for words, command in cli.COMMANDS.items():
+    assert _main(list(words) + ['ARG'], [_flag_arg(f) for f in command.flags]) == 0, words
+  assert ran == [(words, ['ARG']) for words in cli.COMMANDS]
+  flags.FLAGS.unparse_flags()
+  # The aliases the docs use, too.
+  assert _main(['schedule'], ['--dry-run', '--max-concurrency=2']) == 0
+
+
+def test_every_cli_flag_belongs_to_a_command():
+  defined = {f.name for f in flags.FLAGS.get_flags_for_module(cli)}
+  assert defined == set(cli.COMMAND_FLAGS)
