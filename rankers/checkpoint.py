@@ -1,5 +1,6 @@
-"""Import and export of HF-format BERT checkpoints (config.json +
-model.safetensors + vocab.txt).
+"""Import and export of HF-format BERT and MPNet checkpoints (config.json +
+model.safetensors + vocab.txt, and for MPNet its special tokens in
+tokenizer_config.json / special_tokens_map.json).
 
 Pretrained encoders are the starting point of every ranker, and a silently
 mis-mapped weight ruins a model without any error, so this module is strict:
@@ -16,6 +17,7 @@ as BertForSequenceClassification's `classifier.weight` [1, H] /
 `classifier.bias` [1], and read back into the head when present.
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -26,11 +28,18 @@ import numpy as np
 from safetensors import numpy as safetensors_numpy
 import tensorflow as tf
 
+from rankers import tokenization
 from rankers.config import EncoderConfig
 
 CONFIG_FILE = 'config.json'
 VOCAB_FILE = 'vocab.txt'
 TOKENIZER_CONFIG_FILE = 'tokenizer_config.json'
+SPECIAL_TOKENS_FILE = 'special_tokens_map.json'
+# sentence-transformers' description of its pooling (a model's own choice
+# of sentence embedding; see read_sentence_pooling).
+SENTENCE_MODULES_FILE = 'modules.json'
+_POOLING_MODES = {'pooling_mode_mean_tokens': 'mean',
+                  'pooling_mode_cls_token': 'cls'}
 WEIGHTS_FILE = 'model.safetensors'
 WEIGHTS_INDEX_FILE = 'model.safetensors.index.json'
 
@@ -41,9 +50,10 @@ HEAD_TENSORS = (CLASSIFIER_WEIGHT, CLASSIFIER_BIAS)
 # config.json entry describing the ranker that wrote the checkpoint.
 RANKER_FIELD = 'ranker'
 
-# Tensors of BERT checkpoints that a ranker does not use.
+# Tensors of BERT and MPNet checkpoints that a ranker does not use.
 IGNORED_TENSORS = (r'^embeddings\.position_ids$', r'^pooler\.')
-_PREFIX = 'bert.'
+# Prefix of the encoder's tensors when a head is saved beside them, by model_type.
+_PREFIXES = {'bert': 'bert.', 'mpnet': 'mpnet.'}
 _LAYER_RE = re.compile(r'^encoder\.layer\.(\d+)\.')
 
 
@@ -56,7 +66,7 @@ def _read_json(path: str) -> dict:
 
 
 def read_hf_config(checkpoint_dir: str) -> EncoderConfig:
-  """Reads `<checkpoint_dir>/config.json` of a BERT model."""
+  """Reads `<checkpoint_dir>/config.json` of a BERT or MPNet model."""
   path = os.path.join(checkpoint_dir, CONFIG_FILE)
   if not tf.io.gfile.exists(path):
     raise FileNotFoundError(
@@ -64,14 +74,14 @@ def read_hf_config(checkpoint_dir: str) -> EncoderConfig:
         f'{CONFIG_FILE}, {WEIGHTS_FILE} and {VOCAB_FILE}')
   data = _read_json(path)
   model_type = data.get('model_type', 'bert')
-  if model_type != 'bert':
+  if model_type not in _PREFIXES:
     raise ValueError(f'{path}: model_type is {model_type!r}, only BERT '
-                     f'("bert") checkpoints are supported')
+                     f'("bert") and MPNet ("mpnet") checkpoints are supported')
   required = ('vocab_size', 'hidden_size', 'num_hidden_layers',
               'num_attention_heads', 'intermediate_size')
   missing = [key for key in required if key not in data]
   if missing:
-    raise ValueError(f'{path}: not a BERT config, missing {missing}')
+    raise ValueError(f'{path}: not a {model_type} config, missing {missing}')
   activation = data.get('hidden_act', 'gelu')
   if activation != 'gelu':
     raise ValueError(f'{path}: hidden_act {activation!r} is not supported '
@@ -80,7 +90,7 @@ def read_hf_config(checkpoint_dir: str) -> EncoderConfig:
   if position_type != 'absolute':
     raise ValueError(f'{path}: position_embedding_type {position_type!r} is '
                      f'not supported (only "absolute")')
-  return EncoderConfig(
+  config = EncoderConfig(
       vocab_size=data['vocab_size'],
       hidden_size=data['hidden_size'],
       num_layers=data['num_hidden_layers'],
@@ -91,6 +101,15 @@ def read_hf_config(checkpoint_dir: str) -> EncoderConfig:
       hidden_dropout=data.get('hidden_dropout_prob', 0.1),
       attention_dropout=data.get('attention_probs_dropout_prob', 0.1),
       layer_norm_eps=data.get('layer_norm_eps', 1e-12))
+  if model_type == 'mpnet':
+    # MPNet has no token types (1: one type, unused) and HF's MPNetConfig
+    # defaults: 32 buckets, padding index 1, LayerNorm eps 1e-12.
+    config = dataclasses.replace(
+        config, model_type='mpnet', type_vocab_size=1,
+        relative_attention_num_buckets=data.get(
+            'relative_attention_num_buckets', 32),
+        pad_token_id=data.get('pad_token_id', 1))
+  return config
 
 
 def read_hf_lower_case(checkpoint_dir: str) -> Optional[bool]:
@@ -102,10 +121,60 @@ def read_hf_lower_case(checkpoint_dir: str) -> Optional[bool]:
   return None if value is None else bool(value)
 
 
+def _token_content(value: Any) -> Optional[str]:
+  """A special token as tokenizer files write it: a string or {"content": ...}."""
+  if isinstance(value, dict):
+    value = value.get('content')
+  return value if isinstance(value, str) and value else None
+
+
+def read_special_tokens(checkpoint_dir: str,
+                        model_type: str) -> tokenization.SpecialTokens:
+  """The checkpoint's special tokens: the model type's defaults, overridden by
+  tokenizer_config.json, then special_tokens_map.json (as HF reads them)."""
+  tokens = tokenization.DEFAULT_TOKENS[model_type]
+  found = {}
+  for name in (TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_FILE):
+    path = os.path.join(checkpoint_dir, name)
+    if not tf.io.gfile.exists(path):
+      continue
+    data = _read_json(path)
+    for field in ('cls', 'sep', 'pad', 'mask', 'unk'):
+      value = _token_content(data.get(f'{field}_token'))
+      if value is not None:
+        found[field] = value
+  return dataclasses.replace(tokens, **found)
+
+
+def read_sentence_pooling(checkpoint_dir: str) -> Optional[Tuple[Optional[str], bool]]:
+  """(pooling, normalised?) of a sentence-transformers checkpoint, else None.
+
+  Reads modules.json and its Pooling module's config.json: pooling is 'mean'
+  or 'cls' (None for any other mode or mix), normalised says whether a
+  Normalize module follows (unit-length embeddings: cosine similarity).
+  """
+  path = os.path.join(checkpoint_dir, SENTENCE_MODULES_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  modules = _read_json(path)
+  kinds = [module.get('type', '').rsplit('.', 1)[-1] for module in modules]
+  pooling = None
+  for module, kind in zip(modules, kinds):
+    if kind == 'Pooling':
+      settings = _read_json(os.path.join(checkpoint_dir, module.get('path', ''),
+                                         CONFIG_FILE))
+      modes = [k for k, v in settings.items()
+               if k.startswith('pooling_mode_') and v is True]
+      pooling = _POOLING_MODES.get(modes[0]) if len(modes) == 1 else None
+  return pooling, 'Normalize' in kinds
+
+
 def _normalise_name(name: str) -> str:
-  """Strips the optional 'bert.' prefix; maps old LayerNorm gamma/beta."""
-  if name.startswith(_PREFIX):
-    name = name[len(_PREFIX):]
+  """Strips an optional 'bert.'/'mpnet.' prefix; maps old LayerNorm gamma/beta."""
+  for prefix in _PREFIXES.values():
+    if name.startswith(prefix):
+      name = name[len(prefix):]
+      break
   if name.endswith('LayerNorm.gamma'):
     name = name[:-len('gamma')] + 'weight'
   elif name.endswith('LayerNorm.beta'):
@@ -144,16 +213,28 @@ def load_hf_weights(checkpoint_dir: str) -> Dict[str, np.ndarray]:
   return weights
 
 
+def _dense(prefix: str, layer) -> List[Tuple[str, tf.Variable, bool]]:
+  return [(prefix + '.weight', layer.kernel, True),
+          (prefix + '.bias', layer.bias, False)]
+
+
+def _norm(prefix: str, layer) -> List[Tuple[str, tf.Variable, bool]]:
+  return [(prefix + '.weight', layer.gamma, False),
+          (prefix + '.bias', layer.beta, False)]
+
+
 def hf_variable_map(encoder) -> List[Tuple[str, tf.Variable, bool]]:
   """(HF tensor name, encoder variable, transpose?) for every variable.
 
-  The single place that knows how `rankers.encoder.BertEncoder` lays out BERT:
-  HF Linear weights are [out, in] and Keras Dense kernels [in, out], hence the
-  transpose flag.
+  The single place that knows how `rankers.encoder.BertEncoder` lays out BERT
+  and `rankers.mpnet.MPNetEncoder` lays out MPNet: HF Linear weights are
+  [out, in] and Keras Dense kernels [in, out], hence the transpose flag.
   """
   if not encoder.built:
     raise ValueError('encoder must be built (called once) before its '
                      'weights can be mapped')
+  if encoder.config.model_type == 'mpnet':
+    return _mpnet_variable_map(encoder)
   emb = encoder.embeddings
   mapping = [
       ('embeddings.word_embeddings.weight',
@@ -166,25 +247,44 @@ def hf_variable_map(encoder) -> List[Tuple[str, tf.Variable, bool]]:
       ('embeddings.LayerNorm.bias', emb.layer_norm.beta, False),
   ]
 
-  def dense(prefix, layer):
-    return [(prefix + '.weight', layer.kernel, True),
-            (prefix + '.bias', layer.bias, False)]
-
-  def norm(prefix, layer):
-    return [(prefix + '.weight', layer.gamma, False),
-            (prefix + '.bias', layer.beta, False)]
-
   for i, layer in enumerate(encoder.transformer_layers):
     p = f'encoder.layer.{i}.'
-    mapping += dense(p + 'attention.self.query', layer.query)
-    mapping += dense(p + 'attention.self.key', layer.key)
-    mapping += dense(p + 'attention.self.value', layer.value)
-    mapping += dense(p + 'attention.output.dense', layer.attention_output)
-    mapping += norm(p + 'attention.output.LayerNorm',
-                    layer.attention_layer_norm)
-    mapping += dense(p + 'intermediate.dense', layer.intermediate)
-    mapping += dense(p + 'output.dense', layer.output_dense)
-    mapping += norm(p + 'output.LayerNorm', layer.output_layer_norm)
+    mapping += _dense(p + 'attention.self.query', layer.query)
+    mapping += _dense(p + 'attention.self.key', layer.key)
+    mapping += _dense(p + 'attention.self.value', layer.value)
+    mapping += _dense(p + 'attention.output.dense', layer.attention_output)
+    mapping += _norm(p + 'attention.output.LayerNorm',
+                     layer.attention_layer_norm)
+    mapping += _dense(p + 'intermediate.dense', layer.intermediate)
+    mapping += _dense(p + 'output.dense', layer.output_dense)
+    mapping += _norm(p + 'output.LayerNorm', layer.output_layer_norm)
+  return mapping
+
+
+def _mpnet_variable_map(encoder) -> List[Tuple[str, tf.Variable, bool]]:
+  """HF MPNetModel's names: attention.attn.{q,k,v,o}, attention.LayerNorm, and
+  one encoder.relative_attention_bias [buckets, heads] shared by all layers."""
+  emb = encoder.embeddings
+  mapping = [
+      ('embeddings.word_embeddings.weight',
+       emb.word_embeddings.embeddings, False),
+      ('embeddings.position_embeddings.weight',
+       emb.position_embeddings, False),
+      ('embeddings.LayerNorm.weight', emb.layer_norm.gamma, False),
+      ('embeddings.LayerNorm.bias', emb.layer_norm.beta, False),
+      ('encoder.relative_attention_bias.weight',
+       encoder.relative_attention_bias.embeddings, False),
+  ]
+  for i, layer in enumerate(encoder.transformer_layers):
+    p = f'encoder.layer.{i}.'
+    mapping += _dense(p + 'attention.attn.q', layer.query)
+    mapping += _dense(p + 'attention.attn.k', layer.key)
+    mapping += _dense(p + 'attention.attn.v', layer.value)
+    mapping += _dense(p + 'attention.attn.o', layer.attention_output)
+    mapping += _norm(p + 'attention.LayerNorm', layer.attention_layer_norm)
+    mapping += _dense(p + 'intermediate.dense', layer.intermediate)
+    mapping += _dense(p + 'output.dense', layer.output_dense)
+    mapping += _norm(p + 'output.LayerNorm', layer.output_layer_norm)
   return mapping
 
 
@@ -312,7 +412,10 @@ def read_ranker_fields(checkpoint_dir: str) -> Dict[str, Any]:
 
 def hf_config_dict(config: EncoderConfig,
                    classifier: bool = False) -> Dict[str, Any]:
-  """config.json of a BertModel (or one-label BertForSequenceClassification)."""
+  """config.json of a BertModel (or one-label BertForSequenceClassification),
+  or of an MPNetModel."""
+  if config.model_type == 'mpnet':
+    return _mpnet_config_dict(config)
   data = {
       'model_type': 'bert',
       'architectures': ['BertForSequenceClassification' if classifier
@@ -337,13 +440,36 @@ def hf_config_dict(config: EncoderConfig,
   return data
 
 
+def _mpnet_config_dict(config: EncoderConfig) -> Dict[str, Any]:
+  """config.json of an MPNetModel. A cross-encoder's head is the rankers'
+  one-label `classifier.*` (not HF MPNetForSequenceClassification's
+  two-layer head), so the architecture stays MPNetModel."""
+  return {
+      'model_type': 'mpnet',
+      'architectures': ['MPNetModel'],
+      'vocab_size': config.vocab_size,
+      'hidden_size': config.hidden_size,
+      'num_hidden_layers': config.num_layers,
+      'num_attention_heads': config.num_heads,
+      'intermediate_size': config.intermediate_size,
+      'max_position_embeddings': config.max_position_embeddings,
+      'relative_attention_num_buckets': config.relative_attention_num_buckets,
+      'pad_token_id': config.pad_token_id,
+      'layer_norm_eps': config.layer_norm_eps,
+      'hidden_act': 'gelu',
+      'hidden_dropout_prob': config.hidden_dropout,
+      'attention_probs_dropout_prob': config.attention_dropout,
+      'initializer_range': 0.02,
+  }
+
+
 def hf_tensors(encoder, head=None) -> Dict[str, np.ndarray]:
   """The encoder's (and head's) weights by HF name, C-contiguous float32.
 
-  Encoder names get the 'bert.' prefix when a head is written (the layout of
-  BertForSequenceClassification), none otherwise (BertModel's layout).
+  Encoder names get the 'bert.' ('mpnet.') prefix when a head is written (the
+  layout of BertForSequenceClassification), none otherwise (BertModel's).
   """
-  prefix = _PREFIX if head is not None else ''
+  prefix = _PREFIXES[encoder.config.model_type] if head is not None else ''
   # np.ascontiguousarray: safetensors writes a transposed view's raw buffer,
   # i.e. silently scrambles it.
   tensors = {
@@ -362,19 +488,40 @@ def hf_tensors(encoder, head=None) -> Dict[str, np.ndarray]:
   return tensors
 
 
+def _tokenizer_config(encoder, lower_case: bool,
+                      special_tokens: Optional[tokenization.SpecialTokens]
+                      ) -> Dict[str, Any]:
+  """tokenizer_config.json; MPNet's also names its special tokens."""
+  config = {
+      'do_lower_case': bool(lower_case), 'tokenizer_class': 'BertTokenizer',
+      'model_max_length': encoder.config.max_tokens}
+  if encoder.config.model_type == 'mpnet':
+    tokens = special_tokens or tokenization.MPNET_TOKENS
+    config['tokenizer_class'] = 'MPNetTokenizer'
+    config.update({f'{field}_token': getattr(tokens, field)
+                   for field in ('cls', 'sep', 'pad', 'mask', 'unk')})
+    config.update(bos_token=tokens.cls, eos_token=tokens.sep)
+  return config
+
+
 def write_hf_checkpoint(directory: str, encoder, vocab_file: str,
                         lower_case: bool, head=None,
-                        ranker_fields: Optional[Dict[str, Any]] = None) -> str:
+                        ranker_fields: Optional[Dict[str, Any]] = None,
+                        special_tokens: Optional[
+                            tokenization.SpecialTokens] = None) -> str:
   """Writes config.json, model.safetensors, vocab.txt, tokenizer_config.json.
 
   Args:
     directory: created if needed; files in it are overwritten.
-    encoder: a built rankers.encoder.BertEncoder.
+    encoder: a built rankers.encoder.BertEncoder or rankers.mpnet.MPNetEncoder.
     vocab_file: the vocabulary the encoder was trained with.
     lower_case: the tokenizer's lower casing (tokenizer_config.json).
     head: a cross-encoder's Dense(1) scoring head, or None.
     ranker_fields: recorded in config.json under `ranker` (e.g. pooling),
       so that a loader can tell what the head was trained on.
+    special_tokens: the tokenizer's special tokens, written to
+      tokenizer_config.json for MPNet (BERT's are fixed); None: MPNet's
+      defaults.
 
   Returns:
     directory.
@@ -392,9 +539,7 @@ def write_hf_checkpoint(directory: str, encoder, vocab_file: str,
     f.write(data)
   tf.io.gfile.copy(vocab_file, os.path.join(directory, VOCAB_FILE),
                    overwrite=True)
-  tokenizer_config = {
-      'do_lower_case': bool(lower_case), 'tokenizer_class': 'BertTokenizer',
-      'model_max_length': encoder.config.max_position_embeddings}
+  tokenizer_config = _tokenizer_config(encoder, lower_case, special_tokens)
   with tf.io.gfile.GFile(os.path.join(directory, TOKENIZER_CONFIG_FILE),
                          'w') as f:
     f.write(json.dumps(tokenizer_config, indent=2, sort_keys=True))

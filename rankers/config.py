@@ -14,6 +14,9 @@ import os
 from typing import Any, Dict, Optional
 
 ARCHITECTURES = ('cross_encoder', 'bi_encoder')
+# Encoder families: 'bert' (rankers/encoder.py) and 'mpnet' (rankers/mpnet.py,
+# BERT's layers plus a shared relative-position attention bias).
+MODEL_TYPES = ('bert', 'mpnet')
 POOLINGS = ('mean', 'cls')
 SIMILARITIES = ('cosine', 'dot')
 # Names of rankers/losses.py's registries (LOSSES, SOFT_LOSSES), here so that
@@ -26,6 +29,8 @@ SOFT_LOSSES = ('listwise_kl', 'margin_mse', 'mse')
 _SHAPE_FIELDS = ('vocab_size', 'hidden_size', 'num_layers', 'num_heads',
                  'intermediate_size', 'max_position_embeddings',
                  'type_vocab_size')
+# MPNet's shape fields beyond BERT's (see EncoderConfig).
+_MPNET_SHAPE_FIELDS = ('relative_attention_num_buckets', 'pad_token_id')
 
 
 def _check_fields(cls, data: Dict[str, Any]) -> None:
@@ -57,6 +62,13 @@ class EncoderConfig:
   # Highest per-layer drop probability (reached by the last layer); the rate
   # rises linearly with depth. 0 disables stochastic depth.
   stochastic_depth: float = 0.0
+  # One of MODEL_TYPES. The fields below are MPNet's only (BERT ignores them):
+  # buckets of the relative-position attention bias, and the padding index
+  # that offsets position ids (real tokens take positions pad_token_id + 1,
+  # pad_token_id + 2, ...; padding takes pad_token_id), as in HF's MPNet.
+  model_type: str = 'bert'
+  relative_attention_num_buckets: int = 32
+  pad_token_id: int = 1
 
   def validate(self) -> 'EncoderConfig':
     """Raises ValueError naming the offending field; returns self."""
@@ -76,14 +88,45 @@ class EncoderConfig:
       raise ValueError(
           f'EncoderConfig.layer_norm_eps must be > 0, got '
           f'{self.layer_norm_eps}')
+    if self.model_type not in MODEL_TYPES:
+      raise ValueError(f'EncoderConfig.model_type must be one of '
+                       f'{MODEL_TYPES}, got {self.model_type!r}')
+    if self.model_type == 'mpnet':
+      self._validate_mpnet()
     return self
+
+  def _validate_mpnet(self) -> None:
+    buckets = self.relative_attention_num_buckets
+    if not isinstance(buckets, int) or buckets < 4 or buckets % 4:
+      raise ValueError(f'EncoderConfig.relative_attention_num_buckets must be '
+                       f'a positive multiple of 4, got {buckets!r}')
+    if not isinstance(self.pad_token_id, int) or self.pad_token_id < 0:
+      raise ValueError(f'EncoderConfig.pad_token_id must be >= 0, got '
+                       f'{self.pad_token_id!r}')
+    if self.max_tokens < 1:
+      raise ValueError(
+          f'EncoderConfig.max_position_embeddings '
+          f'({self.max_position_embeddings}) leaves no position after '
+          f'pad_token_id + 1 ({self.pad_token_id + 1})')
+
+  @property
+  def max_tokens(self) -> int:
+    """Longest input the position table allows (MPNet's starts at pad + 1)."""
+    if self.model_type == 'mpnet':
+      return self.max_position_embeddings - self.pad_token_id - 1
+    return self.max_position_embeddings
 
   @property
   def head_size(self) -> int:
     return self.hidden_size // self.num_heads
 
-  def shape_dict(self) -> Dict[str, int]:
-    return {name: getattr(self, name) for name in _SHAPE_FIELDS}
+  def shape_dict(self) -> Dict[str, Any]:
+    """The fields that must match a checkpoint."""
+    shape = {name: getattr(self, name) for name in _SHAPE_FIELDS}
+    if self.model_type != 'bert':
+      shape['model_type'] = self.model_type
+      shape.update({name: getattr(self, name) for name in _MPNET_SHAPE_FIELDS})
+    return shape
 
   def to_dict(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)
@@ -152,11 +195,11 @@ class RankerConfig:
       encoder = self._checkpoint_encoder()
     encoder.validate()
     longest = max(self.max_length, self.query_max_length)
-    if longest > encoder.max_position_embeddings:
+    if longest > encoder.max_tokens:
       raise ValueError(
           f'RankerConfig.max_length/query_max_length ({longest}) exceed the '
-          f'encoder\'s max_position_embeddings '
-          f'({encoder.max_position_embeddings})')
+          f'{encoder.max_tokens} tokens the encoder\'s '
+          f'max_position_embeddings ({encoder.max_position_embeddings}) allow')
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     vocab_file = self._vocab_file()
     # gfile: the vocabulary may sit in an artifact on object storage.

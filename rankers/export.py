@@ -173,7 +173,8 @@ def export_ranker(ranker: Ranker, export_dir: str,
       config.vocab_file, config.lower_case,
       head=None if ranker.is_bi_encoder else ranker.model.score_head,
       ranker_fields={'architecture': config.architecture,
-                     'pooling': config.pooling})
+                     'pooling': config.pooling},
+      special_tokens=ranker.tokenizer.special_tokens)
   logging.info('Exported %s to %s%s', config.architecture, export_dir,
                '' if hybrid_weight is None else
                f' (hybrid, weight {hybrid_weight})')

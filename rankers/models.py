@@ -18,8 +18,17 @@ from rankers import tokenization
 from rankers.config import EncoderConfig
 from rankers.config import RankerConfig
 from rankers.encoder import BertEncoder
+from rankers.mpnet import MPNetEncoder
 
 Inputs = Dict[str, tf.Tensor]
+Encoder = Union[BertEncoder, MPNetEncoder]
+
+
+def make_encoder(config: EncoderConfig, name: str = 'encoder') -> Encoder:
+  """The encoder of config.model_type: BERT or MPNet."""
+  if config.model_type == 'mpnet':
+    return MPNetEncoder(config, name=name)
+  return BertEncoder(config, name=name)
 
 
 def graph_function(fn: Callable[..., Any],
@@ -48,7 +57,7 @@ class CrossEncoder(keras.Model):
                **kwargs):
     super().__init__(**kwargs)
     self.pooling = pooling
-    self.encoder = BertEncoder(encoder_config, name='encoder')
+    self.encoder = make_encoder(encoder_config)
     self.head_dropout = keras.layers.Dropout(encoder_config.hidden_dropout)
     self.score_head = keras.layers.Dense(
         1, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
@@ -72,7 +81,7 @@ class BiEncoder(keras.Model):
     self.pooling = pooling
     self.similarity = similarity
     self.cosine_scale = cosine_scale
-    self.encoder = BertEncoder(encoder_config, name='encoder')
+    self.encoder = make_encoder(encoder_config)
 
   def embed(self, inputs: Inputs, training: bool = False) -> tf.Tensor:
     """Token ids -> [B, H]; unit length when the similarity is cosine."""
@@ -145,7 +154,7 @@ class Ranker(tf.Module):
     return self.config.is_bi_encoder
 
   @property
-  def encoder(self) -> BertEncoder:
+  def encoder(self) -> Encoder:
     return self.model.encoder
 
   @property
@@ -282,6 +291,29 @@ def _check_head_provenance(config: RankerConfig) -> None:
                  config.encoder.num_layers)
 
 
+def _check_sentence_pooling(config: RankerConfig) -> None:
+  """Warns when a bi-encoder embeds differently from how its
+  sentence-transformers checkpoint was trained to (modules.json)."""
+  found = checkpoint.read_sentence_pooling(config.checkpoint_dir)
+  if found is None:
+    return
+  pooling, normalised = found
+  if pooling != config.pooling or normalised != (config.similarity == 'cosine'):
+    logging.warning(
+        '%s: the checkpoint embeds by %s pooling%s, this bi-encoder by %s '
+        'pooling with %s similarity', config.checkpoint_dir, pooling,
+        ' + L2 normalisation' if normalised else '', config.pooling,
+        config.similarity)
+
+
+def special_tokens(config: RankerConfig) -> tokenization.SpecialTokens:
+  """The tokenizer's special tokens: the checkpoint's, else the model type's."""
+  model_type = config.encoder.model_type
+  if config.checkpoint_dir is None:
+    return tokenization.DEFAULT_TOKENS[model_type]
+  return checkpoint.read_special_tokens(config.checkpoint_dir, model_type)
+
+
 def build_ranker(config: RankerConfig, seed: Optional[int] = None) -> Ranker:
   """Builds a ranker: random init, or the checkpoint's first layers.
 
@@ -298,7 +330,8 @@ def build_ranker(config: RankerConfig, seed: Optional[int] = None) -> Ranker:
   if seed is not None:
     keras.utils.set_random_seed(seed)
   tokenizer = tokenization.BertInputs(config.vocab_file, config.lower_case,
-                                      config.max_length)
+                                      config.max_length,
+                                      special_tokens=special_tokens(config))
   if config.is_bi_encoder:
     model = BiEncoder(config.encoder, config.pooling, config.similarity,
                       config.cosine_scale, name='bi_encoder')
@@ -313,6 +346,8 @@ def build_ranker(config: RankerConfig, seed: Optional[int] = None) -> Ranker:
         head=head)
     if loaded_head:
       _check_head_provenance(config)
+    if config.is_bi_encoder:
+      _check_sentence_pooling(config)
   logging.info('Built %s: %d layers, hidden %d, %d parameters',
                config.architecture, config.encoder.num_layers,
                config.encoder.hidden_size,

@@ -7,7 +7,8 @@ their longest sequence (at most max_length), which on CPU is much faster than
 always padding to max_length.
 """
 
-from typing import Callable, Dict, Optional, Sequence
+import dataclasses
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -18,6 +19,33 @@ PAD = '[PAD]'
 MASK = '[MASK]'
 UNK = '[UNK]'
 SPECIAL_TOKENS = (CLS, SEP, PAD, MASK, UNK)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpecialTokens:
+  """The special tokens of a vocabulary and how they frame the segments.
+
+  `pair_separators` separators end a segment that another follows: 1 gives
+  BERT's `[CLS] a [SEP] b [SEP]`, 2 RoBERTa's and MPNet's
+  `<s> a </s></s> b </s>`.
+  """
+  cls: str = CLS
+  sep: str = SEP
+  pad: str = PAD
+  mask: str = MASK
+  unk: str = UNK
+  pair_separators: int = 1
+
+  def tokens(self) -> Tuple[str, str, str, str, str]:
+    return (self.cls, self.sep, self.pad, self.mask, self.unk)
+
+
+BERT_TOKENS = SpecialTokens()
+# HF MPNetTokenizer's defaults; a checkpoint's tokenizer files override them
+# (rankers.checkpoint.read_special_tokens).
+MPNET_TOKENS = SpecialTokens(cls='<s>', sep='</s>', pad='<pad>', mask='<mask>',
+                             unk='[UNK]', pair_separators=2)
+DEFAULT_TOKENS = {'bert': BERT_TOKENS, 'mpnet': MPNET_TOKENS}
 
 # Keys of the dicts the encoder takes.
 WORD_IDS = 'input_word_ids'
@@ -47,17 +75,20 @@ class BertInputs(tf.Module):
   """Text -> (input_word_ids, input_mask, input_type_ids), all int32 [B, L]."""
 
   def __init__(self, vocab_file: str, lower_case: bool = True,
-               max_length: int = 128, name: Optional[str] = None):
+               max_length: int = 128, name: Optional[str] = None,
+               special_tokens: SpecialTokens = BERT_TOKENS):
     super().__init__(name=name)
     vocab = read_vocab(vocab_file)
-    missing = [token for token in SPECIAL_TOKENS if token not in vocab]
+    missing = [token for token in special_tokens.tokens()
+               if token not in vocab]
     if missing:
       raise ValueError(f'{vocab_file}: vocabulary lacks special token(s) '
                        f'{missing}')
     self.vocab_size = len(vocab)
     self.max_length = max_length
+    self.special_tokens = special_tokens
     self.cls_id, self.sep_id, self.pad_id, self.mask_id, self.unk_id = (
-        vocab[token] for token in SPECIAL_TOKENS)
+        vocab[token] for token in special_tokens.tokens())
     # The initializer tracks vocab_file as a SavedModel asset.
     initializer = tf.lookup.TextFileInitializer(
         vocab_file, key_dtype=tf.string,
@@ -66,8 +97,8 @@ class BertInputs(tf.Module):
     self._table = tf.lookup.StaticVocabularyTable(initializer,
                                                   num_oov_buckets=1)
     self._tokenizer = tf_text.BertTokenizer(
-        self._table, token_out_type=tf.int64, unknown_token=UNK,
-        lower_case=lower_case)
+        self._table, token_out_type=tf.int64,
+        unknown_token=special_tokens.unk, lower_case=lower_case)
 
   def words(self, texts: tf.Tensor) -> tf.RaggedTensor:
     """Word-piece ids grouped by word, int64 ragged [B, words, pieces]."""
@@ -117,8 +148,11 @@ class BertInputs(tf.Module):
     serving signatures), which makes tracing and export several times
     slower. Rows are padded to the longest row of the batch only. Type ids
     are the segment index ([CLS] is 0; each [SEP] takes its segment's id).
+    With `pair_separators` 2 (MPNet) every segment after the first opens
+    with one more separator: `<s> s0 </s></s> s1 </s>`.
     """
-    budget = max_length - 1 - len(segments)
+    extra = self.special_tokens.pair_separators - 1
+    budget = max_length - 1 - len(segments) - extra * (len(segments) - 1)
     if budget < 0:
       raise ValueError(f'max_length {max_length} leaves no room for '
                        f'{len(segments)} segment(s)')
@@ -129,7 +163,8 @@ class BertInputs(tf.Module):
       length = tf.minimum(segment.row_lengths(), remaining)
       lengths.append(length)
       remaining -= length
-    total = 1 + tf.add_n([length + 1 for length in lengths])     # [B]
+    total = (1 + extra * (len(segments) - 1)
+             + tf.add_n([length + 1 for length in lengths]))     # [B]
     width = tf.maximum(tf.reduce_max(total), 0)  # 0 for an empty batch
     position = tf.range(width, dtype=tf.int64)[tf.newaxis, :]    # [1, W]
     grid = tf.zeros_like(total)[:, tf.newaxis] + position        # [B, W]
@@ -137,7 +172,12 @@ class BertInputs(tf.Module):
                    tf.constant(self.pad_id, tf.int64))
     type_ids = tf.zeros_like(grid)
     start = tf.ones_like(total)[:, tf.newaxis]
+    sep = tf.constant(self.sep_id, tf.int64)
     for index, (segment, length) in enumerate(zip(segments, lengths)):
+      first = start                             # this segment's first token
+      if index and extra:
+        ids = tf.where((grid >= start) & (grid < start + extra), sep, ids)
+        start = start + extra
       end = start + length[:, tf.newaxis]       # position of this [SEP]
       pieces = segment.to_tensor(shape=[None, None])
       pieces = tf.pad(pieces, [[0, 0], [0, 1]])  # keeps gathers in range
@@ -145,8 +185,8 @@ class BertInputs(tf.Module):
                                 tf.shape(pieces, out_type=tf.int64)[1] - 1)
       inside = (grid >= start) & (grid < end)
       ids = tf.where(inside, tf.gather(pieces, offset, batch_dims=1), ids)
-      ids = tf.where(grid == end, tf.constant(self.sep_id, tf.int64), ids)
-      type_ids = tf.where((grid >= start) & (grid <= end),
+      ids = tf.where(grid == end, sep, ids)
+      type_ids = tf.where((grid >= first) & (grid <= end),
                           tf.constant(index, tf.int64), type_ids)
       start = end + 1
     return {
@@ -162,7 +202,8 @@ def count_truncated(tokenizer: BertInputs, queries: Sequence[str], docs: Sequenc
   """How many inputs the model will cut to fit, so truncation is counted, not silent.
 
   Cross-encoder (`query_max_length` None): a pair is cut when its pieces do
-  not fit `[CLS] q [SEP] d [SEP]` in max_length. Bi-encoder: a document is
+  not fit `[CLS] q [SEP] d [SEP]` (MPNet: `<s> q </s></s> d </s>`) in
+  max_length. Bi-encoder: a document is
   cut beyond max_length - 2 pieces, a query beyond query_max_length - 2.
   Counts are over the given items (duplicates included).
   """
@@ -173,7 +214,8 @@ def count_truncated(tokenizer: BertInputs, queries: Sequence[str], docs: Sequenc
     d = tokenizer.tokens_per_text(tf.constant(list(docs[start:start + batch_size]))).numpy()
     if query_max_length is None:
       total = q + d
-      out['truncated_pairs'] += int((total > max_length - 3).sum())
+      frame = 2 + tokenizer.special_tokens.pair_separators
+      out['truncated_pairs'] += int((total > max_length - frame).sum())
       out['longest_pieces'] = max(out['longest_pieces'], int(total.max(initial=0)))
     else:
       out['truncated_docs'] += int((d > max_length - 2).sum())
