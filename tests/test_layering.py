@@ -13,8 +13,9 @@ import os
 from tests import e2e_util
 
 LAYERS = ('rankdata', 'rankers', 'runconfig', 'components', 'pipelines', 'ssd')
-# rankdata and rankers are one layer: neither needs the other today, and a
-# ranker may read a dataset type.
+# rankdata and rankers are one layer: rankers reads rankdata's feature
+# names (rankers/export.py, rankers/training.py: `rankdata.features`);
+# rankdata imports nothing of rankers.
 RANK = {'rankdata': 0, 'rankers': 0, 'runconfig': 1, 'components': 2, 'pipelines': 3, 'ssd': 4}
 
 
@@ -47,3 +48,13 @@ def test_the_check_sees_a_violation(tmp_path):
   bad = tmp_path / 'bad.py'
   bad.write_text('import os\nfrom ssd import weights\n')
   assert list(_imports(str(bad))) == [(1, 'os'), (2, 'ssd')]
+
+
+def test_rankdata_imports_nothing_of_rankers():
+  """The one direction inside the lowest layer (see RANK's comment)."""
+  found = []
+  for folder, _, files in os.walk(os.path.join(e2e_util.ROOT, 'rankdata')):
+    for name in (n for n in files if n.endswith('.py')):
+      path = os.path.join(folder, name)
+      found += [f'{name}:{line}' for line, top in _imports(path) if top == 'rankers']
+  assert found == []
