@@ -41,8 +41,7 @@ def cache_dir() -> str:
 
 def overrides():
   """The golden config: the demo config, bound to a fixed image and remote paths."""
-  return [f'pipeline_root={PIPELINE_ROOT}', f'data.path={DATA_PATH}',
-          f'cache_dir={json.dumps(cache_dir())}', f'kubeflow.image={IMAGE}',
+  return [f'pipeline_root={PIPELINE_ROOT}', f'data.path={DATA_PATH}', f'kubeflow.image={IMAGE}',
           'kubeflow.default_resources={cpu: 2, memory_gb: 8}',
           'kubeflow.resources={teacher_trainer: {cpu: 8, memory_gb: 32, '
           'accelerator: nvidia.com/gpu, accelerator_count: 1}}']

@@ -62,8 +62,7 @@ def test_every_node_running_project_code_gets_the_fingerprint(tmp_path):
   pipeline = P.create_pipeline(cfg, code_fingerprint='f' * CF.LENGTH)
   # Stock components run only TFX code (pinned in requirements.txt, and
   # in LIBRARIES); they rerun anyway when their inputs change.
-  stock = {P.STATISTICS_GEN, P.SCHEMA_GEN, P.EXAMPLE_VALIDATOR, P.LATEST_BLESSED_STUDENT,
-           P.STUDENT_PUSHER}
+  stock = {P.STATISTICS_GEN, P.SCHEMA_GEN, P.EXAMPLE_VALIDATOR, P.STUDENT_PUSHER}
   seen = set()
   for node in pipeline.components:
     props = node.exec_properties

@@ -1,5 +1,6 @@
 """`create_pipeline` is a pure factory: node ids, rounds, and config checks."""
 
+import json
 import pytest
 
 from pipelines import pipeline as P
@@ -22,9 +23,10 @@ def test_rounds_are_unrolled_with_named_nodes(tmp_path):
     for node in (P.pseudo_labeler_id(r), P.teacher_prime_trainer_id(r), P.teacher_prime_evaluator_id(r)):
       assert node in ids
   assert ids.index(P.teacher_prime_evaluator_id(3)) < ids.index(P.TRANSFER_LABELER)
-  for node in (P.STUDENT_TRAINER, P.STUDENT_SUPERVISED, P.LATEST_BLESSED_STUDENT,
-               P.STUDENT_EVALUATOR, P.STUDENT_PUSHER):
+  for node in (P.STUDENT_TRAINER, P.STUDENT_SUPERVISED, P.STUDENT_EVALUATOR, P.STUDENT_PUSHER):
     assert node in ids
+  # No resolver: open-source KFP cannot run one; the evaluator reads production itself.
+  assert not [c for c in P.create_pipeline(cfg).components if 'Resolver' in type(c).__name__]
 
 
 def test_teacher_only_pipeline(tmp_path):
@@ -37,8 +39,20 @@ def test_optional_stages_can_be_turned_off(tmp_path):
   cfg = _cfg(tmp_path, student={'supervised_baseline': False},
              blessing={'compare_last_blessed': False}, push={'enabled': False})
   ids = _ids(P.create_pipeline(cfg))
-  for node in (P.STUDENT_SUPERVISED, P.LATEST_BLESSED_STUDENT, P.STUDENT_PUSHER):
+  for node in (P.STUDENT_SUPERVISED, P.STUDENT_PUSHER):
     assert node not in ids
+  assert P.uncached_nodes(cfg) == []   # nothing reads production: everything may be cached
+
+
+def test_the_student_evaluator_reads_production_from_the_push_destination(tmp_path):
+  cfg = _cfg(tmp_path, push={'serving_dir': 'gs://bucket/serving'})
+  pipeline = P.create_pipeline(cfg)
+  evaluator = next(c for c in pipeline.components if c.id == P.STUDENT_EVALUATOR)
+  pusher = next(c for c in pipeline.components if c.id == P.STUDENT_PUSHER)
+  config = json.loads(evaluator.exec_properties['config_json'])
+  assert config['production_dir'] == 'gs://bucket/serving'
+  assert 'gs://bucket/serving' in pusher.exec_properties['push_destination']
+  assert P.uncached_nodes(cfg) == [P.STUDENT_EVALUATOR]
 
 
 def test_smaller_teacher_prime_is_rejected(tmp_path):
