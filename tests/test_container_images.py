@@ -168,3 +168,11 @@ def test_documented_beam_args_name_the_beam_image_and_stop_tfx_packaging(runner)
   if runner == 'FlinkRunner':   # portable runners start the environment's image
     env = environments.Environment.from_options(PipelineOptions(args).view_as(PortableOptions))
     assert isinstance(env, environments.DockerEnvironment) and env.container_image == image
+
+
+def test_the_lock_pins_every_package():
+  """Both images install requirements.txt as it is: it must be a full `==` lock."""
+  lock = [l.strip() for l in _read('requirements.txt').splitlines()
+          if l.strip() and not l.startswith('#')]
+  assert lock and all(re.fullmatch(r'[\w.\-\[\],]+==[\w.\-+]+', l) for l in lock), \
+      'requirements.txt must be a full == lock (the images install it as is)'
