@@ -26,7 +26,8 @@ _OFFICIAL_SPLIT_FILES: Dict[str, Callable[[str], Dict[str, str]]] = {
 OFFICIAL_SPLIT_FORMATS = tuple(_OFFICIAL_SPLIT_FILES)
 
 
-def official_format_problem(format: str) -> Optional[str]:  # pylint: disable=redefined-builtin
+# pylint: disable-next=redefined-builtin
+def official_format_problem(format: str) -> Optional[str]:
   """Why `format` cannot give official splits (None: it can)."""
   if format in OFFICIAL_SPLIT_FORMATS:
     return None
@@ -34,7 +35,8 @@ def official_format_problem(format: str) -> Optional[str]:  # pylint: disable=re
           f"works with {', '.join(OFFICIAL_SPLIT_FORMATS)}); use splits.source: seeded")
 
 
-def official_split_files(format: str, path: str) -> Dict[str, str]:  # pylint: disable=redefined-builtin
+# pylint: disable-next=redefined-builtin
+def official_split_files(format: str, path: str) -> Dict[str, str]:
   """split -> the file that holds it in a dataset of `format` (one of OFFICIAL_SPLIT_FORMATS)."""
   return _OFFICIAL_SPLIT_FILES[format](path)
 

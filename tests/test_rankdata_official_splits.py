@@ -199,7 +199,7 @@ def test_beir_train_and_test_only_carves_a_seeded_dev_from_train(tmp_path, caplo
   directory = e2e_util.write_beir(str(tmp_path / 'beir'), {'train': 20, 'test': 6})
   ds = loaders.load('beir', directory, official_splits=True)
   assert set(ds.query_splits.values()) == {'train', 'test'}
-  with caplog.at_level('INFO'):
+  with caplog.at_level('INFO', logger='absl'):
     result = splits.build_examples(ds, _official(dev_from_train=True))
   q = result.queries
   assert len(q[DEV]) == 4 and {_beir_split_of(x) for x in q[DEV]} == {'train'}

@@ -279,6 +279,19 @@ def test_beir_with_only_a_test_split(tmp_path):
   assert _problems(tmp_path, ['data.format=beir', f'data.path={directory}']) == []
 
 
+def test_run_on_a_test_only_beir_dataset_stops_before_anything_starts(tmp_path, capsys):
+  directory = e2e_util.write_beir(str(tmp_path / 'beir'), {'test': 30})
+  raw = e2e_util.tiny_pipeline_config(tmp_path)
+  path = tmp_path / 'tiny.yaml'
+  path.write_text(json.dumps(raw))
+  official = [f'--set=data.path={directory}', '--set=data.format=beir',
+              '--set=splits.source=official', '--set=splits.dev_from_train=true']
+  assert _main(['run'], [f'--config={path}', *official]) == 2
+  err = capsys.readouterr().err
+  assert 'only the official test split' in err and 'use splits.source: seeded' in err
+  assert not os.path.exists(raw['pipeline_root'])
+
+
 def test_official_split_rules_that_the_file_list_shows(tmp_path):
   directory, found = _beir_problems(tmp_path, {'train': 5, 'dev': 2, 'test': 3},
                                     ['splits.dev_from_train=true'])
