@@ -61,6 +61,8 @@ def test_a_directory_without_config_is_rejected(tmp_path):
 def test_named_checkpoint_without_cache_says_what_to_do(tmp_path):
   with pytest.raises(weights.WeightsError, match='ssd weights.*URI'):
     run(C.MINILM_CHECKPOINT, str(tmp_path / 'out'), cache_dir=str(tmp_path / 'empty-cache'))
+  with pytest.raises(weights.WeightsError, match='ssd weights --model=mpnet-base.*URI'):
+    run('mpnet-base', str(tmp_path / 'out'), cache_dir=str(tmp_path / 'empty-cache'))
 
 
 def test_sha256_files_of_a_single_file_and_missing_path(tmp_path):

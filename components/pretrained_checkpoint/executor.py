@@ -1,11 +1,12 @@
 """PretrainedCheckpoint executor: resolve the source, copy it in, fingerprint it.
 
 The source is resolved here, at run time, on the machine that runs the
-component: `minilm-l6` names the checkpoint `ssd weights` put in the local
-weights cache (a convenience of local runs), anything else is a directory
-path or URI read through tf.io.gfile. The files a BERT import needs are
-copied into the artifact, so trainers read weights from the pipeline root,
-and a removed or changed source does not change a model already trained.
+component: `minilm-l6` or `mpnet-base` names a checkpoint `ssd weights` put
+in the local weights cache (a convenience of local runs), anything else is a
+directory path or URI read through tf.io.gfile. The files a BERT or MPNet
+import needs are copied into the artifact, so trainers read weights from the
+pipeline root, and a removed or changed source does not change a model
+already trained.
 """
 
 import json
@@ -25,12 +26,13 @@ from runconfig import config as C
 from runconfig import checkpoints as weights
 
 REQUIRED = (rcheckpoint.CONFIG_FILE, rcheckpoint.VOCAB_FILE)
-OPTIONAL = (rcheckpoint.TOKENIZER_CONFIG_FILE,)
+# MPNet's special tokens live in these (rankers.checkpoint.read_special_tokens).
+OPTIONAL = (rcheckpoint.TOKENIZER_CONFIG_FILE, rcheckpoint.SPECIAL_TOKENS_FILE)
 
 
 def resolve_source(source: str, cache_dir: str) -> str:
-  """`minilm-l6` -> its directory in the local weights cache; else `source` as given."""
-  if source == C.MINILM_CHECKPOINT:
+  """`minilm-l6`, `mpnet-base` -> its directory in the local weights cache; else `source`."""
+  if weights.is_named(source):
     try:
       return weights.resolve_checkpoint(source, cache_dir or C.PipelineConfig.cache_dir)
     except weights.WeightsError as e:
