@@ -55,6 +55,7 @@ def localize(cfg: C.PipelineConfig) -> C.PipelineConfig:
       cfg,
       pipeline_root=_local_abspath(cfg.pipeline_root),
       metadata_path=_local_abspath(cfg.metadata_path),
+      data_validation_schema=_local_abspath(cfg.data_validation_schema),
       cache_dir=_local_abspath(cfg.cache_dir),
       data=dataclasses.replace(cfg.data, path=_local_abspath(cfg.data.path),
                                unlabelled_pairs=_local_abspath(cfg.data.unlabelled_pairs)),

@@ -1,13 +1,15 @@
 """`create_pipeline(config)`: the pure factory for the SSD ranker pipeline.
 
-It only wires components; runners (local_runner.py, later Kubeflow) bind an
-environment: metadata store, Beam arguments, pipeline root.
+It only wires components; runners (local_runner.py, kubeflow_runner.py)
+bind an environment: metadata store, Beam arguments, pipeline root.
 
 Paths are passed as the config gives them (a path or a URI such as
-gs://bucket/root): the factory reads no file and resolves nothing against
+gs://bucket/root): the factory reads no data and resolves no path against
 this machine, so the same pipeline compiles for a cluster. Runners that
 bind a local environment make local relative paths absolute first
-(local_runner.localize).
+(local_runner.localize). The one thing it reads is the project's own
+source, to compute the code fingerprint when none is given
+(pipelines/code_fingerprint.py).
 
 DAG:
   PretrainedCheckpoint[pretrained_checkpoint(_<slug>)]  each distinct checkpoint → artifact
@@ -299,10 +301,8 @@ def create_pipeline(cfg: C.PipelineConfig,
     if cfg.data_validation_schema:
       # A curated (or frozen) schema: checking the data against a schema
       # inferred from that same data finds little.
-      schema_file = cfg.data_validation_schema
-      if '://' not in schema_file:
-        schema_file = os.path.abspath(schema_file)
-      schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file).with_id(SCHEMA_GEN)
+      schema_gen = tfx.components.ImportSchemaGen(
+          schema_file=cfg.data_validation_schema).with_id(SCHEMA_GEN)
     else:
       schema_gen = tfx.components.SchemaGen(
           statistics=statistics_gen.outputs['statistics'],

@@ -144,5 +144,7 @@ def test_the_demo_specs_root_tasks_exit_0(image_weights, tmp_path):
   checkpoint = results['pretrained_checkpoint'].outputs['checkpoint'][0]
   assert os.path.exists(os.path.join(checkpoint.uri, 'config.json'))
   examples = results['ranking_example_gen'].outputs['examples'][0]
-  assert json.loads(examples.custom_properties['split_names'].string_value) == [
-      'train', 'dev', 'test', 'unlabelled']
+  # Examples' `split_names` is a TFX property; through the launcher it is a custom one.
+  splits = json.loads(examples.custom_properties['split_names'].string_value)
+  assert {'train', 'dev', 'test', 'unlabelled', 'calibration'} == set(splits)
+  assert examples.custom_properties['display_name'].string_value == 'examples'
