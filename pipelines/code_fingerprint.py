@@ -1,31 +1,41 @@
-"""A fingerprint of the code that executions run, for TFX's cache key.
+"""Per-node fingerprints of the code that executions run, for TFX's cache key.
 
 TFX's cache key holds the pipeline and node names, the executor class path,
 the input artifacts and the execution parameters (tfx/orchestration/portable/
 cache_utils.py), but no code: a Trainer with `run_fn=<import path>` or a
 custom component whose executor changed would be served from the cache.
-Every execution therefore gets this fingerprint as a parameter (custom
+Every execution therefore gets a fingerprint as a parameter (custom
 components: exec property `code_fingerprint`; the stock Trainer: key
-`code_fingerprint` in `custom_config`), so any change to the code below
-reruns the steps (see docs/lineage.md, "How caching decides").
+`code_fingerprint` in `custom_config`), so a change to the code it runs
+reruns the step (see docs/lineage.md, "How caching decides").
 
-What is hashed (sha256, files in sorted path order, each as path + content):
-  - every `*.py`, `*.json`, `*.yaml` file of the packages `rankdata`,
-    `rankers`, `runconfig`, `components` and `pipelines`, as imported (the
-    installed or checked-out copy that runs);
-  - not the app package `ssd` (CLI, lineage inspection, validation, bench,
+Per node, not per project: a node's fingerprint covers the project modules
+its executor (or the Trainer's `run_fn`) can reach, i.e. the import closure
+of that module inside the packages below, found by reading `import`
+statements (function-level imports included) with `ast`. Editing the
+evaluator's rules then reruns the evaluators and what follows them, not
+ingestion or the trainers. What is hashed (sha256, files in sorted path
+order, each as path + content):
+  - the closure's `*.py` files, with the `__init__.py` of every package on
+    their paths, and the `*.json`/`*.yaml` files beside them (data a module
+    may read);
+  - never the app package `ssd` (CLI, lineage inspection, validation, bench,
     scheduling): nothing that runs inside an execution imports it (tested in
     tests/test_layering.py), so editing the CLI or a benchmark does not
     retrain models;
   - plus the installed versions of the libraries whose code computes results
     (LIBRARIES), because TFX's cache key does not see a library upgrade either.
+The configuration a node reads is its execution parameters, which TFX's key
+already holds.
 """
 
+import ast
+import functools
 import hashlib
 import importlib
 import os
 from importlib import metadata
-from typing import List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 PACKAGES = ('rankdata', 'rankers', 'runconfig', 'components', 'pipelines')
 SUFFIXES = ('.py', '.json', '.yaml')
@@ -67,11 +77,67 @@ def library_versions() -> List[Tuple[str, str]]:
   return out
 
 
-def compute(root: Optional[str] = None) -> str:
-  """The fingerprint of the sources under `root` (default: the imported ones)."""
+def module_file(root: str, module: str) -> Optional[str]:
+  """The source of a first-party module relative to `root` (None: not ours, or no such file)."""
+  if module.split('.')[0] not in PACKAGES:
+    return None
+  base = module.replace('.', '/')
+  for rel in (base + '.py', base + '/__init__.py'):
+    if os.path.isfile(os.path.join(root, rel)):
+      return rel
+  return None
+
+
+def _imported_modules(root: str, rel: str) -> Set[str]:
+  """Modules a source file imports (anywhere in it), as absolute dotted names."""
+  with open(os.path.join(root, rel), 'rb') as f:
+    tree = ast.parse(f.read(), rel)
+  package = os.path.dirname(rel).replace('/', '.')
+  if rel.endswith('/__init__.py'):
+    package = rel[:-len('/__init__.py')].replace('/', '.')
+  out = set()
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      out.update(alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom):
+      base = node.module or ''
+      if node.level:
+        parts = package.split('.')[:len(package.split('.')) - node.level + 1]
+        base = '.'.join(parts + ([node.module] if node.module else []))
+      # `from a.b import c`: c may be a module or a name in a.b; both resolve.
+      out.add(base)
+      out.update(f'{base}.{alias.name}' for alias in node.names)
+  return out
+
+
+def closure(root: str, modules: List[str]) -> List[str]:
+  """Relative paths of the first-party files `modules` can reach, with their packages' __init__."""
+  seen: Set[str] = set()
+  todo = [m for m in modules]
+  while todo:
+    module = todo.pop()
+    parts = module.split('.')
+    for i in range(1, len(parts) + 1):
+      rel = module_file(root, '.'.join(parts[:i]))
+      if rel and rel not in seen:
+        seen.add(rel)
+        todo.extend(_imported_modules(root, rel))
+  data = {os.path.join(os.path.dirname(rel), name).replace(os.sep, '/')
+          for rel in seen for name in os.listdir(os.path.join(root, os.path.dirname(rel)))
+          if name.endswith(SUFFIXES) and not name.endswith('.py')}
+  return sorted(seen | data)
+
+
+def compute(root: Optional[str] = None, modules: Optional[List[str]] = None) -> str:
+  """The fingerprint of the sources under `root` (default: the imported ones).
+
+  With `modules`, of their import closure only (a node's fingerprint);
+  without, of every source file of the packages.
+  """
   root = root or source_root()
+  files = closure(root, modules) if modules is not None else source_files(root)
   h = hashlib.sha256()
-  for rel in source_files(root):
+  for rel in files:
     h.update(rel.encode() + b'\0')
     with open(os.path.join(root, rel), 'rb') as f:
       h.update(f.read())
@@ -79,3 +145,27 @@ def compute(root: Optional[str] = None) -> str:
   for name, version in library_versions():
     h.update(f'{name}=={version}\n'.encode())
   return h.hexdigest()[:LENGTH]
+
+
+class NodeFingerprints:
+  """The fingerprint each node gets, by the module it runs; memoised per module.
+
+  `fixed` gives every node that one value (tests that pin it); `root` hashes
+  another copy of the sources (tests that fake a code change).
+  """
+
+  def __init__(self, fixed: Optional[str] = None, root: Optional[str] = None):
+    self._fixed = fixed
+    self._root = root or source_root()
+
+  @functools.lru_cache(maxsize=None)
+  def of_module(self, module: str) -> str:
+    if self._fixed:
+      return self._fixed
+    if module_file(self._root, module) is None:
+      raise ValueError(f'{module}: not a module of {PACKAGES} under {self._root}')
+    return compute(self._root, [module])
+
+  def of_component(self, component_class) -> str:
+    """Of the module that holds the component's executor class."""
+    return self.of_module(component_class.EXECUTOR_SPEC.executor_class.__module__)

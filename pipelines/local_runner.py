@@ -66,11 +66,12 @@ def localize(cfg: C.PipelineConfig) -> C.PipelineConfig:
       student=dataclasses.replace(cfg.student, model=_localize_model(cfg.student.model)))
 
 
-def run(cfg: C.PipelineConfig, code_fingerprint: Optional[str] = None) -> Dict[str, Any]:
+def run(cfg: C.PipelineConfig, code_root: Optional[str] = None) -> Dict[str, Any]:
   """Runs the pipeline locally and returns the summary (also written to disk).
 
-  `code_fingerprint` overrides the computed one (tests point it at a copy of
-  the sources); see pipelines/code_fingerprint.py.
+  `code_root`: hash the code fingerprints from this copy of the sources
+  instead of the imported ones (tests fake a code change with it); see
+  pipelines/code_fingerprint.py.
 
   Holds the store's lock (pipelines/store_lock.py) for the whole run: a
   second run on the same ML Metadata store fails at once with
@@ -79,7 +80,7 @@ def run(cfg: C.PipelineConfig, code_fingerprint: Optional[str] = None) -> Dict[s
   cfg = localize(cfg)
   os.makedirs(cfg.pipeline_root, exist_ok=True)
   with store_lock.hold(cfg.metadata_sqlite):
-    return _run_locked(cfg, code_fingerprint)
+    return _run_locked(cfg, code_root)
 
 
 def compile_ir(pipeline: tfx.dsl.Pipeline, uncached: List[str]) -> pipeline_pb2.Pipeline:
@@ -100,14 +101,14 @@ def compile_ir(pipeline: tfx.dsl.Pipeline, uncached: List[str]) -> pipeline_pb2.
   return ir
 
 
-def _run_locked(cfg: C.PipelineConfig, code_fingerprint: Optional[str]) -> Dict[str, Any]:
+def _run_locked(cfg: C.PipelineConfig, code_root: Optional[str]) -> Dict[str, Any]:
   metadata_path = os.path.abspath(cfg.metadata_sqlite)
   pipeline = P.create_pipeline(
       cfg,
       metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
           metadata_path),
       beam_pipeline_args=cfg.beam.pipeline_args(),
-      code_fingerprint=code_fingerprint)
+      code_root=code_root)
   t0 = time.time()
   tfx.orchestration.LocalDagRunner().run_with_ir(compile_ir(pipeline, P.uncached_nodes(cfg)))
   wall = time.time() - t0

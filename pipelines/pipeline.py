@@ -152,20 +152,22 @@ def trainer_custom_config(model: C.ModelConfig, train: C.TrainConfig,
 
 
 def ranker_trainer(node_id: str, examples, custom_config: dict, train_splits: List[str],
-                   eval_split: str, base_model=None, checkpoint=None,
-                   code_fingerprint: Optional[str] = None):
+                   eval_split: str, fps: code_fp.NodeFingerprints, base_model=None,
+                   checkpoint=None):
   """The Trainer running our run_fn; every ranker in the DAG is one of these.
 
   `checkpoint`: the PretrainedCheckpoint channel the model starts from (None
   for random initialisation or a warm start from `base_model`).
-  `code_fingerprint` goes into custom_config: TFX's cache key sees the run_fn
-  import path only, not the code behind it (pipelines/code_fingerprint.py).
+  The fingerprint of the code run_fn reaches goes into custom_config: TFX's
+  cache key sees the run_fn import path only, not the code behind it
+  (pipelines/code_fingerprint.py).
   """
   return RankerTrainer(
       run_fn=TRAINER_RUN_FN, examples=examples, base_model=base_model, checkpoint=checkpoint,
       train_args=tfx.proto.TrainArgs(splits=train_splits),
       eval_args=tfx.proto.EvalArgs(splits=[eval_split]),
-      custom_config=dict(custom_config, **{code_version.CODE_FINGERPRINT_KEY: code_fingerprint})
+      custom_config=dict(custom_config, **{
+          code_version.CODE_FINGERPRINT_KEY: fps.of_module(TRAINER_RUN_FN.rsplit('.', 1)[0])})
   ).with_id(node_id)
 
 
@@ -186,7 +188,7 @@ def checkpoint_models(cfg: C.PipelineConfig) -> List[C.ModelConfig]:
   return [m for m in models if m.checkpoint]
 
 
-def checkpoint_nodes(cfg: C.PipelineConfig, code_fingerprint: Optional[str] = None
+def checkpoint_nodes(cfg: C.PipelineConfig, fps: code_fp.NodeFingerprints
                      ) -> Dict[str, PretrainedCheckpointComponent]:
   """One PretrainedCheckpoint node per distinct checkpoint source, by source.
 
@@ -207,7 +209,8 @@ def checkpoint_nodes(cfg: C.PipelineConfig, code_fingerprint: Optional[str] = No
     # The weights cache only matters for the name it resolves (local runs).
     cache_dir = cfg.cache_dir if source == C.MINILM_CHECKPOINT else ''
     nodes[source] = PretrainedCheckpointComponent(
-        source=source, cache_dir=cache_dir, code_fingerprint=code_fingerprint).with_id(node_id)
+        source=source, cache_dir=cache_dir,
+        code_fingerprint=fps.of_component(PretrainedCheckpointComponent)).with_id(node_id)
   return nodes
 
 
@@ -267,15 +270,17 @@ def gated_splits(cfg: C.PipelineConfig) -> List[str]:
 def create_pipeline(cfg: C.PipelineConfig,
                     metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None,
-                    code_fingerprint: Optional[str] = None) -> tfx.dsl.Pipeline:
+                    code_fingerprint: Optional[str] = None,
+                    code_root: Optional[str] = None) -> tfx.dsl.Pipeline:
   """Builds the TFX pipeline described by `cfg`.
 
-  `code_fingerprint` (default: computed from the imported sources, see
-  pipelines/code_fingerprint.py) is given to every execution that runs
-  project code, so a code change misses the cache.
+  Every execution that runs project code gets the fingerprint of the code
+  it can reach (pipelines/code_fingerprint.py), so a change to that code,
+  and only to it, misses the cache. `code_fingerprint` pins one value for
+  every node; `code_root` hashes another copy of the sources (tests).
   """
-  fp = code_fingerprint or code_fp.compute()
-  checkpoints = checkpoint_nodes(cfg, fp)
+  fps = code_fp.NodeFingerprints(fixed=code_fingerprint, root=code_root)
+  checkpoints = checkpoint_nodes(cfg, fps)
   components = list(checkpoints.values())
 
   def checkpoint_of(model: C.ModelConfig):
@@ -286,7 +291,7 @@ def create_pipeline(cfg: C.PipelineConfig,
       config_json=json.dumps({'data': C.to_dict(cfg.data), 'splits': C.to_dict(cfg.splits),
                               eg_spec.REQUIRED_SPLITS_CONFIG_KEY: required_splits(cfg)},
                              sort_keys=True),
-      code_fingerprint=fp).with_id(EXAMPLE_GEN)
+      code_fingerprint=fps.of_component(RankingExampleGen)).with_id(EXAMPLE_GEN)
   examples = example_gen.outputs['examples']
   components.append(example_gen)
 
@@ -294,7 +299,7 @@ def create_pipeline(cfg: C.PipelineConfig,
   if gated_splits(cfg):
     # An SSD run without unlabelled data stops here, before any training.
     gates.append(SplitsGate(examples=examples, required_splits=','.join(gated_splits(cfg)),
-                            code_fingerprint=fp).with_id(SPLITS_GATE))
+                            code_fingerprint=fps.of_component(SplitsGate)).with_id(SPLITS_GATE))
     components.append(gates[-1])
   if cfg.data_validation:
     statistics_gen = tfx.components.StatisticsGen(examples=examples).with_id(STATISTICS_GEN)
@@ -313,19 +318,20 @@ def create_pipeline(cfg: C.PipelineConfig,
     components += [statistics_gen, schema_gen, validator]
     if cfg.data_validation_mode == 'fail':
       gates.append(AnomaliesGate(anomalies=validator.outputs['anomalies'],
-                                 code_fingerprint=fp).with_id(ANOMALIES_GATE))
+                                 code_fingerprint=fps.of_component(AnomaliesGate)
+                                 ).with_id(ANOMALIES_GATE))
       components.append(gates[-1])
 
   teacher = cfg.teacher
   trainer = ranker_trainer(
       TEACHER_TRAINER, examples,
       trainer_custom_config(teacher.model, teacher.train, ROLE_TEACHER_FINETUNED),
-      [F.SPLIT_TRAIN], F.SPLIT_DEV, checkpoint=checkpoint_of(teacher.model), code_fingerprint=fp)
+      [F.SPLIT_TRAIN], F.SPLIT_DEV, checkpoint=checkpoint_of(teacher.model), fps=fps)
   pretrained = ranker_trainer(
       TEACHER_PRETRAINED, examples,
       trainer_custom_config(teacher.model, dataclasses.replace(teacher.train, epochs=0),
                             ROLE_TEACHER_PRETRAINED),
-      [F.SPLIT_TRAIN], F.SPLIT_DEV, checkpoint=checkpoint_of(teacher.model), code_fingerprint=fp)
+      [F.SPLIT_TRAIN], F.SPLIT_DEV, checkpoint=checkpoint_of(teacher.model), fps=fps)
   evaluator = RankingEvaluator(
       examples=examples, model=trainer.outputs['model'],
       baseline_model=pretrained.outputs['model'],
@@ -337,7 +343,7 @@ def create_pipeline(cfg: C.PipelineConfig,
           decision_score=cfg.evaluation.decision_score,
           min_improvement=cfg.evaluation.min_improvement,
           batch_size=cfg.evaluation.batch_size)),
-      code_fingerprint=fp).with_id(TEACHER_EVALUATOR)
+      code_fingerprint=fps.of_component(RankingEvaluator)).with_id(TEACHER_EVALUATOR)
   for gate in gates:
     # Every later stage descends from these two, so a gate stops the run
     # before any training. Ordering only: not part of their cache keys.
@@ -345,7 +351,7 @@ def create_pipeline(cfg: C.PipelineConfig,
     pretrained.add_upstream_node(gate)
   components += [trainer, pretrained, evaluator]
   if cfg.semi_supervised:
-    components += semi_supervised_stages(cfg, examples, evaluator, checkpoint_of, fp)
+    components += semi_supervised_stages(cfg, examples, evaluator, checkpoint_of, fps)
 
   return tfx.dsl.Pipeline(
       pipeline_name=cfg.pipeline_name,
@@ -364,7 +370,7 @@ def _evaluator_config(cfg: C.PipelineConfig, **kwargs) -> str:
 
 
 def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
-                           checkpoint_of, fp: Optional[str] = None) -> list:
+                           checkpoint_of, fps: code_fp.NodeFingerprints) -> list:
   """Rounds of pseudo-label → T', then distillation, evaluation and push."""
   check_size_at_run_time = check_teacher_prime_size(cfg)
   tp = cfg.teacher_prime
@@ -390,7 +396,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
         examples=examples, model=teacher, gate_blessing=gate,
         config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig,
                                           dict(pl_cfg, teacher_role=teacher_role))),
-        code_fingerprint=fp).with_id(pseudo_labeler_id(r))
+        code_fingerprint=fps.of_component(PseudoLabeler)).with_id(pseudo_labeler_id(r))
     trainer = ranker_trainer(
         teacher_prime_trainer_id(r), labeler.outputs['pseudo_labelled'],
         trainer_custom_config(
@@ -399,7 +405,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
             check_size_against_base=check_size_at_run_time, mode=tp.mode),
         [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], F.SPLIT_TRAIN, base_model=teacher,
         checkpoint=None if tp.warm_start else checkpoint_of(teacher_prime_model(cfg)),
-        code_fingerprint=fp)
+        fps=fps)
     evaluator = RankingEvaluator(
         examples=examples, model=trainer.outputs['model'], baseline_model=teacher,
         gate_blessing=gate, prior_evaluation=prior,
@@ -407,7 +413,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
             cfg, candidate_role=teacher_prime_role(r), baseline_role=teacher_role,
             selected_role=f'teacher_after_r{r}', report_models=[eval_spec.CANDIDATE],
             always_select_candidate=tp.selection == C.SELECTION_ALWAYS),
-        code_fingerprint=fp).with_id(teacher_prime_evaluator_id(r))
+        code_fingerprint=fps.of_component(RankingEvaluator)).with_id(teacher_prime_evaluator_id(r))
     components += [labeler, trainer, evaluator]
     teacher = evaluator.outputs['selected_model']
     teacher_role = f'teacher_after_r{r}'
@@ -431,14 +437,14 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
       examples=examples, model=teacher,
       config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig,
                                         dict(transfer_cfg, teacher_role=ROLE_BEST_TEACHER))),
-      code_fingerprint=fp).with_id(TRANSFER_LABELER)
+      code_fingerprint=fps.of_component(PseudoLabeler)).with_id(TRANSFER_LABELER)
   student = ranker_trainer(
       STUDENT_TRAINER, transfer.outputs['pseudo_labelled'],
       trainer_custom_config(st.model, st.train, ROLE_STUDENT,
                             objective=st.objective, noise=C.SSD_NOISE, hybrid=st.hybrid,
                             candidates_k=cfg.splits.candidates_k),
       [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], fit_split, checkpoint=checkpoint_of(st.model),
-      code_fingerprint=fp)
+      fps=fps)
   components += [transfer, student]
   baseline = None
   if st.supervised_baseline:
@@ -449,7 +455,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
             objective=C.ObjectiveConfig(hard_loss=st.objective.hard_loss, hard_weight=1.0,
                                         soft_weight=0.0),
             noise=C.SSD_NOISE, hybrid=st.hybrid, candidates_k=cfg.splits.candidates_k),
-        [F.SPLIT_TRAIN], fit_split, checkpoint=checkpoint_of(st.model), code_fingerprint=fp)
+        [F.SPLIT_TRAIN], fit_split, checkpoint=checkpoint_of(st.model), fps=fps)
     components.append(supervised)
     baseline = supervised.outputs['model']
   # The model now in production is read from the push destination by the
@@ -467,7 +473,7 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
           retention=cfg.blessing.retention,
           report_models=[eval_spec.CANDIDATE, eval_spec.BASELINE],
           production_dir=production_dir),
-      code_fingerprint=fp).with_id(STUDENT_EVALUATOR)
+      code_fingerprint=fps.of_component(RankingEvaluator)).with_id(STUDENT_EVALUATOR)
   components.append(evaluator)
   if cfg.push.enabled:
     pusher = tfx.components.Pusher(

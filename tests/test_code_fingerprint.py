@@ -74,3 +74,35 @@ def test_every_node_running_project_code_gets_the_fingerprint(tmp_path):
   assert stock <= seen
   tp = next(n for n in pipeline.components if n.id == P.teacher_prime_trainer_id(1))
   assert json.loads(tp.exec_properties['custom_config'])['mode'] == cfg.teacher_prime.mode
+
+
+def _node_fingerprints(cfg, root=None):
+  pipeline = P.create_pipeline(cfg, code_root=root)
+  out = {}
+  for node in pipeline.components:
+    props = node.exec_properties
+    if 'custom_config' in props and 'run_fn' in props:
+      out[node.id] = json.loads(props['custom_config'])['code_fingerprint']
+    elif 'code_fingerprint' in props:
+      out[node.id] = props['code_fingerprint']
+  return out
+
+
+def test_each_node_fingerprints_the_code_it_reaches(tmp_path):
+  """A rules-only edit changes the evaluators' fingerprints and nothing else's."""
+  cfg = C.from_dict(C.PipelineConfig, e2e_util.tiny_pipeline_config(tmp_path / 'cfg'))
+  root = _copy_sources(tmp_path / 'src')
+  before = _node_fingerprints(cfg, root)
+  assert before == _node_fingerprints(cfg)   # a faithful copy hashes as the imported code
+  evaluators = {P.TEACHER_EVALUATOR, P.teacher_prime_evaluator_id(1), P.STUDENT_EVALUATOR}
+  assert evaluators <= set(before)
+  with open(os.path.join(root, 'components', 'ranking_evaluator', 'rules.py'), 'a') as f:
+    f.write('\n# a comment in the blessing rules\n')
+  after = _node_fingerprints(cfg, root)
+  assert {n for n in before if before[n] != after[n]} == evaluators
+  # A change to the ranker code reaches every node that trains or scores, not ingestion.
+  with open(os.path.join(root, 'rankers', 'losses.py'), 'a') as f:
+    f.write('\n# a change to a loss\n')
+  changed = {n for n, v in _node_fingerprints(cfg, root).items() if v != after[n]}
+  assert P.EXAMPLE_GEN not in changed
+  assert {P.TEACHER_TRAINER, P.STUDENT_TRAINER} <= changed
