@@ -144,6 +144,7 @@ class KfpHarness:
     self.work_dir = work_dir
     self.env = env
     cfg = metadata_store_pb2.ConnectionConfig()
+    self.store_path = metadata_path
     cfg.sqlite.filename_uri = metadata_path
     cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
     self.store = metadata_store.MetadataStore(cfg)
@@ -243,8 +244,11 @@ class KfpHarness:
         raise ValueError(f'{name}.{key}: unsupported parameter source {sorted(p)}')
     return out
 
-  def run(self, run_id: str) -> Dict[str, TaskResult]:
-    """Runs every task of the root DAG; raises TaskFailed on the first failure."""
+  def run(self, run_id: str, only: Optional[List[str]] = None) -> Dict[str, TaskResult]:
+    """Runs the root DAG's tasks (`only` these, whose upstream must be among them).
+
+    Raises TaskFailed on the first failure.
+    """
     pipeline_ctx = self._context(PIPELINE_CONTEXT, self.pipeline_name, {})
     run_root = f'{self.root.rstrip("/")}/{self.pipeline_name}/{run_id}'
     run_ctx = self._context(RUN_CONTEXT, run_id, {'pipeline_root': run_root, 'namespace': '',
@@ -256,7 +260,9 @@ class KfpHarness:
     dag = self._new_execution(DAG_EXECUTION, '', 0, {})
     dag.id = self._put_execution(dag, contexts)
     results: Dict[str, TaskResult] = {}
-    pending = self.order()
+    pending = [name for name in self.order() if only is None or name in only]
+    outside = {u for name in pending for u in self.upstream(name)} - set(pending)
+    assert not outside, f'tasks {sorted(outside)} are upstream of {only} but not in it'
     running: Dict[concurrent.futures.Future, tuple] = {}
     with concurrent.futures.ThreadPoolExecutor(self.parallelism) as pool:
       try:
