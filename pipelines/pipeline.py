@@ -38,7 +38,7 @@ import dataclasses
 import json
 import os
 import re
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from tfx import v1 as tfx
 
@@ -267,6 +267,37 @@ def gated_splits(cfg: C.PipelineConfig) -> List[str]:
   return [F.SPLIT_UNLABELLED] if cfg.semi_supervised else []
 
 
+@dataclasses.dataclass
+class _Wiring:
+  """What every stage builder needs: the config, fingerprints, checkpoints, the examples."""
+  cfg: C.PipelineConfig
+  fps: code_fp.NodeFingerprints
+  checkpoints: Dict[str, PretrainedCheckpointComponent]
+  examples: Any = None
+
+  def checkpoint_of(self, model: C.ModelConfig):
+    """The PretrainedCheckpoint channel a model starts from (None: random init)."""
+    return (self.checkpoints[model.checkpoint].outputs[ckpt_spec.CHECKPOINT_KEY]
+            if model.checkpoint else None)
+
+  def trainer(self, node_id: str, examples, custom_config: dict, train_splits: List[str],
+              eval_split: str, model: Optional[C.ModelConfig], base_model=None):
+    return ranker_trainer(node_id, examples, custom_config, train_splits, eval_split, self.fps,
+                          base_model=base_model,
+                          checkpoint=self.checkpoint_of(model) if model else None)
+
+  def evaluator(self, node_id: str, config_json: str, **channels):
+    return RankingEvaluator(
+        examples=self.examples, config_json=config_json,
+        code_fingerprint=self.fps.of_component(RankingEvaluator), **channels).with_id(node_id)
+
+  def labeller(self, node_id: str, model, pl_cfg: dict, **channels):
+    return PseudoLabeler(
+        examples=self.examples, model=model,
+        config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig, pl_cfg)),
+        code_fingerprint=self.fps.of_component(PseudoLabeler), **channels).with_id(node_id)
+
+
 def create_pipeline(cfg: C.PipelineConfig,
                     metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None,
@@ -280,79 +311,13 @@ def create_pipeline(cfg: C.PipelineConfig,
   every node; `code_root` hashes another copy of the sources (tests).
   """
   fps = code_fp.NodeFingerprints(fixed=code_fingerprint, root=code_root)
-  checkpoints = checkpoint_nodes(cfg, fps)
-  components = list(checkpoints.values())
-
-  def checkpoint_of(model: C.ModelConfig):
-    return checkpoints[model.checkpoint].outputs[ckpt_spec.CHECKPOINT_KEY] if model.checkpoint else None
-
-  example_gen = RankingExampleGen(
-      data_format=cfg.data.format, data_path=cfg.data.path,
-      config_json=json.dumps({'data': C.to_dict(cfg.data), 'splits': C.to_dict(cfg.splits),
-                              eg_spec.REQUIRED_SPLITS_CONFIG_KEY: required_splits(cfg)},
-                             sort_keys=True),
-      code_fingerprint=fps.of_component(RankingExampleGen)).with_id(EXAMPLE_GEN)
-  examples = example_gen.outputs['examples']
-  components.append(example_gen)
-
-  gates = []
-  if gated_splits(cfg):
-    # An SSD run without unlabelled data stops here, before any training.
-    gates.append(SplitsGate(examples=examples, required_splits=','.join(gated_splits(cfg)),
-                            code_fingerprint=fps.of_component(SplitsGate)).with_id(SPLITS_GATE))
-    components.append(gates[-1])
-  if cfg.data_validation:
-    statistics_gen = tfx.components.StatisticsGen(examples=examples).with_id(STATISTICS_GEN)
-    if cfg.data_validation_schema:
-      # A curated (or frozen) schema: checking the data against a schema
-      # inferred from that same data finds little.
-      schema_gen = tfx.components.ImportSchemaGen(
-          schema_file=cfg.data_validation_schema).with_id(SCHEMA_GEN)
-    else:
-      schema_gen = tfx.components.SchemaGen(
-          statistics=statistics_gen.outputs['statistics'],
-          infer_feature_shape=True).with_id(SCHEMA_GEN)
-    validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs['statistics'],
-        schema=schema_gen.outputs['schema']).with_id(EXAMPLE_VALIDATOR)
-    components += [statistics_gen, schema_gen, validator]
-    if cfg.data_validation_mode == 'fail':
-      gates.append(AnomaliesGate(anomalies=validator.outputs['anomalies'],
-                                 code_fingerprint=fps.of_component(AnomaliesGate)
-                                 ).with_id(ANOMALIES_GATE))
-      components.append(gates[-1])
-
-  teacher = cfg.teacher
-  trainer = ranker_trainer(
-      TEACHER_TRAINER, examples,
-      trainer_custom_config(teacher.model, teacher.train, ROLE_TEACHER_FINETUNED),
-      [F.SPLIT_TRAIN], F.SPLIT_DEV, checkpoint=checkpoint_of(teacher.model), fps=fps)
-  pretrained = ranker_trainer(
-      TEACHER_PRETRAINED, examples,
-      trainer_custom_config(teacher.model, dataclasses.replace(teacher.train, epochs=0),
-                            ROLE_TEACHER_PRETRAINED),
-      [F.SPLIT_TRAIN], F.SPLIT_DEV, checkpoint=checkpoint_of(teacher.model), fps=fps)
-  evaluator = RankingEvaluator(
-      examples=examples, model=trainer.outputs['model'],
-      baseline_model=pretrained.outputs['model'],
-      config_json=C.to_json(eval_spec.EvaluatorConfig(
-          candidate_role=ROLE_TEACHER_FINETUNED, baseline_role=ROLE_TEACHER_PRETRAINED,
-          selected_role=ROLE_TEACHER, first_stage_role=ROLE_BM25,
-          decision_split=F.SPLIT_DEV, report_splits=[F.SPLIT_TEST],
-          decision_metric=cfg.evaluation.decision_metric,
-          decision_score=cfg.evaluation.decision_score,
-          min_improvement=cfg.evaluation.min_improvement,
-          batch_size=cfg.evaluation.batch_size)),
-      code_fingerprint=fps.of_component(RankingEvaluator)).with_id(TEACHER_EVALUATOR)
-  for gate in gates:
-    # Every later stage descends from these two, so a gate stops the run
-    # before any training. Ordering only: not part of their cache keys.
-    trainer.add_upstream_node(gate)
-    pretrained.add_upstream_node(gate)
-  components += [trainer, pretrained, evaluator]
+  w = _Wiring(cfg, fps, checkpoint_nodes(cfg, fps))
+  components = list(w.checkpoints.values())
+  ingest, gates = ingestion(w)
+  teacher, teacher_evaluator = teacher_stage(w, gates)
+  components += ingest + teacher
   if cfg.semi_supervised:
-    components += semi_supervised_stages(cfg, examples, evaluator, checkpoint_of, fps)
-
+    components += semi_supervised_stages(w, teacher_evaluator)
   return tfx.dsl.Pipeline(
       pipeline_name=cfg.pipeline_name,
       pipeline_root=cfg.pipeline_root,
@@ -362,6 +327,78 @@ def create_pipeline(cfg: C.PipelineConfig,
       beam_pipeline_args=beam_pipeline_args or cfg.beam.pipeline_args())
 
 
+def ingestion(w: _Wiring):
+  """(nodes, gates): ingestion, then the checks that must pass before any training."""
+  cfg = w.cfg
+  example_gen = RankingExampleGen(
+      data_format=cfg.data.format, data_path=cfg.data.path,
+      config_json=json.dumps({'data': C.to_dict(cfg.data), 'splits': C.to_dict(cfg.splits),
+                              eg_spec.REQUIRED_SPLITS_CONFIG_KEY: required_splits(cfg)},
+                             sort_keys=True),
+      code_fingerprint=w.fps.of_component(RankingExampleGen)).with_id(EXAMPLE_GEN)
+  w.examples = example_gen.outputs['examples']
+  nodes, gates = [example_gen], []
+  if gated_splits(cfg):
+    # An SSD run without unlabelled data stops here, before any training.
+    gates.append(SplitsGate(examples=w.examples, required_splits=','.join(gated_splits(cfg)),
+                            code_fingerprint=w.fps.of_component(SplitsGate)).with_id(SPLITS_GATE))
+    nodes.append(gates[-1])
+  if cfg.data_validation:
+    checks, gate = data_validation(w)
+    nodes += checks
+    gates += [gate] if gate else []
+  return nodes, gates
+
+
+def data_validation(w: _Wiring):
+  """(nodes, gate): TFX's statistics, schema and validator, and the AnomaliesGate in `fail` mode."""
+  cfg = w.cfg
+  statistics_gen = tfx.components.StatisticsGen(examples=w.examples).with_id(STATISTICS_GEN)
+  if cfg.data_validation_schema:
+    # A curated (or frozen) schema: checking the data against a schema
+    # inferred from that same data finds little.
+    schema_gen = tfx.components.ImportSchemaGen(
+        schema_file=cfg.data_validation_schema).with_id(SCHEMA_GEN)
+  else:
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs['statistics'],
+        infer_feature_shape=True).with_id(SCHEMA_GEN)
+  validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs['statistics'],
+      schema=schema_gen.outputs['schema']).with_id(EXAMPLE_VALIDATOR)
+  gate = None
+  if cfg.data_validation_mode == 'fail':
+    gate = AnomaliesGate(anomalies=validator.outputs['anomalies'],
+                         code_fingerprint=w.fps.of_component(AnomaliesGate)).with_id(ANOMALIES_GATE)
+  return [statistics_gen, schema_gen, validator] + ([gate] if gate else []), gate
+
+
+def teacher_stage(w: _Wiring, gates: list):
+  """(nodes, evaluator): T fine-tuned, the untrained checkpoint, and the selection between them."""
+  teacher = w.cfg.teacher
+  trainer = w.trainer(
+      TEACHER_TRAINER, w.examples,
+      trainer_custom_config(teacher.model, teacher.train, ROLE_TEACHER_FINETUNED),
+      [F.SPLIT_TRAIN], F.SPLIT_DEV, teacher.model)
+  pretrained = w.trainer(
+      TEACHER_PRETRAINED, w.examples,
+      trainer_custom_config(teacher.model, dataclasses.replace(teacher.train, epochs=0),
+                            ROLE_TEACHER_PRETRAINED),
+      [F.SPLIT_TRAIN], F.SPLIT_DEV, teacher.model)
+  evaluator = w.evaluator(
+      TEACHER_EVALUATOR,
+      _evaluator_config(w.cfg, candidate_role=ROLE_TEACHER_FINETUNED,
+                        baseline_role=ROLE_TEACHER_PRETRAINED, selected_role=ROLE_TEACHER,
+                        min_improvement=w.cfg.evaluation.min_improvement),
+      model=trainer.outputs['model'], baseline_model=pretrained.outputs['model'])
+  for gate in gates:
+    # Every later stage descends from these two, so a gate stops the run
+    # before any training. Ordering only: not part of their cache keys.
+    trainer.add_upstream_node(gate)
+    pretrained.add_upstream_node(gate)
+  return [trainer, pretrained, evaluator], evaluator
+
+
 def _evaluator_config(cfg: C.PipelineConfig, **kwargs) -> str:
   return C.to_json(eval_spec.EvaluatorConfig(
       first_stage_role=ROLE_BM25, decision_split=F.SPLIT_DEV, report_splits=[F.SPLIT_TEST],
@@ -369,63 +406,68 @@ def _evaluator_config(cfg: C.PipelineConfig, **kwargs) -> str:
       decision_score=cfg.evaluation.decision_score, **kwargs))
 
 
-def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
-                           checkpoint_of, fps: code_fp.NodeFingerprints) -> list:
+def semi_supervised_stages(w: _Wiring, teacher_evaluator) -> list:
   """Rounds of pseudo-label → T', then distillation, evaluation and push."""
-  check_size_at_run_time = check_teacher_prime_size(cfg)
-  tp = cfg.teacher_prime
-  if tp.rounds < 0:
+  cfg = w.cfg
+  if cfg.teacher_prime.rounds < 0:
     raise C.ConfigError(f'teacher_prime.rounds must be >= 0 (0: distil S straight from T), '
-                        f'got {tp.rounds}')
+                        f'got {cfg.teacher_prime.rounds}')
   if cfg.student.hybrid and not cfg.splits.calibration_queries:
     raise C.ConfigError('student.hybrid needs splits.calibration_queries > 0: the fusion '
                         'weight is fitted on the calibration split, never on dev, which '
                         'decides blessing')
+  nodes, teacher, prior = teacher_prime_rounds(w, teacher_evaluator)
+  if cfg.student.enabled:
+    nodes += student_stage(w, teacher, prior)
+  return nodes
+
+
+def teacher_prime_rounds(w: _Wiring, teacher_evaluator):
+  """(nodes, best teacher, last evaluation): each round pseudo-labels, trains T'_r, selects.
+
+  A round is gated by the previous round's blessing (selection: dev): the
+  first T' that dev does not bless ends the iteration, and later rounds pass
+  the best teacher through untrained. Each evaluator reuses the scores of the
+  one before it (the teacher it compares against was scored there on the
+  same rows; score_store.py).
+  """
+  cfg, tp = w.cfg, w.cfg.teacher_prime
+  check_size_at_run_time = check_teacher_prime_size(cfg)
   noise = C.resolve_noise(tp.mode, tp.noise)
-  components = []
-  teacher = teacher_evaluator.outputs['selected_model']
-  teacher_role = ROLE_TEACHER
-  gate = None
-  # Each evaluator reuses the scores of the one before it (the teacher it
-  # compares against was scored there on the same rows; score_store.py).
-  prior = teacher_evaluator.outputs['evaluation']
+  teacher, teacher_role = teacher_evaluator.outputs['selected_model'], ROLE_TEACHER
+  prior, gate, nodes = teacher_evaluator.outputs['evaluation'], None, []
   pl_cfg = dict(tp.pseudo_label)
   pl_cfg.setdefault('splits', [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED])
   for r in range(1, tp.rounds + 1):
-    labeler = PseudoLabeler(
-        examples=examples, model=teacher, gate_blessing=gate,
-        config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig,
-                                          dict(pl_cfg, teacher_role=teacher_role))),
-        code_fingerprint=fps.of_component(PseudoLabeler)).with_id(pseudo_labeler_id(r))
-    trainer = ranker_trainer(
+    labeler = w.labeller(pseudo_labeler_id(r), teacher, dict(pl_cfg, teacher_role=teacher_role),
+                         gate_blessing=gate)
+    trainer = w.trainer(
         teacher_prime_trainer_id(r), labeler.outputs['pseudo_labelled'],
         trainer_custom_config(
             teacher_prime_model(cfg), tp.train, teacher_prime_role(r),
             objective=tp.objective, noise=noise, warm_start=tp.warm_start,
             check_size_against_base=check_size_at_run_time, mode=tp.mode),
-        [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], F.SPLIT_TRAIN, base_model=teacher,
-        checkpoint=None if tp.warm_start else checkpoint_of(teacher_prime_model(cfg)),
-        fps=fps)
-    evaluator = RankingEvaluator(
-        examples=examples, model=trainer.outputs['model'], baseline_model=teacher,
-        gate_blessing=gate, prior_evaluation=prior,
-        config_json=_evaluator_config(
-            cfg, candidate_role=teacher_prime_role(r), baseline_role=teacher_role,
-            selected_role=f'teacher_after_r{r}', report_models=[eval_spec.CANDIDATE],
-            always_select_candidate=tp.selection == C.SELECTION_ALWAYS),
-        code_fingerprint=fps.of_component(RankingEvaluator)).with_id(teacher_prime_evaluator_id(r))
-    components += [labeler, trainer, evaluator]
-    teacher = evaluator.outputs['selected_model']
-    teacher_role = f'teacher_after_r{r}'
+        [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], F.SPLIT_TRAIN,
+        None if tp.warm_start else teacher_prime_model(cfg), base_model=teacher)
+    evaluator = w.evaluator(
+        teacher_prime_evaluator_id(r),
+        _evaluator_config(cfg, candidate_role=teacher_prime_role(r), baseline_role=teacher_role,
+                          selected_role=f'teacher_after_r{r}', report_models=[eval_spec.CANDIDATE],
+                          always_select_candidate=tp.selection == C.SELECTION_ALWAYS),
+        model=trainer.outputs['model'], baseline_model=teacher, gate_blessing=gate,
+        prior_evaluation=prior)
+    nodes += [labeler, trainer, evaluator]
+    teacher, teacher_role = evaluator.outputs['selected_model'], f'teacher_after_r{r}'
     prior = evaluator.outputs['evaluation']
-    # selection: dev stops the rounds at the first T' that dev does not
-    # bless; selection: always goes on regardless.
+    # selection: always goes on whatever dev says.
     gate = evaluator.outputs['blessing'] if tp.selection == C.SELECTION_DEV else None
+  return nodes, teacher, prior
 
-  st = cfg.student
-  if not st.enabled:
-    return components
-  transfer_cfg = dict(st.transfer)
+
+def student_stage(w: _Wiring, teacher, prior) -> list:
+  """The best teacher labels the transfer set; S learns it, S_sup the labels; evaluate, push."""
+  cfg, st = w.cfg, w.cfg.student
+  transfer_cfg = dict(st.transfer, teacher_role=ROLE_BEST_TEACHER)
   # The calibration split is scored too (never trained on) so the student
   # trainer can fit the hybrid weight on it.
   calibration = [F.SPLIT_CALIBRATION] if cfg.splits.calibration_queries else []
@@ -433,53 +475,44 @@ def semi_supervised_stages(cfg: C.PipelineConfig, examples, teacher_evaluator,
   # The trainers' eval split: where the hybrid weight is fitted (run_fn reads
   # it for nothing else).
   fit_split = F.SPLIT_CALIBRATION if st.hybrid else F.SPLIT_TRAIN
-  transfer = PseudoLabeler(
-      examples=examples, model=teacher,
-      config_json=C.to_json(C.from_dict(pl_spec.PseudoLabelConfig,
-                                        dict(transfer_cfg, teacher_role=ROLE_BEST_TEACHER))),
-      code_fingerprint=fps.of_component(PseudoLabeler)).with_id(TRANSFER_LABELER)
-  student = ranker_trainer(
+  transfer = w.labeller(TRANSFER_LABELER, teacher, transfer_cfg)
+  student = w.trainer(
       STUDENT_TRAINER, transfer.outputs['pseudo_labelled'],
       trainer_custom_config(st.model, st.train, ROLE_STUDENT,
                             objective=st.objective, noise=C.SSD_NOISE, hybrid=st.hybrid,
                             candidates_k=cfg.splits.candidates_k),
-      [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], fit_split, checkpoint=checkpoint_of(st.model),
-      fps=fps)
-  components += [transfer, student]
-  baseline = None
+      [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], fit_split, st.model)
+  nodes, baseline = [transfer, student], None
   if st.supervised_baseline:
-    supervised = ranker_trainer(
-        STUDENT_SUPERVISED, examples,
+    supervised = w.trainer(
+        STUDENT_SUPERVISED, w.examples,
         trainer_custom_config(
             st.model, st.train, ROLE_STUDENT_SUPERVISED,
             objective=C.ObjectiveConfig(hard_loss=st.objective.hard_loss, hard_weight=1.0,
                                         soft_weight=0.0),
             noise=C.SSD_NOISE, hybrid=st.hybrid, candidates_k=cfg.splits.candidates_k),
-        [F.SPLIT_TRAIN], fit_split, checkpoint=checkpoint_of(st.model), fps=fps)
-    components.append(supervised)
+        [F.SPLIT_TRAIN], fit_split, st.model)
+    nodes.append(supervised)
     baseline = supervised.outputs['model']
   # The model now in production is read from the push destination by the
   # evaluator itself (no resolver: open-source KFP cannot run one), so the
   # same model is found locally and on every Kubeflow backend.
-  production_dir = serving_dir(cfg) if compares_with_production(cfg) else None
-  evaluator = RankingEvaluator(
-      examples=examples, model=student.outputs['model'], baseline_model=baseline,
-      teacher_model=teacher, prior_evaluation=prior,
-      config_json=_evaluator_config(
+  evaluator = w.evaluator(
+      STUDENT_EVALUATOR,
+      _evaluator_config(
           cfg, candidate_role=ROLE_STUDENT, baseline_role=ROLE_STUDENT_SUPERVISED,
           teacher_role=ROLE_BEST_TEACHER, last_blessed_role=ROLE_LAST_BLESSED_STUDENT,
           selected_role=ROLE_STUDENT, must_beat_first_stage=cfg.blessing.must_beat_first_stage,
-          min_improvement=cfg.blessing.min_improvement,
-          retention=cfg.blessing.retention,
+          min_improvement=cfg.blessing.min_improvement, retention=cfg.blessing.retention,
           report_models=[eval_spec.CANDIDATE, eval_spec.BASELINE],
-          production_dir=production_dir),
-      code_fingerprint=fps.of_component(RankingEvaluator)).with_id(STUDENT_EVALUATOR)
-  components.append(evaluator)
+          production_dir=serving_dir(cfg) if compares_with_production(cfg) else None),
+      model=student.outputs['model'], baseline_model=baseline, teacher_model=teacher,
+      prior_evaluation=prior)
+  nodes.append(evaluator)
   if cfg.push.enabled:
-    pusher = tfx.components.Pusher(
+    nodes.append(tfx.components.Pusher(
         model=student.outputs['model'], model_blessing=evaluator.outputs['blessing'],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir(cfg))),
-    ).with_id(STUDENT_PUSHER)
-    components.append(pusher)
-  return components
+    ).with_id(STUDENT_PUSHER))
+  return nodes
