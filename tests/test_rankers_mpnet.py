@@ -18,6 +18,7 @@ import tensorflow as tf
 import tf_keras
 
 from rankers import checkpoint
+from rankers import export
 from rankers import models
 from rankers import mpnet
 from rankers import tokenization
@@ -145,15 +146,15 @@ def test_mpnet_pairs_are_framed_as_hf_frames_them(tiny_vocab):
   assert counts['truncated_pairs'] == 1
 
 
-def test_tiny_checkpoint_round_trip(tiny_vocab, tmp_path):
-  """Export then import gives the same model, framing and special tokens."""
+def test_tiny_export_round_trip(tiny_vocab, tmp_path):
+  """A SavedModel export and its HF checkpoint score like the model, with
+  MPNet's framing and special tokens (T' -> student goes through this)."""
   config = RankerConfig('cross_encoder', encoder=_tiny_config(), vocab_file=tiny_vocab,
                         max_length=16, query_max_length=8)
   ranker = models.build_ranker(config, seed=3)
   assert ranker.tokenizer.special_tokens == tokenization.MPNET_TOKENS
-  directory = checkpoint.write_hf_checkpoint(
-      str(tmp_path / 'ckpt'), ranker.encoder, tiny_vocab, True, head=ranker.model.score_head,
-      special_tokens=ranker.tokenizer.special_tokens)
+  export_dir = export.export_ranker(ranker, str(tmp_path / 'export'))
+  directory = export.checkpoint_dir_of(export_dir)
   with open(os.path.join(directory, 'config.json')) as f:
     hf_config = json.load(f)
   assert (hf_config['model_type'], hf_config['pad_token_id'],
@@ -163,8 +164,10 @@ def test_tiny_checkpoint_round_trip(tiny_vocab, tmp_path):
                                              max_length=16, query_max_length=8))
   assert rebuilt.config.encoder.shape_dict() == ranker.config.encoder.shape_dict()
   queries, docs = ['apple cat', 'dog'], ['red blue the', 'lemon grape']
-  np.testing.assert_allclose(rebuilt.score(queries, docs).numpy(),
-                             ranker.score(queries, docs).numpy(), atol=1e-5)
+  expected = ranker.score(queries, docs).numpy()
+  np.testing.assert_allclose(rebuilt.score(queries, docs).numpy(), expected, atol=1e-5)
+  np.testing.assert_allclose(export.load_scorer(export_dir).score(queries, docs), expected,
+                             atol=1e-5)
 
 
 def test_special_tokens_map_overrides_defaults(tmp_path):
