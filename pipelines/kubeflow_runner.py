@@ -20,6 +20,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipelines import kubeflow_spec
 from pipelines import pipeline as P
+from runconfig import checkpoints
 from runconfig import config as C
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
@@ -34,7 +35,7 @@ def local_paths(cfg: C.PipelineConfig) -> Dict[str, str]:
   """Config paths that are not URIs ({key: path}): a cluster pod reads them
   inside its container, where a path of the building machine rarely exists.
 
-  The named checkpoint (`minilm-l6`) is not a path: the image holds it.
+  Named checkpoints (`minilm-l6`, `mpnet-base`) are not paths: the image holds them.
   """
   cfg = kubeflow_config(cfg)
   candidates = {
@@ -48,13 +49,13 @@ def local_paths(cfg: C.PipelineConfig) -> Dict[str, str]:
     model = getattr(cfg, stage).model
     if model is None:
       continue
-    if model.checkpoint and model.checkpoint != C.MINILM_CHECKPOINT:
+    if model.checkpoint and not checkpoints.is_named(model.checkpoint):
       candidates[f'{stage}.model.checkpoint'] = model.checkpoint
     candidates[f'{stage}.model.vocab_file'] = model.vocab_file
   return {k: v for k, v in candidates.items() if v and '://' not in v}
 
 
-# Where the image keeps the named checkpoint (`minilm-l6`): the Dockerfile runs
+# Where the image keeps the named checkpoints (`minilm-l6`, `mpnet-base`): the Dockerfile runs
 # `ssd weights --cache_dir=` this path, world-readable, so a pod finds it
 # whatever its user and home (tests/test_container_images.py checks both ends).
 IMAGE_WEIGHTS_DIR = '/opt/ssd-rankers/weights'

@@ -20,6 +20,7 @@ from components.anomalies_gate import anomalies as anomalies_lib
 from components.ranking_evaluator import spec as eval_spec
 from pipelines import pipeline as P
 from pipelines import store_lock
+from runconfig import checkpoints
 from runconfig import config as C
 from pipelines import mlmd_store as lineage
 
@@ -37,7 +38,7 @@ def _localize_model(model: Optional[C.ModelConfig]) -> Optional[C.ModelConfig]:
   if model is None:
     return None
   checkpoint = model.checkpoint
-  if checkpoint and checkpoint != C.MINILM_CHECKPOINT:
+  if checkpoint and not checkpoints.is_named(checkpoint):
     checkpoint = _local_abspath(checkpoint)
   return dataclasses.replace(model, checkpoint=checkpoint,
                              vocab_file=_local_abspath(model.vocab_file))

@@ -56,6 +56,7 @@ from components.ranking_example_gen import spec as eg_spec
 from components.ranking_example_gen.component import RankingExampleGen
 from pipelines import code_fingerprint as code_fp
 from rankdata import features as F
+from runconfig import checkpoints
 from runconfig import config as C
 
 TRAINER_RUN_FN = 'components.ranker_trainer.module.run_fn'
@@ -207,7 +208,7 @@ def checkpoint_nodes(cfg: C.PipelineConfig, fps: code_fp.NodeFingerprints
         node_id, n = f'{base}_{n}', n + 1
     used.add(node_id)
     # The weights cache only matters for the name it resolves (local runs).
-    cache_dir = cfg.cache_dir if source == C.MINILM_CHECKPOINT else ''
+    cache_dir = cfg.cache_dir if checkpoints.is_named(source) else ''
     nodes[source] = PretrainedCheckpointComponent(
         source=source, cache_dir=cache_dir,
         code_fingerprint=fps.of_component(PretrainedCheckpointComponent)).with_id(node_id)

@@ -23,17 +23,22 @@ MPNET_CHECKPOINT = 'mpnet-base'
 
 @dataclasses.dataclass(frozen=True)
 class NamedCheckpoint:
-  """A checkpoint the weights cache holds: its folder and its files' sha256."""
+  """A checkpoint the weights cache holds: its folder, its files' sha256, and
+  its size (so `ssd validate` checks T' >= T and max_length without the files;
+  tests/test_ssd_weights.py checks them against the real config.json)."""
   name: str
   dirname: str
   files: Dict[str, str]   # path inside the folder -> sha256
+  num_layers: int
+  hidden_size: int
+  max_tokens: int         # the longest input its position embeddings allow
 
 
 MINILM = NamedCheckpoint(MINILM_CHECKPOINT, 'minilm-l6-h384-uncased', {
     'config.json': '953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41',
     'model.safetensors': '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db',
     'vocab.txt': '07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3',
-})
+}, num_layers=6, hidden_size=384, max_tokens=512)
 # The files of the HF repository a ranker reads (weights, config, vocabulary,
 # special tokens) and the sentence-transformers pooling it was trained with.
 MPNET = NamedCheckpoint(MPNET_CHECKPOINT, 'all-mpnet-base-v2', {
@@ -44,7 +49,7 @@ MPNET = NamedCheckpoint(MPNET_CHECKPOINT, 'all-mpnet-base-v2', {
     'special_tokens_map.json': '9ef40e9c160511bf3f46ceb71f1471dafa1e9473d5120bb816c36b2efa75f8ba',
     'modules.json': '84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf',
     '1_Pooling/config.json': 'a37f83ada23e7887be6b88f4998927dbeac0038af301553c7cd5461413bf1a56',
-})
+}, num_layers=12, hidden_size=768, max_tokens=512)   # 514 positions, 2 taken by the padding offset
 NAMED_CHECKPOINTS: Dict[str, NamedCheckpoint] = {c.name: c for c in (MINILM, MPNET)}
 
 # MiniLM's, under the names callers used before there were two.

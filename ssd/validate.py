@@ -32,6 +32,7 @@ from rankdata import metrics
 from rankdata import splits as rsplits
 from rankdata import trec
 from rankers import config as RC
+from runconfig import checkpoints
 from runconfig import config as C
 from ssd import storage
 
@@ -39,9 +40,6 @@ BEAM_RUNNING_MODES = ('in_memory', 'multi_threading', 'multi_processing')
 DATA_VALIDATION_MODES = ('warn', 'fail')
 # What a Hugging Face-format BERT checkpoint directory must hold.
 CHECKPOINT_FILES = ('config.json', 'vocab.txt', 'model.safetensors')
-# (layers, hidden size) of the `minilm-l6` checkpoint, for the T' size check
-# when it is not downloaded yet (it may be fetched at run time).
-MINILM_SIZE = (6, 384)
 DEFAULT_MAX_POSITIONS = 512
 VOCAB_SPECIAL_TOKENS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 
@@ -253,8 +251,9 @@ def model_size(out: _Problems, key: str, model: C.ModelConfig,
     if model.vocab_file:
       out.add(f'{key}.vocab_file', f'is ignored when {key}.checkpoint is set (the '
               'checkpoint brings its vocab.txt); remove one of them')
-    if model.checkpoint == C.MINILM_CHECKPOINT:
-      size = MINILM_SIZE
+    if checkpoints.is_named(model.checkpoint):
+      named = checkpoints.named(model.checkpoint)
+      size, positions = (named.num_layers, named.hidden_size), named.max_tokens
     elif is_uri(model.checkpoint):
       pass
     elif _check_existing(out, f'{key}.checkpoint', model.checkpoint, 'dir'):
@@ -295,12 +294,27 @@ def _check_objective(out: _Problems, key: str, objective: C.ObjectiveConfig,
   # One temperature per stage: the pseudo-labeller's (pseudo_label /
   # transfer `temperature`), not the objective's.
   out.one_of(f'{key}.pseudo_targets', objective.pseudo_targets, C.PSEUDO_TARGETS)
+  out.one_of(f'{key}.embedding_loss', objective.embedding_loss,
+             (C.EMBEDDING_LOSS_OFF,) + RC.EMBEDDING_LOSSES)
+  out.at_least(f'{key}.embedding_weight', objective.embedding_weight, 0)
   # The trainer takes the hard loss from the objective; a different
   # train.loss would be silently ignored, so it is refused instead.
   if train.loss != objective.hard_loss:
     out.add(f'{train_key}.loss', f'{train.loss!r} is ignored because {key} is set (its '
             f'hard_loss {objective.hard_loss!r} is used); set {key}.hard_loss instead, or '
             'make both equal')
+
+
+def _check_embedding_targets(out: _Problems, key: str, objective: C.ObjectiveConfig,
+                             model: C.ModelConfig, teachers: List[C.ModelConfig]) -> None:
+  """Embedding-level pseudo-labels need a bi-encoder learner and teachers."""
+  if not C.uses_teacher_embeddings(objective):
+    return
+  found = [model.architecture] + [t.architecture for t in teachers]
+  if any(a != 'bi_encoder' for a in found):
+    out.add(f'{key}.embedding_loss', f'{objective.embedding_loss!r} needs a bi_encoder '
+            f'model and bi_encoder teachers (embeddings of single texts); got model '
+            f'{model.architecture}, teachers {found[1:]}')
 
 
 def _check_noise(out: _Problems, key: str, noise: C.NoiseConfig) -> None:
@@ -417,12 +431,16 @@ def problems(cfg: C.PipelineConfig) -> List[str]:
     _check_train(out, 'teacher_prime.train', tp.train)
     _check_objective(out, 'teacher_prime.objective', tp.objective, 'teacher_prime.train',
                      tp.train)
+    _check_embedding_targets(out, 'teacher_prime.objective', tp.objective, tp_model,
+                             [cfg.teacher.model, tp_model])
     _check_noise(out, 'teacher_prime.noise', tp.noise)
     _check_pseudo_label(out, 'teacher_prime.pseudo_label', tp.pseudo_label)
     st = cfg.student
     model_size(out, 'student.model', st.model, cfg.cache_dir)
     _check_train(out, 'student.train', st.train)
     _check_objective(out, 'student.objective', st.objective, 'student.train', st.train)
+    _check_embedding_targets(out, 'student.objective', st.objective, st.model,
+                             [cfg.teacher.model] + ([tp_model] if tp.rounds else []))
     _check_pseudo_label(out, 'student.transfer', st.transfer)
     out.at_least('blessing.retention', cfg.blessing.retention, 0)
     if st.hybrid and not cfg.splits.calibration_queries:

@@ -25,6 +25,7 @@ from tfx.utils import dependency_utils
 import yaml
 
 from pipelines import kubeflow_runner
+from runconfig import checkpoints
 from runconfig import config as C
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,6 +100,9 @@ def test_the_image_puts_the_checkpoint_where_the_compiled_spec_looks():
   assert not weights_dir.startswith(('/root', '/home', '~')) and os.path.isabs(weights_dir)
   commands = run_commands('Dockerfile')
   assert ['ssd', 'weights', f'--cache_dir={weights_dir}'] in commands
+  for name in checkpoints.NAMED_CHECKPOINTS:   # every name a config may use
+    if name != checkpoints.MINILM.name:
+      assert ['ssd', 'weights', f'--model={name}', f'--cache_dir={weights_dir}'] in commands, name
   assert ['chmod', '-R', 'a+rX', weights_dir] in commands   # any pod user may read it
 
 

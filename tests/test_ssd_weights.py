@@ -85,3 +85,17 @@ def test_named_checkpoints_share_the_cache(tmp_path):
     checkpoints.resolve_checkpoint('mpnet-base', cache)
   with pytest.raises(checkpoints.WeightsError, match=r"unknown checkpoint name 'bert-large'"):
     weights.ensure('bert-large', cache)
+
+
+@pytest.mark.parametrize('name,env', [('minilm-l6', 'SSD_MINILM_DIR'), ('mpnet-base', 'SSD_MPNET_DIR')])
+def test_named_sizes_are_the_checkpoints_own(name, env):
+  """`ssd validate` checks sizes from NamedCheckpoint without the files; they must be true."""
+  import json  # pylint: disable=g-import-not-at-top
+  directory = os.environ.get(env)
+  assert directory, f'run through `make test`, which fetches {name} and sets {env}'
+  with open(os.path.join(directory, 'config.json')) as f:
+    hf = json.load(f)
+  named = checkpoints.named(name)
+  assert (named.num_layers, named.hidden_size) == (hf['num_hidden_layers'], hf['hidden_size'])
+  offset = hf.get('pad_token_id', 0) + 1 if hf['model_type'] == 'mpnet' else 0
+  assert named.max_tokens == hf['max_position_embeddings'] - offset

@@ -104,6 +104,17 @@ def test_smaller_teacher_prime_is_rejected(tmp_path):
   assert '1 layers x 32 hidden < 2 x 32' in found[0]
 
 
+def test_named_checkpoints_are_sized_without_their_files(tmp_path):
+  """T = minilm-l6, T' = mpnet-base (larger): valid; the other way round: smaller."""
+  def model(name):
+    return f'{{checkpoint: {name}, vocab_file: null}}'
+  assert _problems(tmp_path, [f'teacher.model={model("minilm-l6")}',
+                              f'teacher_prime.model={model("mpnet-base")}']) == []
+  found = _problems(tmp_path, [f'teacher.model={model("mpnet-base")}',
+                               f'teacher_prime.model={model("minilm-l6")}'])
+  assert len(found) == 1 and '6 layers x 384 hidden < 12 x 768' in found[0]
+
+
 def _checkpoint(tmp_path, vocab_lines=10, vocab_size=10, files=V.CHECKPOINT_FILES):
   directory = tmp_path / 'ckpt'
   directory.mkdir()
