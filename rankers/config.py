@@ -23,6 +23,8 @@ SIMILARITIES = ('cosine', 'dot')
 # configs can be checked without importing TensorFlow; a test keeps them equal.
 HARD_LOSSES = ('listwise_softmax_ce', 'pointwise_mse', 'pointwise_sigmoid_ce')
 SOFT_LOSSES = ('listwise_kl', 'margin_mse', 'mse')
+# rankers/losses.py's EMBEDDING_LOSSES (student vs teacher text embeddings).
+EMBEDDING_LOSSES = ('cosine', 'mse')
 
 # Fields of EncoderConfig that describe the network's shape (they must match
 # a checkpoint); the others (dropout, stochastic depth) are free to change.

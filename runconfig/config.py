@@ -121,6 +121,14 @@ MODES = ('ssd', 'noisy_student')
 SELECTION_DEV, SELECTION_ALWAYS = 'dev', 'always'
 SELECTIONS = (SELECTION_DEV, SELECTION_ALWAYS)
 PSEUDO_TARGETS = ('soft', 'hard')
+# ObjectiveConfig.embedding_loss: off, or a name in rankers.config.EMBEDDING_LOSSES.
+EMBEDDING_LOSS_OFF = 'none'
+
+
+def uses_teacher_embeddings(objective: Optional['ObjectiveConfig']) -> bool:
+  """Whether a trainer with this objective learns the teacher's embeddings
+  (so its pseudo-labeller must write them)."""
+  return objective is not None and objective.embedding_loss != EMBEDDING_LOSS_OFF
 
 
 def resolve_noise(mode: str, noise: NoiseConfig) -> NoiseConfig:
@@ -160,6 +168,16 @@ class ObjectiveConfig:
   # Cap on the pseudo-labelled lists a trainer samples (seeded) per run: the
   # unlabelled corpus is many times the labelled set, the CPU budget is not.
   max_soft_lists: Optional[int] = None
+  # Embedding-level pseudo-labels (bi-encoder teacher and student only):
+  # `none` (off), `mse` (||p(s) - t||^2) or `cosine` (1 - cos(p(s), t))
+  # between the student's pooled embedding s of each query and document in
+  # its training lists and the teacher's embedding t of the same text, which
+  # the pseudo-labeller then writes (EMBEDDING_LOSS_OFF: it writes none).
+  # p is a linear projection, trained with the model and never exported,
+  # when the two widths differ (the identity otherwise).
+  embedding_loss: str = 'none'
+  # Weight of that term beside the hard and soft losses.
+  embedding_weight: float = 1.0
 
 
 @dataclasses.dataclass
