@@ -439,6 +439,7 @@ def teacher_prime_rounds(w: _Wiring, teacher_evaluator):
   prior, gate, nodes = teacher_evaluator.outputs['evaluation'], None, []
   pl_cfg = dict(tp.pseudo_label)
   pl_cfg.setdefault('splits', [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED])
+  pl_cfg['emit_embeddings'] = C.uses_teacher_embeddings(tp.objective)
   for r in range(1, tp.rounds + 1):
     labeler = w.labeller(pseudo_labeler_id(r), teacher, dict(pl_cfg, teacher_role=teacher_role),
                          gate_blessing=gate)
@@ -468,7 +469,8 @@ def teacher_prime_rounds(w: _Wiring, teacher_evaluator):
 def student_stage(w: _Wiring, teacher, prior) -> list:
   """The best teacher labels the transfer set; S learns it, S_sup the labels; evaluate, push."""
   cfg, st = w.cfg, w.cfg.student
-  transfer_cfg = dict(st.transfer, teacher_role=ROLE_BEST_TEACHER)
+  transfer_cfg = dict(st.transfer, teacher_role=ROLE_BEST_TEACHER,
+                      emit_embeddings=C.uses_teacher_embeddings(st.objective))
   # The calibration split is scored too (never trained on) so the student
   # trainer can fit the hybrid weight on it.
   calibration = [F.SPLIT_CALIBRATION] if cfg.splits.calibration_queries else []

@@ -128,6 +128,27 @@ def margin_mse(scores: tf.Tensor, teacher_scores: tf.Tensor, mask: tf.Tensor,
   return _weighted_mean(list_losses, list_weights)
 
 
+def embedding_mse(student: tf.Tensor, teacher: tf.Tensor,
+                  mask: tf.Tensor) -> tf.Tensor:
+  """Mean over masked-in rows of the squared distance ||s - t||^2.
+
+  student, teacher: [N, H] embeddings of the same N texts; mask: bool [N].
+  For unit vectors this is 2 - 2 cos(s, t). 0 when no row is masked in.
+  """
+  errors = tf.reduce_sum(tf.square(tf.cast(student, tf.float32)
+                                   - tf.cast(teacher, tf.float32)), axis=-1)
+  return _weighted_mean(errors, tf.cast(mask, tf.float32))
+
+
+def embedding_cosine(student: tf.Tensor, teacher: tf.Tensor,
+                     mask: tf.Tensor) -> tf.Tensor:
+  """Mean over masked-in rows of 1 - cos(s, t) (scale-free); 0 when none."""
+  cosine = tf.reduce_sum(
+      tf.math.l2_normalize(tf.cast(student, tf.float32), axis=-1)
+      * tf.math.l2_normalize(tf.cast(teacher, tf.float32), axis=-1), axis=-1)
+  return _weighted_mean(1.0 - cosine, tf.cast(mask, tf.float32))
+
+
 LossFn = Callable[..., tf.Tensor]
 # Hard losses: fn(scores, labels, mask, weights=None, **kwargs).
 LOSSES: Dict[str, LossFn] = {
@@ -144,6 +165,20 @@ SOFT_LOSSES: Dict[str, LossFn] = {
     'margin_mse': margin_mse,
 }
 TEMPERATURE_LOSSES = ('listwise_kl',)
+# Embedding losses: fn(student [N, H], teacher [N, H], mask [N]) -> scalar;
+# the student's and the teacher's embedding of the same text (training.py:
+# EmbeddingDistillation).
+EMBEDDING_LOSSES: Dict[str, LossFn] = {
+    'mse': embedding_mse,
+    'cosine': embedding_cosine,
+}
+
+
+def get_embedding_loss(name: str) -> LossFn:
+  if name not in EMBEDDING_LOSSES:
+    raise ValueError(f'unknown embedding loss {name!r}; known: '
+                     f'{sorted(EMBEDDING_LOSSES)}')
+  return EMBEDDING_LOSSES[name]
 
 
 def get_loss(name: str) -> LossFn:

@@ -252,6 +252,26 @@ class Ranker(tf.Module):
                                doc_noise=doc_noise)
     return self.score_lists_fn(queries, docs, mask)
 
+  def score_lists_with_embeddings(self, queries, docs, mask,
+                                  doc_noise: Optional[tokenization.PieceNoise]
+                                  = None):
+    """Training graphs only (bi-encoder): scores [B, L] as `score_lists`,
+    plus the pooled embeddings they come from: queries [B, H] and the
+    unmasked documents [P, H], with their flat positions [P] in [B * L]."""
+    self._require_bi_encoder('score_lists_with_embeddings')
+    shape = tf.shape(docs)
+    positions = tf.where(tf.reshape(mask, [-1]))[:, 0]
+    flat_docs = tf.gather(tf.reshape(docs, [-1]), positions)
+    rows = positions // tf.cast(shape[1], tf.int64)
+    query_embedding = self._embed_queries(queries, True)
+    doc_embedding = self._embed_documents(flat_docs, True, doc_noise)
+    scores = self.model.score_embeddings(tf.gather(query_embedding, rows),
+                                         doc_embedding)
+    flat = tf.scatter_nd(positions[:, tf.newaxis], scores,
+                         tf.cast([shape[0] * shape[1]], tf.int64))
+    return (tf.reshape(flat, shape), query_embedding, doc_embedding,
+            positions)
+
   def _score_lists(self, queries, docs, mask, training: bool,
                    doc_noise: Optional[tokenization.PieceNoise] = None
                    ) -> tf.Tensor:

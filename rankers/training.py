@@ -233,6 +233,90 @@ class Objective:
     return self
 
 
+@dataclasses.dataclass
+class EmbeddingDistillation:
+  """Embedding-level pseudo-labels: the teacher's embedding of each text.
+
+  A bi-encoder student learns, beside its score losses, to embed each query
+  and document of its training lists as the teacher does: `loss` (a name
+  in losses.EMBEDDING_LOSSES) between the student's pooled embedding p(s)
+  (unit length under cosine similarity) and the teacher's t of the same
+  text, over the texts of a batch that have one, times `weight`. p is a
+  linear map (no bias) from the student's width to the teacher's, made by
+  `build` only when the widths differ, trained with the student and held
+  here, never by the ranker: the export does not contain it.
+  """
+  loss: str
+  weight: float
+  queries: Dict[str, np.ndarray]     # query text -> teacher embedding [Ht]
+  documents: Dict[str, np.ndarray]   # document text -> teacher embedding [Ht]
+  projection: Optional[keras.layers.Dense] = None
+
+  @property
+  def teacher_dim(self) -> int:
+    for table in (self.queries, self.documents):
+      for vector in table.values():
+        return int(np.shape(vector)[-1])
+    raise ValueError('EmbeddingDistillation has no teacher embedding')
+
+  def validate(self) -> 'EmbeddingDistillation':
+    losses.get_embedding_loss(self.loss)
+    if not (math.isfinite(self.weight) and self.weight >= 0):
+      raise ValueError(f'EmbeddingDistillation.weight must be finite and >= 0, '
+                       f'got {self.weight}')
+    dims = {np.shape(v)[-1] for t in (self.queries, self.documents) for v in t.values()}
+    if len(dims) != 1:
+      raise ValueError(f'teacher embeddings must share one width, got {sorted(dims)}')
+    return self
+
+  def build(self, student_dim: int, seed: int = 0) -> None:
+    """Makes the projection when the student's width is not the teacher's."""
+    if student_dim == self.teacher_dim:
+      self.projection = None
+      return
+    self.projection = keras.layers.Dense(
+        self.teacher_dim, use_bias=False, name='embedding_projection',
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed))
+    self.projection.build((None, student_dim))
+
+  @property
+  def trainable_variables(self) -> list:
+    return [] if self.projection is None else list(self.projection.trainable_variables)
+
+  def targets(self, batch: ListData) -> List[np.ndarray]:
+    """[query targets [B, Ht], their mask [B], document targets [B, L, Ht],
+    their mask [B, L]]; a text without a teacher embedding is masked out."""
+    dim = self.teacher_dim
+    n, size = batch.docs.shape
+    q_target, q_mask = np.zeros([n, dim], np.float32), np.zeros([n], bool)
+    d_target, d_mask = np.zeros([n, size, dim], np.float32), np.zeros([n, size], bool)
+    for i, text in enumerate(batch.query):
+      if _text(text) in self.queries:
+        q_target[i], q_mask[i] = self.queries[_text(text)], True
+    for (i, j), text in np.ndenumerate(batch.docs):
+      if batch.mask[i, j] and _text(text) in self.documents:
+        d_target[i, j], d_mask[i, j] = self.documents[_text(text)], True
+    return [q_target, q_mask, d_target, d_mask]
+
+  def term(self, query_embedding, doc_embedding, positions, q_target, q_mask,
+           d_target, d_mask) -> tf.Tensor:
+    """The loss over a batch's texts (score_lists_with_embeddings' outputs)."""
+    dim = tf.shape(d_target)[-1]
+    student = tf.concat([query_embedding, doc_embedding], axis=0)
+    teacher = tf.concat([q_target, tf.gather(tf.reshape(d_target, [-1, dim]),
+                                             positions)], axis=0)
+    mask = tf.concat([q_mask, tf.gather(tf.reshape(d_mask, [-1]), positions)],
+                     axis=0)
+    if self.projection is not None:
+      student = self.projection(student)
+    return losses.get_embedding_loss(self.loss)(student, teacher, mask)
+
+  def input_signature(self, list_size: int) -> List[tf.TensorSpec]:
+    return [tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.bool),
+            tf.TensorSpec([None, list_size, None], tf.float32),
+            tf.TensorSpec([None, list_size], tf.bool)]
+
+
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
   """Linear warmup to peak over warmup_steps, then linear decay to 0."""
 
@@ -274,7 +358,8 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
                  loss_kwargs: Optional[Dict[str, Any]] = None,
                  weight_decay: float = 0.01,
                  objective: Optional[Objective] = None,
-                 text_noise: Optional[TextNoise] = None
+                 text_noise: Optional[TextNoise] = None,
+                 embedding: Optional[EmbeddingDistillation] = None
                  ) -> Dict[str, List[float]]:
   """Trains `ranker` in place on lists; returns the history.
 
@@ -298,12 +383,16 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
     objective: hard + soft loss mix (see Objective); None: `loss` on labels.
     text_noise: Noisy Student noise on the documents of training pairs
       (never at inference); None or all-zero: none.
+    embedding: the teacher's embeddings of the texts, learnt beside the
+      score losses (bi-encoders only; see EmbeddingDistillation). Its
+      projection, if any, is built and trained here and left on it.
 
   Returns:
     {'loss': per-step losses, 'learning_rate': per-step rates,
      'pairs_per_second': one value per log line, 'epoch_loss': per epoch},
     and with an objective also 'hard_loss' and 'soft_loss' per step (the
-    unweighted terms; loss = hard_weight * hard + soft_weight * soft).
+    unweighted terms; loss = hard_weight * hard + soft_weight * soft),
+    and with an embedding also 'embedding_loss' per step (unweighted).
   """
   if objective is not None:
     objective = dataclasses.replace(objective).validate()
@@ -330,6 +419,9 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
              'epoch_loss': []}
   if objective is not None:
     history.update(hard_loss=[], soft_loss=[])
+  if embedding is not None:
+    embedding = _prepare_embedding(embedding, ranker, seed)
+    history.update(embedding_loss=[])
   steps_per_epoch = math.ceil(len(data) / batch_lists)
   total_steps = epochs * steps_per_epoch
   if total_steps == 0:
@@ -340,7 +432,8 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
   rng = np.random.default_rng(seed)
   optimizer = make_optimizer(learning_rate, total_steps, warmup_fraction,
                              weight_decay)
-  variables = ranker.trainable_variables
+  variables = ranker.trainable_variables + (
+      embedding.trainable_variables if embedding is not None else [])
   # Creating the slots now, not inside the first step, avoids a second trace.
   optimizer.build(variables)
   list_size = data.docs.shape[1]
@@ -364,23 +457,34 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
     total = objective.hard_weight * hard + objective.soft_weight * soft
     return total, hard, soft
 
+  def forward(queries, docs, mask, targets):
+    """Scores [B, L] and the (unweighted) embedding term."""
+    if embedding is None:
+      return ranker.score_lists(queries, docs, mask, training=True,
+                                doc_noise=doc_noise), tf.zeros([])
+    scores, *embedded = ranker.score_lists_with_embeddings(
+        queries, docs, mask, doc_noise=doc_noise)
+    return scores, embedding.term(*embedded, *targets)
+
   def train_step(queries, docs, labels, teacher, mask, label_mask,
-                 teacher_mask, weights):
+                 teacher_mask, weights, *targets):
     with tf.GradientTape() as tape:
-      scores = ranker.score_lists(queries, docs, mask, training=True,
-                                  doc_noise=doc_noise)
+      scores, emb = forward(queries, docs, mask, targets)
       total, hard, soft = objective_terms(scores, labels, teacher, mask,
                                           label_mask, teacher_mask, weights)
+      if embedding is not None:
+        total += embedding.weight * emb
     gradients = tape.gradient(total, variables)
     gradients, _ = tf.clip_by_global_norm(gradients, CLIP_NORM)
     optimizer.apply_gradients(zip(gradients, variables))
-    return tf.stack([total, hard, soft])
+    return tf.stack([total, hard, soft, emb])
 
   lists = lambda dtype: tf.TensorSpec([None, list_size], dtype)
   train_step = graph_function(train_step, [
       tf.TensorSpec([None], tf.string), lists(tf.string), lists(tf.float32),
       lists(tf.float32), lists(tf.bool), lists(tf.bool), lists(tf.bool),
-      tf.TensorSpec([None], tf.float32)])
+      tf.TensorSpec([None], tf.float32)] + (
+          [] if embedding is None else embedding.input_signature(list_size)))
 
   writer = (tf.summary.create_file_writer(tensorboard_dir)
             if tensorboard_dir else None)
@@ -394,14 +498,16 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
       weights = (np.ones(len(batch), np.float32) if batch.weights is None
                  else batch.weights.astype(np.float32))
       rate = float(optimizer.learning_rate)  # the rate this step uses
+      targets = [] if embedding is None else embedding.targets(batch)
       values = train_step(
           tf.constant(batch.query.tolist(), tf.string),
           tf.constant(batch.docs.tolist(), tf.string),
           tf.constant(batch.labels, tf.float32),
           tf.constant(batch.teacher_or_zeros(), tf.float32),
           tf.constant(batch.mask), tf.constant(batch.label_mask),
-          tf.constant(batch.teacher_mask), tf.constant(weights)).numpy()
-      value, hard, soft = (float(v) for v in values)
+          tf.constant(batch.teacher_mask), tf.constant(weights),
+          *(tf.constant(t) for t in targets)).numpy()
+      value, hard, soft, emb = (float(v) for v in values)
       step += 1
       if not math.isfinite(value):
         raise FloatingPointError(f'loss is {value} at step {step} (hard '
@@ -411,6 +517,8 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
       if objective is not None:
         history['hard_loss'].append(hard)
         history['soft_loss'].append(soft)
+      if embedding is not None:
+        history['embedding_loss'].append(emb)
       epoch_losses.append(value)
       window_losses.append((value, hard, soft))
       window_pairs += batch.num_pairs
@@ -420,6 +528,8 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
           if objective is not None:
             tf.summary.scalar('hard_loss', hard)
             tf.summary.scalar('soft_loss', soft)
+          if embedding is not None:
+            tf.summary.scalar('embedding_loss', emb)
           tf.summary.scalar('learning_rate', rate)
       if step % log_every == 0 or step == total_steps:
         elapsed = time.perf_counter() - window_start
@@ -444,6 +554,22 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
   if writer is not None:
     writer.flush()
   return history
+
+
+def _prepare_embedding(embedding: EmbeddingDistillation, ranker: Ranker,
+                       seed: int) -> EmbeddingDistillation:
+  """Validates `embedding` for `ranker` and builds its projection."""
+  if not ranker.is_bi_encoder:
+    raise ValueError('embedding distillation needs a bi-encoder student, this '
+                     f'ranker is a {ranker.config.architecture}')
+  embedding.validate()
+  embedding.build(ranker.embedding_dim, seed)
+  logging.info('Embedding distillation: %s x %s on %d query and %d document '
+               'teacher embeddings (width %d, student %d%s)', embedding.loss,
+               embedding.weight, len(embedding.queries), len(embedding.documents),
+               embedding.teacher_dim, ranker.embedding_dim,
+               ', projected' if embedding.projection is not None else '')
+  return embedding
 
 
 def _check_targets(data: ListData, loss: str, loss_kwargs: Dict[str, Any],

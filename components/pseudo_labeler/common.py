@@ -30,6 +30,13 @@ FILTERED = 'filtered'
 DEAD_LETTER = 'dead_letter'
 STATS = 'stats'
 EMB = 'embedding'   # CoGroupByKey tag of the embedding side of a join
+# Unique texts of a bi-encoder teacher (emit_embeddings): every unique text
+# (UNIQUE), the embedded ones with their vectors (EMBEDDED) and those the
+# teacher failed on (EMBED_FAILED); outputs.py counts and writes them.
+UNIQUE = 'unique_texts'
+EMBEDDED = 'embedded_texts'
+EMBED_FAILED = 'embed_failed'
+TEXTS = 'texts'   # PseudoLabel's output key of the above, by side
 
 # Pair dict fields besides the feature keys.
 SPLIT = 'split'

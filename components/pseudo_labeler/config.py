@@ -66,6 +66,12 @@ class PseudoLabelConfig:
   # output is published: a teacher that breaks on 5 % of the corpus is a bug
   # to fix, not noise to train around. 1.0 tolerates anything.
   max_dead_letter_fraction: float = 0.01
+  # Bi-encoder teachers only: also write the teacher's embedding of every
+  # unique query and document text it embeds (spec.EMBEDDINGS_DIR inside the
+  # pseudo_labelled artifact). Not a user setting: the pipeline sets it when
+  # the trainer reading this output learns embeddings
+  # (runconfig.config.uses_teacher_embeddings).
+  emit_embeddings: bool = False
 
   def validate(self) -> 'PseudoLabelConfig':
     """Raises runconfig.config.ConfigError naming the field; returns self."""

@@ -27,6 +27,7 @@ from tfx.utils import io_utils
 from tfx.utils import path_utils
 
 from components import example_io
+from components import teacher_embeddings as TE
 from components.pseudo_labeler import common as K
 from components.pseudo_labeler import labelling as L
 from components.pseudo_labeler import outputs as O
@@ -172,11 +173,43 @@ def check_dead_letter_fraction(counts: Dict[str, Dict[str, int]], max_fraction: 
       'max_dead_letter_fraction (teacher_prime.pseudo_label / student.transfer).')
 
 
+def add_embedding_outputs(texts, labelled_uri: str, report_uri: str) -> None:
+  """emit_embeddings: writes the teacher's embedding of every unique text into
+  the pseudo_labelled artifact, and their exact counts into the report."""
+  _ = texts | 'WriteEmbeddings' >> O.WriteEmbeddings(labelled_uri)
+  _ = (texts
+       | 'CountTexts' >> O.CountTexts()
+       | 'WriteTextCounts' >> O.WriteJson(os.path.join(report_uri, S.EMBEDDING_COUNTS_FILE)))
+
+
+def read_text_counts(report_uri: str) -> Dict[str, Dict[str, int]]:
+  """The embedding counts the pipeline wrote; raises unless every unique text
+  was either written once or failed (and then dead-lettered its pairs)."""
+  counts = O.text_counts_from_rows(_read_json(os.path.join(report_uri,
+                                                           S.EMBEDDING_COUNTS_FILE)))
+  for side, values in counts.items():
+    if values[S.TEXTS_UNIQUE] != values[S.TEXTS_EMBEDDED] + values[S.TEXTS_FAILED]:
+      raise RuntimeError(f'{side} texts: {values[S.TEXTS_UNIQUE]} unique but '
+                         f'{values[S.TEXTS_EMBEDDED]} embeddings written and '
+                         f'{values[S.TEXTS_FAILED]} failed')
+  return counts
+
+
+def set_text_count_properties(artifact: types.Artifact,
+                              counts: Dict[str, Dict[str, int]]) -> None:
+  artifact.set_string_custom_property(S.TEACHER_EMBEDDINGS_PROPERTY, TE.DIR)
+  for side, values in counts.items():
+    for name, n in values.items():
+      artifact.set_int_custom_property(f'embeddings_{side}_{name}', int(n))
+
+
 def discard_outputs(labelled_out: types.Artifact, split_dirs: Dict[str, str]) -> None:
-  """Deletes what the pipeline wrote for the pseudo-labelled splits, so a
-  failed execution leaves no data that looks complete (TFX does not publish
-  its artifacts; this also keeps anyone reading the folder from using it)."""
-  for directory in split_dirs.values():
+  """Deletes what the pipeline wrote for the pseudo-labelled splits (and the
+  teacher's embeddings), so a failed execution leaves no data that looks
+  complete (TFX does not publish its artifacts; this also keeps anyone
+  reading the folder from using it)."""
+  embeddings_dir = TE.embeddings_dir(labelled_out.uri)
+  for directory in list(split_dirs.values()) + [embeddings_dir]:
     if tf.io.gfile.exists(directory):
       tf.io.gfile.rmtree(directory)
   labelled_out.split_names = artifact_utils.encode_split_names([])
@@ -261,14 +294,19 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     _ = (outputs[K.STATS]
          | 'SampleForPlot' >> O.SampleForPlot()
          | 'WriteSample' >> O.WriteJson(sample_path))
+    if cfg.emit_embeddings:
+      add_embedding_outputs(outputs[K.TEXTS], labelled_out.uri, report.uri)
     result = pipeline.run()
     result.wait_until_finish()
     seconds = time.time() - t0
 
     counts = O.counts_from_rows(_read_json(counts_path), splits)
+    text_counts = None
     try:
       check_counts(counts, report.uri)
       check_dead_letter_fraction(counts, cfg.max_dead_letter_fraction, report.uri)
+      if cfg.emit_embeddings:
+        text_counts = read_text_counts(report.uri)
     except Exception as e:
       discard_outputs(labelled_out, split_dirs)
       io_utils.write_string_file(os.path.join(report.uri, S.COUNTS_FILE), json.dumps(
@@ -295,6 +333,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                'teacher_id': teacher_id,
                'architecture': 'bi_encoder' if bi_encoder else 'cross_encoder'}
     payload = {'counts': counts, 'teacher': teacher, 'splits': splits,
+               'embeddings': text_counts,
                'skipped_splits': skipped, 'config': C.to_dict(cfg),
                'beam_metrics': metrics, 'pipeline_seconds': seconds,
                'pairs_per_second': total[S.PAIRS_IN] / max(seconds, 1e-9)}
@@ -314,3 +353,5 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       artifact.set_string_custom_property(S.TEACHER_FINGERPRINT_PROPERTY, fingerprint)
       artifact.set_string_custom_property(S.TEACHER_URI_PROPERTY, model.uri)
       artifact.set_string_custom_property(S.TEACHER_ROLE_PROPERTY, cfg.teacher_role)
+      if text_counts is not None:
+        set_text_count_properties(artifact, text_counts)

@@ -40,6 +40,7 @@ from components.pseudo_labeler.common import RAW
 from components.pseudo_labeler.common import SCORE
 from components.pseudo_labeler.common import SPLIT
 from components.pseudo_labeler.common import STATS
+from components.pseudo_labeler.common import TEXTS
 from rankdata import features as F
 
 
@@ -126,13 +127,28 @@ def LabelLists(scored, cfg: S.PseudoLabelConfig, teacher_id: bytes):  # pylint: 
 def PseudoLabel(records, model_dir: str, is_bi_encoder: bool,  # pylint: disable=invalid-name
                 cfg: S.PseudoLabelConfig, teacher_id: bytes,
                 loader: Callable[[str], Any] = teacher.load_teacher) -> Dict[str, Any]:
-  """(split, bytes) -> {KEPT, FILTERED, DEAD_LETTER, STATS} PCollections."""
+  """(split, bytes) -> {KEPT, FILTERED, DEAD_LETTER, STATS} PCollections.
+
+  With cfg.emit_embeddings (bi-encoder teachers only) also TEXTS: the
+  teacher's unique texts ({side: {UNIQUE, EMBEDDED, EMBED_FAILED}}).
+  """
+  if cfg.emit_embeddings and not is_bi_encoder:
+    raise ValueError('emit_embeddings needs a bi-encoder teacher (embeddings of single '
+                     'texts); this teacher is a cross-encoder')
   parsed = records | 'ParsePairs' >> parse.ParsePairs()
-  score = teacher.ScoreBiEncoder if is_bi_encoder else teacher.ScoreCrossEncoder
-  scored, scoring_dead = parsed[PAIRS] | 'Score' >> score(
-      model_dir, cfg.batch_size, shared=beam_shared.Shared(), loader=loader)
+  texts = None
+  if is_bi_encoder:
+    scored, scoring_dead, texts = parsed[PAIRS] | 'Score' >> teacher.ScoreBiEncoder(
+        model_dir, cfg.batch_size, shared=beam_shared.Shared(), loader=loader,
+        emit_embeddings=cfg.emit_embeddings)
+  else:
+    scored, scoring_dead = parsed[PAIRS] | 'Score' >> teacher.ScoreCrossEncoder(
+        model_dir, cfg.batch_size, shared=beam_shared.Shared(), loader=loader)
   labelled = scored | 'LabelLists' >> LabelLists(cfg, teacher_id)
   dead = ((parsed[DEAD_LETTER], scoring_dead, labelled[DEAD_LETTER])
           | 'FlattenDeadLetters' >> beam.Flatten())
-  return {KEPT: labelled[KEPT], FILTERED: labelled[FILTERED], DEAD_LETTER: dead,
-          STATS: labelled[STATS]}
+  out = {KEPT: labelled[KEPT], FILTERED: labelled[FILTERED], DEAD_LETTER: dead,
+         STATS: labelled[STATS]}
+  if cfg.emit_embeddings:
+    out[TEXTS] = texts
+  return out

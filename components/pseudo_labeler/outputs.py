@@ -10,11 +10,15 @@ from typing import Any, Dict, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 
+from components import teacher_embeddings as TE
 from components.pseudo_labeler import spec as S
 from components.pseudo_labeler.common import DEAD_LETTER
+from components.pseudo_labeler.common import EMBED_FAILED
+from components.pseudo_labeler.common import EMBEDDED
 from components.pseudo_labeler.common import FILTERED
 from components.pseudo_labeler.common import KEPT
 from components.pseudo_labeler.common import STATS
+from components.pseudo_labeler.common import UNIQUE
 
 
 @beam.ptransform_fn
@@ -115,3 +119,44 @@ def WriteDeadLetters(dead, report_dir: str):  # pylint: disable=invalid-name
 def WriteJson(pcoll, path: str):  # pylint: disable=invalid-name
   """A one-element PCollection of text -> exactly the file `path`."""
   return pcoll | 'WriteOne' >> beam.io.WriteToText(path, shard_name_template='', num_shards=1)
+
+
+@beam.ptransform_fn
+def WriteEmbeddings(texts, artifact_uri: str):  # pylint: disable=invalid-name
+  """{side: {EMBEDDED: (side, text, bytes)}} -> teacher_embeddings records
+  under `<artifact_uri>/TeacherEmbeddings/` (one per unique embedded text)."""
+  embedded = ([texts[side][EMBEDDED] for side in sorted(texts)]
+              | 'FlattenEmbedded' >> beam.Flatten())
+  return (embedded
+          | 'EmbeddingRecords' >> beam.MapTuple(TE.to_record)
+          | 'WriteEmbeddingRecords' >> beam.io.WriteToTFRecord(
+              TE.file_prefix(artifact_uri), file_name_suffix='.gz',
+              compression_type=CompressionTypes.GZIP))
+
+
+@beam.ptransform_fn
+def CountTexts(texts):  # pylint: disable=invalid-name
+  """{side: {UNIQUE, EMBEDDED, EMBED_FAILED}} -> one JSON list of
+  [side, name, count] rows, name being S.TEXTS_UNIQUE, TEXTS_EMBEDDED or
+  TEXTS_FAILED, counted from the very PCollections written."""
+  tallies = []
+  for side in sorted(texts):
+    for tag, name in ((UNIQUE, S.TEXTS_UNIQUE), (EMBEDDED, S.TEXTS_EMBEDDED),
+                      (EMBED_FAILED, S.TEXTS_FAILED)):
+      tallies.append(texts[side][tag]
+                     | f'Tally[{side},{name}]' >> beam.Map(lambda _, k=(side, name): k))
+  return (tallies
+          | 'FlattenTextTallies' >> beam.Flatten()
+          | 'CountTextTallies' >> beam.combiners.Count.PerElement()
+          | 'TextRows' >> beam.Map(lambda kv: [kv[0][0], kv[0][1], int(kv[1])])
+          | 'AllTextRows' >> beam.combiners.ToList()
+          | 'TextRowsJson' >> beam.Map(lambda rows: json.dumps(sorted(rows))))
+
+
+def text_counts_from_rows(rows: Sequence[Sequence[Any]]) -> Dict[str, Dict[str, int]]:
+  """[side, name, count] rows -> {side: {name: count}}, every side and name present."""
+  names = (S.TEXTS_UNIQUE, S.TEXTS_EMBEDDED, S.TEXTS_FAILED)
+  counts = {side: {name: 0 for name in names} for side in TE.SIDES}
+  for side, name, n in rows:
+    counts[side][name] += int(n)
+  return counts

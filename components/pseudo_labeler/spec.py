@@ -78,6 +78,19 @@ def dead_letter_name(reason: str) -> str:
   return f'dead_letter_{reason}'
 
 
+# emit_embeddings: per side (query, document), unique texts, texts whose
+# embedding was written, and texts the teacher failed on (their pairs are
+# `scoring_error` dead letters); unique = embedded + failed, checked. Custom
+# properties `embeddings_<side>_<name>` on both outputs; EMBEDDING_COUNTS_FILE
+# in the report holds the raw rows.
+TEXTS_UNIQUE = 'unique'
+TEXTS_EMBEDDED = 'embedded'
+TEXTS_FAILED = 'failed'
+EMBEDDING_COUNTS_FILE = 'embedding_counts.json'
+# On both outputs when embeddings were written: the folder inside the
+# pseudo_labelled artifact (components/teacher_embeddings.py).
+TEACHER_EMBEDDINGS_PROPERTY = 'teacher_embeddings'
+
 # Custom properties on both outputs naming the teacher.
 TEACHER_FINGERPRINT_PROPERTY = 'teacher_fingerprint'
 TEACHER_URI_PROPERTY = 'teacher_uri'

@@ -43,6 +43,8 @@ from components.pseudo_labeler import joins
 from components.pseudo_labeler import spec as S
 from components.pseudo_labeler.common import DEAD_LETTER
 from components.pseudo_labeler.common import EMB
+from components.pseudo_labeler.common import EMBED_FAILED
+from components.pseudo_labeler.common import EMBEDDED
 from components.pseudo_labeler.common import inc
 from components.pseudo_labeler.common import pair_dead_letter
 from components.pseudo_labeler.common import Pair
@@ -52,6 +54,7 @@ from components.pseudo_labeler.common import SCORE
 from components.pseudo_labeler.common import SCORED
 from components.pseudo_labeler.common import SPLIT
 from components.pseudo_labeler.common import text_key
+from components.pseudo_labeler.common import UNIQUE
 from rankdata import features as F
 
 
@@ -167,15 +170,20 @@ class EmbedTextsDoFn(_TeacherDoFn):
   """A batch of unique texts -> (text_key, float32 embedding bytes).
 
   A text the teacher cannot embed yields nothing; the join then
-  dead-letters the pairs that need it (`scoring_error`).
+  dead-letters the pairs that need it (`scoring_error`). With `emit`, each
+  text also goes to EMBEDDED as (side, text, bytes), or, when the teacher
+  failed on it, to EMBED_FAILED as (side, text_key): what the
+  pseudo-labeller writes and counts (emit_embeddings).
   """
 
-  def __init__(self, model_dir: str, side: str, batch_size: int, **kwargs):
+  def __init__(self, model_dir: str, side: str, batch_size: int, emit: bool = False,
+               **kwargs):
     super().__init__(model_dir, f'unique {side} texts', **kwargs)
     if side not in embeddings.SIDES:
       raise ValueError(f'side must be query or document, got {side!r}')
     self._side = side
     self._batch_size = batch_size
+    self._emit = emit
 
   def _embed(self, texts: Sequence[str]) -> np.ndarray:
     return embeddings.embed(self._scorer, self._side, texts, self._batch_size)
@@ -197,7 +205,15 @@ class EmbedTextsDoFn(_TeacherDoFn):
           logging.warning('teacher failed to embed %s text %r: %s', self._side, text[:80], e1)
     self._progress.add(len(texts), busy)
     for text, emb in items:
-      yield text_key(text), embeddings.to_bytes(emb)
+      vector = embeddings.to_bytes(emb)
+      yield text_key(text), vector
+      if self._emit:
+        yield beam.pvalue.TaggedOutput(EMBEDDED, (self._side, text, vector))
+    if self._emit and len(items) < len(texts):
+      done = {text for text, _ in items}
+      for text in texts:
+        if text not in done:
+          yield beam.pvalue.TaggedOutput(EMBED_FAILED, (self._side, text_key(text)))
 
 
 class ScoreEmbeddingsDoFn(_TeacherDoFn):
@@ -261,10 +277,34 @@ def ScoreCrossEncoder(pairs, model_dir: str, batch_size: int,  # pylint: disable
 
 
 @beam.ptransform_fn
+def EmbedUniqueTexts(pairs, side: str, model_dir: str,  # pylint: disable=invalid-name
+                     batch_size: int, emit: bool, shared: beam_shared.Shared,
+                     loader: Callable[[str], Any]):
+  """Pairs -> {UNIQUE: (side, text_key) per unique text, EMB: (text_key,
+  bytes), EMBEDDED, EMBED_FAILED} for one side (EmbedTextsDoFn)."""
+  field = F.QUERY if side == embeddings.QUERY else F.DOC
+  texts = (pairs
+           | 'Texts' >> beam.Map(lambda p: p[field])
+           | 'Distinct' >> beam.Distinct())
+  out = (texts
+         | 'Window' >> _window(batch_size, text_key)
+         | 'Embed' >> beam.ParDo(EmbedTextsDoFn(
+             model_dir, side, batch_size, emit=emit, shared=shared,
+             loader=loader)).with_outputs(EMBEDDED, EMBED_FAILED, main=EMB))
+  unique = texts | 'Keys' >> beam.Map(lambda t: (side, text_key(t)))
+  return {UNIQUE: unique, EMB: out[EMB], EMBEDDED: out[EMBEDDED],
+          EMBED_FAILED: out[EMBED_FAILED]}
+
+
+@beam.ptransform_fn
 def ScoreBiEncoder(pairs, model_dir: str, batch_size: int,  # pylint: disable=invalid-name
                    shared: Optional[beam_shared.Shared] = None,
-                   loader: Callable[[str], Any] = load_teacher):
-  """Pairs -> (scored pairs, dead letters), embedding each unique text once.
+                   loader: Callable[[str], Any] = load_teacher,
+                   emit_embeddings: bool = False):
+  """Pairs -> (scored pairs, dead letters, texts), embedding each unique text once.
+
+  `texts` is {side: EmbedUniqueTexts' outputs}; with `emit_embeddings` its
+  EMBEDDED and EMBED_FAILED outputs hold every unique text (else empty).
 
   Why CoGroupByKey and not side inputs: a side input is materialised whole
   in every worker, so the embedding table (documents x dim x 4 bytes: 13 GB
@@ -275,20 +315,11 @@ def ScoreBiEncoder(pairs, model_dir: str, batch_size: int,  # pylint: disable=in
   side, then query side); a query key's group is one query's candidates.
   """
   shared = shared or beam_shared.Shared()
-  query_embeddings = (
-      pairs
-      | 'QueryTexts' >> beam.Map(lambda p: p[F.QUERY])
-      | 'DistinctQueries' >> beam.Distinct()
-      | 'WindowQueries' >> _window(batch_size, text_key)
-      | 'EmbedQueries' >> beam.ParDo(EmbedTextsDoFn(
-          model_dir, 'query', batch_size, shared=shared, loader=loader)))
-  doc_embeddings = (
-      pairs
-      | 'DocTexts' >> beam.Map(lambda p: p[F.DOC])
-      | 'DistinctDocs' >> beam.Distinct()
-      | 'WindowDocs' >> _window(batch_size, text_key)
-      | 'EmbedDocs' >> beam.ParDo(EmbedTextsDoFn(
-          model_dir, 'document', batch_size, shared=shared, loader=loader)))
+  texts = {side: pairs | f'Embed[{side}]' >> EmbedUniqueTexts(
+      side, model_dir, batch_size, emit_embeddings, shared, loader)
+           for side in embeddings.SIDES}
+  query_embeddings = texts[embeddings.QUERY][EMB]
+  doc_embeddings = texts[embeddings.DOCUMENT][EMB]
   with_doc = (
       {PAIRS: pairs | 'KeyByDoc' >> beam.Map(lambda p: (text_key(p[F.DOC]), p)),
        EMB: doc_embeddings}
@@ -308,4 +339,4 @@ def ScoreBiEncoder(pairs, model_dir: str, batch_size: int,  # pylint: disable=in
           model_dir, shared=shared, loader=loader)).with_outputs(DEAD_LETTER, main=SCORED))
   dead = ((with_doc[DEAD_LETTER], with_both[DEAD_LETTER], scored[DEAD_LETTER])
           | 'FlattenScoringDeadLetters' >> beam.Flatten())
-  return scored[SCORED], dead
+  return scored[SCORED], dead, texts

@@ -30,6 +30,11 @@ which:
               deep and wide as the `base_model` input (its teacher), when the
               pipeline could not check this without reading checkpoints
   role:       recorded with the exported model (e.g. `teacher_prime_r1`)
+  embedding_teacher: {examples_uri, teacher_uri, teacher_fingerprint}, added
+              by the RankerTrainer executor (not by the pipeline) when
+              objective.embedding_loss is on: the teacher embeddings to
+              learn (components/teacher_embeddings.py) and whose they are,
+              recorded in training_summary.json and the export's metadata
 """
 
 import dataclasses
@@ -44,6 +49,7 @@ import tensorflow as tf
 
 from components import example_io
 from components import fileio
+from components import teacher_embeddings as TE
 from rankdata import features as F
 from runconfig import config as C
 
@@ -106,6 +112,7 @@ class TrainerArgs:
   role: str
   checkpoint_uri: Optional[str] = None
   check_size_against_base: bool = False
+  embedding_teacher: Optional[Dict[str, str]] = None
 
 
 def parse_custom_config(custom_config: Dict[str, Any]) -> TrainerArgs:
@@ -121,7 +128,8 @@ def parse_custom_config(custom_config: Dict[str, Any]) -> TrainerArgs:
       candidates_k=cc.get('candidates_k'),
       role=cc.get('role', 'model'),
       checkpoint_uri=cc.get('checkpoint_uri'),
-      check_size_against_base=bool(cc.get('check_size_against_base', False)))
+      check_size_against_base=bool(cc.get('check_size_against_base', False)),
+      embedding_teacher=cc.get('embedding_teacher'))
 
 
 def check_not_smaller_than_base(ranker_cfg, base_model: Optional[str], role: str) -> None:
@@ -210,6 +218,41 @@ def training_targets(examples: List[Dict[str, Any]], objective: C.ObjectiveConfi
   return out
 
 
+def embedding_distillation(objective: C.ObjectiveConfig, teacher: Optional[Dict[str, str]],
+                           examples: List[Dict[str, Any]], role: str):
+  """The teacher's embeddings of the training texts (`examples`), as a
+  rankers.training.EmbeddingDistillation, or None when the objective
+  does not learn them. Raises when it does and there are none."""
+  from rankers import training as rtraining  # pylint: disable=g-import-not-at-top
+  if not C.uses_teacher_embeddings(objective):
+    return None
+  if not teacher or not TE.exists(teacher[TE.EXAMPLES_URI_KEY]):
+    raise ValueError(f'[{role}] objective.embedding_loss is {objective.embedding_loss!r} but '
+                     f'the input Examples hold no teacher embeddings ({teacher}); the '
+                     'pseudo-labeller writes them for bi-encoder teachers (emit_embeddings)')
+  wanted = {TE.QUERY: {ex[F.QUERY] for ex in examples},
+            TE.DOCUMENT: {ex[F.DOC] for ex in examples}}
+  table = TE.read(teacher[TE.EXAMPLES_URI_KEY], wanted)
+  logging.info('[%s] teacher %s embeddings for %d of %d query and %d of %d document texts',
+               role, teacher.get('teacher_fingerprint'), len(table[TE.QUERY]),
+               len(wanted[TE.QUERY]), len(table[TE.DOCUMENT]), len(wanted[TE.DOCUMENT]))
+  if not table[TE.QUERY] and not table[TE.DOCUMENT]:
+    raise ValueError(f'[{role}] none of the training texts has a teacher embedding')
+  return rtraining.EmbeddingDistillation(
+      loss=objective.embedding_loss, weight=objective.embedding_weight,
+      queries=table[TE.QUERY], documents=table[TE.DOCUMENT])
+
+
+def embedding_lineage(teacher: Dict[str, str], embedding) -> Dict[str, Any]:
+  """What training_summary.json and the export record of the embeddings learnt."""
+  return {'teacher_uri': teacher.get('teacher_uri'),
+          'teacher_fingerprint': teacher.get('teacher_fingerprint'),
+          'examples_uri': teacher.get(TE.EXAMPLES_URI_KEY), 'loss': embedding.loss,
+          'weight': embedding.weight, 'query_texts': len(embedding.queries),
+          'document_texts': len(embedding.documents), 'teacher_dim': embedding.teacher_dim,
+          'projection': embedding.projection is not None}
+
+
 def fit_hybrid_weight(scorer, rows: List[Dict[str, Any]], candidates_k: Optional[int],
                       batch_size: int = 64) -> Dict[str, Any]:
   """Fits w in score + w * first_stage on the calibration rows (components/hybrid.py)."""
@@ -296,6 +339,7 @@ def run_fn(fn_args) -> None:
     usable.sort(key=lambda ex: (str(ex.get(F.QUERY_ID)), str(ex.get(F.DOC_ID))))
     usable = sample_soft_lists(usable, objective.max_soft_lists, args.train.seed)
     truncation = _count_truncated(ranker, usable, role)
+    embedding = embedding_distillation(objective, args.embedding_teacher, usable, role)
     data = rtraining.group_into_lists(usable, list_size=args.train.list_size, seed=args.train.seed,
                                       teacher_key=TARGET_KEY, weight_key=WEIGHT_KEY)
     logging.info('[%s] %d pairs (%d labelled, %d with teacher targets) in %d lists (read in %.1fs)',
@@ -314,7 +358,8 @@ def run_fn(fn_args) -> None:
             temperature=1.0, soft_on_labelled=objective.soft_on_labelled),
         text_noise=None if args.noise is None else rtraining.TextNoise(
             token_dropout=args.noise.token_dropout, mask_prob=args.noise.mask_prob,
-            shuffle_window=args.noise.shuffle_window))
+            shuffle_window=args.noise.shuffle_window),
+        embedding=embedding)
     history = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in history.items()}
   else:
     logging.info('[%s] epochs=0: exporting the initial model without training', role)
@@ -325,6 +370,8 @@ def run_fn(fn_args) -> None:
       'warm_start_from': warm_from, 'checkpoint_uri': args.checkpoint_uri, 'history': history}
   if args.train.epochs > 0:
     metadata['truncation'] = truncation
+    if embedding is not None:
+      metadata['embedding_teacher'] = embedding_lineage(args.embedding_teacher, embedding)
   if args.hybrid:
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     plain_dir = os.path.join(fn_args.model_run_dir, 'plain_model')
