@@ -11,6 +11,7 @@ import json
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
+from components.pretrained_checkpoint.spec import PretrainedCheckpoint
 from ssd.lineage import explain
 from pipelines import mlmd_store as S
 
@@ -57,7 +58,7 @@ def test_explain_reports_the_checkpoint_artifact_and_every_examples_property():
   cfg.fake_database.SetInParent()
   store = metadata_store.MetadataStore(cfg)
   examples_t = _type(store, 'Artifact', 'Examples')
-  ckpt_t = _type(store, 'Artifact', explain.CHECKPOINT_TYPE)
+  ckpt_t = _type(store, 'Artifact', PretrainedCheckpoint.TYPE_NAME)
   model_t = _type(store, 'Artifact', 'Model')
   ingest_t = _type(store, 'Execution', 'components.ranking_example_gen.component.RankingExampleGen')
   import_t = _type(store, 'Execution', 'components.pretrained_checkpoint.component.PretrainedCheckpoint')

@@ -14,6 +14,7 @@ One module fixture makes two real MLMD stores with tiny full-loop runs
            #6 the teacher stage with one ranker source file changed: retrains
 """
 
+import importlib
 import json
 import os
 import shutil
@@ -97,7 +98,8 @@ def stores(tmp_path_factory):
   with open(sources / CHANGED_FILE, 'a') as f:
     f.write('\n# a change to the ranker code\n')
   out['fp_changed'] = code_fingerprint.compute(str(sources))
-  local_runner.run(_cfg(raw_k, semi_supervised=False), code_fingerprint=out['fp_changed'])
+  out['sources'] = str(sources)
+  local_runner.run(_cfg(raw_k, semi_supervised=False), code_root=str(sources))
   return out
 
 
@@ -120,35 +122,64 @@ def _json(argv, cfg, capsys, *extra):
 # --- 2. caching ---------------------------------------------------------------
 
 def test_second_identical_run_reuses_everything_but_the_last_blessed_comparison(stores):
-  """The README's claim, exactly: see docs/lineage.md for the two that rerun."""
+  """The README's claim, exactly: see docs/lineage.md for the steps that rerun.
+
+  The student evaluator is never cached (it reads the model in production
+  from the push destination); when run #2 pushed its student, run #3's
+  evaluator writes a new blessing, so the Pusher has a new input and reruns.
+  """
   store = S.open_store(stores['L'].metadata_sqlite)
   first, second = _run_states(store, 2), _run_states(store, 3)
   assert {first[n] for n in TEACHER_STAGE} == {'CACHED'}  # run #1 trained the teacher stage
   assert set(first.values()) == {'CACHED', 'COMPLETE'}
   rerun = {n for n, s in second.items() if s != 'CACHED'}
-  assert rerun == {P.LATEST_BLESSED_STUDENT, P.STUDENT_EVALUATOR, P.STUDENT_PUSHER}, second
+  if stores['reference']['pushed']['pushed']:
+    assert rerun == {P.STUDENT_EVALUATOR, P.STUDENT_PUSHER}, second
+  else:
+    assert rerun == {P.STUDENT_EVALUATOR}, second
   assert stores['second']['metrics'] == stores['reference']['metrics']
+
+
+def _node_fingerprint(execution_type: str, fps) -> str:
+  """The fingerprint a node's execution should carry (pipelines/code_fingerprint.py: per node)."""
+  if execution_type.endswith('Trainer'):
+    return fps.of_module(P.TRAINER_RUN_FN.rsplit('.', 1)[0])
+  module, name = execution_type.rsplit('.', 1)
+  return fps.of_component(getattr(importlib.import_module(module), name))
 
 
 def test_every_execution_carries_the_code_fingerprint(stores):
   store = S.open_store(stores['L'].metadata_sqlite)
-  fp = code_fingerprint.compute()
-  assert stores['fp_copy'] == fp  # a faithful copy hashes the same: the change below is the edit
+  # A faithful copy hashes the same: the change below is the edit.
+  assert stores['fp_copy'] == code_fingerprint.compute()
+  fps = code_fingerprint.NodeFingerprints()
+  checked = set()
   for row in S.execution_table(store, stores['L'].pipeline_name):
     execution = store.get_executions_by_id([row['execution_id']])[0]
     props = S.exec_props(execution)
     if row['type'].endswith('Trainer'):
-      assert json.loads(props['custom_config'])['code_fingerprint'] == fp, row['node']
+      recorded = json.loads(props['custom_config'])['code_fingerprint']
     elif row['type'].startswith('components.'):
-      assert props['code_fingerprint'] == fp, row['node']
+      recorded = props['code_fingerprint']
+    else:
+      continue   # TFX's own components (Pusher) run no project code
+    assert recorded == _node_fingerprint(row['type'], fps), row['node']
+    checked.add(row['node'])
+  assert {P.EXAMPLE_GEN, P.TEACHER_TRAINER, P.STUDENT_EVALUATOR, P.TRANSFER_LABELER} <= checked
 
 
 def test_changed_ranker_code_retrains(stores):
+  """A change to rankers/losses.py reruns the nodes whose code reaches it, and what follows."""
   assert stores['fp_changed'] != stores['fp_copy']
   store = S.open_store(stores['K'].metadata_sqlite)
   last = _run_states(store, -1)
   assert sorted(last) == sorted(TEACHER_STAGE)
-  assert set(last.values()) == {'COMPLETE'}, last
+  ingest_module = importlib.import_module('components.ranking_example_gen.component')
+  ingest_reaches = CHANGED_FILE in code_fingerprint.closure(
+      stores['sources'], [ingest_module.RankingExampleGen.EXECUTOR_SPEC.executor_class.__module__])
+  assert last[P.EXAMPLE_GEN] == ('COMPLETE' if ingest_reaches else 'CACHED'), last
+  for node in (P.TEACHER_TRAINER, P.TEACHER_PRETRAINED, P.TEACHER_EVALUATOR):
+    assert last[node] == 'COMPLETE', last
 
 
 # --- 3. resume after SIGKILL ----------------------------------------------------
@@ -195,12 +226,15 @@ def test_runs_shows_status_cached_steps_and_decision(stores, capsys):
   assert resumed['final_decision']['node'] == P.STUDENT_EVALUATOR
   assert resumed['final_decision']['pushed'] == resumed['final_decision']['blessed']
   assert resumed['config']['mode'] == 'ssd' and resumed['config']['rounds'] == 1
-  assert resumed['config']['code_fingerprint'] == code_fingerprint.compute()
+  # The summary's fingerprint is the teacher trainer's (run_fn's code).
+  assert resumed['config']['code_fingerprint'] == code_fingerprint.NodeFingerprints().of_module(
+      P.TRAINER_RUN_FN.rsplit('.', 1)[0])
   rc, text = _cli(['lineage', 'runs'], [f'--metadata={stores["K"].metadata_sqlite}'], capsys)
   assert rc == 0 and 'INTERRUPTED' in text.out and 'FAILED' in text.out
 
 
 def test_explain_names_teacher_chain_checkpoint_data_settings_and_decision(stores, capsys):
+  from ssd.lineage import resolve  # pylint: disable=g-import-not-at-top
   cfg = stores['L']
   doc = _json(['lineage', 'explain', 'latest-blessed'], cfg, capsys)
   store = S.open_store(cfg.metadata_sqlite)
@@ -229,11 +263,24 @@ def test_explain_names_teacher_chain_checkpoint_data_settings_and_decision(store
   assert ev['metrics']['test'][P.ROLE_STUDENT] == pytest.approx(
       {k: v for k, v in reference.items() if isinstance(v, float)}, abs=1e-6)
   assert doc['pushes'][-1]['pushed'] and os.path.isdir(doc['pushes'][-1]['destination'])
+  # Run #2 pushed its student; run #3's evaluator compared the same student
+  # with that model in production: lineage names it and the push behind it.
+  run2, run3 = (resolve.resolve_run(store, f'run:{i}').name for i in (2, 3))
+  by_run = {ev['run']: ev for ev in doc['evaluations']}
+  assert by_run[run2]['production']['directory'] is None
+  production = by_run[run3]['production']
+  assert production['directory'] == doc['pushes'][0]['destination']
+  assert production['model']['id'] == student.id and production['model']['run'] == run2
+  assert production['pusher']['node'] == P.STUDENT_PUSHER and production['pusher']['run'] == run2
+  assert by_run[run3]['compared_with']['last_blessed_model'] == [student.id]
+  assert P.ROLE_LAST_BLESSED_STUDENT in by_run[run3]['metrics']['dev']
   # latest-pushed, the artifact id and the URI all name the same model.
   for ref in ('latest-pushed', str(student.id), student.uri):
     assert _json(['lineage', 'explain', ref], cfg, capsys)['model']['id'] == student.id
   rc, text = _cli(['lineage', 'explain', 'latest-blessed'], [f'--metadata={cfg.metadata_sqlite}'], capsys)
   assert rc == 0 and 'teacher chain' in text.out and P.TRANSFER_LABELER in text.out
+  assert (f'compared with the model in production: Model#{student.id} ({P.STUDENT_TRAINER}, '
+          f'run {run2}), pushed by {P.STUDENT_PUSHER}') in text.out
 
 
 def test_diff_of_runs_shows_changed_parameter_and_outcome(stores, capsys):
@@ -246,14 +293,14 @@ def test_diff_of_runs_shows_changed_parameter_and_outcome(stores, capsys):
   assert any(r['node'] == P.STUDENT_EVALUATOR for r in doc['decisions'])
   same = _json(['lineage', 'diff', 'run:2', 'run:3'], stores['L'], capsys)
   assert same['parameters'] == []
-  # Only the last-blessed comparison differs: the resolver now finds run #2's student.
-  assert {r['node'] for r in same['inputs']} <= {P.LATEST_BLESSED_STUDENT, P.STUDENT_EVALUATOR,
-                                                 P.STUDENT_PUSHER}
-  # The evaluated student is also the last blessed one here, and MLMD keeps
-  # one input event per (execution, artifact), so which input key the diff
-  # sees it under is not fixed; the evaluator's metrics name the comparison.
-  assert same['metrics'], same
-  assert all(r['a'] is None and 'last_blessed_student' in r['key'] for r in same['metrics'])
+  # Only the comparison with the model in production differs: run #3's
+  # evaluator (never cached) finds run #2's push; its Pusher reads the new blessing.
+  assert {r['node'] for r in same['inputs']} <= {P.STUDENT_EVALUATOR, P.STUDENT_PUSHER}
+  if stores['reference']['pushed']['pushed']:
+    assert same['metrics'], same
+    assert all(r['a'] is None and P.ROLE_LAST_BLESSED_STUDENT in r['key'] for r in same['metrics'])
+  else:
+    assert same['metrics'] == []
 
 
 def test_diff_of_models_shows_metric_deltas(stores, capsys):

@@ -115,7 +115,10 @@ def test_pseudo_label_counts_add_up_and_name_the_teacher(which, request):
       counts = json.load(f)
     teacher = lineage.execution_io(store, lineage.latest_execution(
         store, cfg.pipeline_name, node).id, 'input')['model'][0]
-    assert props['teacher_model_id'] == teacher.id
+    # The teacher is named by URI and content fingerprint, never by MLMD id
+    # (ids are hashes no store holds inside a Kubeflow container).
+    assert props['teacher_uri'] == teacher.uri and 'teacher_model_id' not in props
+    assert len(props['teacher_fingerprint']) == 16
     assert counts['counts']['total']['pairs_in'] == props['total_pairs_in']
     for split in json.loads(out.properties['split_names'].string_value):
       rows = example_io.read_split(out.uri, split)
@@ -124,7 +127,7 @@ def test_pseudo_label_counts_add_up_and_name_the_teacher(which, request):
       dead = sum(v for k, v in props.items() if k.startswith(f'{split}_dead_letter_'))
       assert props[f'{split}_pairs_in'] == kept + filtered + dead, (node, split, props)
       assert len(rows) == kept
-      assert all(r[F.TEACHER_ID].startswith(f'{teacher.id}:') for r in rows)
+      assert all(r[F.TEACHER_ID] == props['teacher_fingerprint'] for r in rows)
 
 
 def test_round_two_ran_or_was_skipped_with_reason(run_a):
@@ -209,7 +212,7 @@ def test_selection_always_passes_teacher_prime_on_whatever_dev_says(run_b):
   trained = lineage.latest_output(store, cfg.pipeline_name, P.teacher_prime_trainer_id(1), 'model')
   selected = lineage.latest_output(store, cfg.pipeline_name, P.teacher_prime_evaluator_id(1),
                                    eval_spec.SELECTED_MODEL_KEY)
-  assert lineage.custom_props(selected)['source_model_id'] == trained.id
+  assert lineage.custom_props(selected)[eval_spec.SOURCE_MODEL_PROPERTY] == trained.uri
   # The blessing still records what dev said.
   blessing = lineage.latest_output(store, cfg.pipeline_name, P.teacher_prime_evaluator_id(1),
                                    eval_spec.BLESSING_KEY)
@@ -233,7 +236,7 @@ def test_evaluators_reuse_the_scores_of_the_evaluation_before(which, request):
   first, teacher = payload(P.TEACHER_EVALUATOR)
   _, round1 = payload(P.teacher_prime_evaluator_id(1))
   assert teacher['decision']['reused_scores'] == []     # nothing was scored before it
-  assert round1['decision']['prior_evaluation_ids'] == [first.id]
+  assert round1['decision']['prior_evaluation_uris'] == [first.uri]
   # T' is compared with the teacher the teacher evaluator selected, which it
   # scored on dev: those scores are reused, and give the metrics it measured.
   reused = round1['decision']['reused_scores']

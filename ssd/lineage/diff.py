@@ -23,7 +23,7 @@ def _node_view(store, execution: metadata_store_pb2.Execution, names: S.Names) -
   ins = S.execution_io(store, execution.id, 'input')
   return {
       'execution_id': execution.id, 'state': S.state_name(execution),
-      'parameters': S.flatten(S.exec_props(execution)),
+      'parameters': S.flatten(names.exec_props(execution)),
       'inputs': {k: [S.artifact_ref(a, names) for a in v] for k, v in sorted(ins.items())},
   }
 
@@ -31,21 +31,21 @@ def _node_view(store, execution: metadata_store_pb2.Execution, names: S.Names) -
 def _outcomes(store, executions, names: S.Names, view: Dict[str, Any]) -> None:
   """Fills metrics, decisions and data from the executions' outputs."""
   for e in executions:
-    kind = names.execution_type.get(e.type_id, '')
-    node = S.execution_node(store, e.id)
+    kind = names.kind(e)
+    node = S.execution_node(store, e, names)
     outs = S.execution_io(store, e.id, 'output')
     if kind.endswith(X.EVALUATOR_SUFFIX):
       for evaluation in outs.get('evaluation', []):
-        view['metrics'][node] = S.flatten(X.metrics_of(evaluation))
+        view['metrics'][node] = S.flatten(X.metrics_of(evaluation, names))
       for blessing in outs.get('blessing', []):
-        props = S.custom_props(blessing)
+        props = names.artifact_props(blessing)
         view['decisions'][node] = {'blessed': bool(props.get('blessed')), 'reason': props.get('reason')}
     elif kind.endswith(X.PUSHER_SUFFIX):
       for pushed in outs.get('pushed_model', []):
-        view['decisions'][node] = {'pushed': bool(S.custom_props(pushed).get('pushed'))}
+        view['decisions'][node] = {'pushed': bool(names.artifact_props(pushed).get('pushed'))}
     elif not kind.endswith(X.PSEUDO_LABELER_SUFFIX):
       for examples in outs.get('examples', []):
-        view['data'][f'{node}.examples'] = dict(sorted(S.custom_props(examples).items()))
+        view['data'][f'{node}.examples'] = dict(sorted(names.artifact_props(examples).items()))
 
 
 def _empty(label: str, ref: str) -> Dict[str, Any]:
@@ -56,9 +56,9 @@ def run_view(store, ref: str, pipeline=None) -> Dict[str, Any]:
   names = S.Names(store)
   run = R.resolve_run(store, ref, pipeline)
   view = _empty(f'run {run.name}', ref)
-  executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
+  executions = S.steps_of(store, run, names)
   for e in executions:
-    view['nodes'][S.execution_node(store, e.id)] = _node_view(store, e, names)
+    view['nodes'][S.execution_node(store, e, names)] = _node_view(store, e, names)
   _outcomes(store, executions, names, view)
   return view
 

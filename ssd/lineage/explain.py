@@ -19,43 +19,67 @@ from typing import Any, Dict, List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
+from components.pretrained_checkpoint.spec import PretrainedCheckpoint
+from components.pseudo_labeler import spec as PL
+from components.ranking_evaluator import spec as EV
 from pipelines import mlmd_store as S
 from ssd.lineage import upstream as U
 
-# Type names (TFX standard types and ours, see docs/architecture.md).
+# Kinds of step (S.Names.kind: the execution type locally, inferred on KFP).
 TRAINER_SUFFIX = 'Trainer'
 EVALUATOR_SUFFIX = 'RankingEvaluator'
 PSEUDO_LABELER_SUFFIX = 'PseudoLabeler'
 PUSHER_SUFFIX = 'Pusher'
-CHECKPOINT_TYPE = 'ssd.PretrainedCheckpoint'   # brought in by its own component (contracts)
+CHECKPOINT_TYPE = PretrainedCheckpoint.TYPE_NAME
+MODEL_TYPE = 'Model'
 MODEL_METADATA = ('Format-Serving', 'assets.extra', 'metadata.json')
+# Ids older local stores recorded before models were named by URI; read only
+# where the URI is missing, and only in a TFX store (ids of a KFP container
+# are hashes no store holds).
+LEGACY_SOURCE_MODEL_ID = 'source_model_id'
 
 
 def artifact_info(store, artifact: metadata_store_pb2.Artifact, names: S.Names,
                   with_props: bool = True) -> Dict[str, Any]:
   producer = S.producer(store, artifact.id)
-  ctx = S.execution_contexts(store, producer.id, names) if producer else {}
+  where = S.place(store, producer, names) if producer else {}
   info = {
-      'id': artifact.id, 'type': names.artifact_type.get(artifact.type_id, '?'),
+      'id': artifact.id, 'type': names.artifact_type_of(artifact),
       'uri': artifact.uri, 'state': metadata_store_pb2.Artifact.State.Name(artifact.state),
-      'node': S.node_id_of(ctx[S.NODE_CONTEXT_TYPE]) if S.NODE_CONTEXT_TYPE in ctx else None,
-      'run': ctx.get(S.PIPELINE_RUN_CONTEXT_TYPE),
+      'node': where.get('node'), 'run': where.get('run'),
       'execution_id': producer.id if producer else None,
   }
   if with_props:
-    info['properties'] = dict(sorted(S.custom_props(artifact).items()))
+    info['properties'] = dict(sorted(names.artifact_props(artifact).items()))
   return info
 
 
 def _type(names: S.Names, execution: metadata_store_pb2.Execution) -> str:
-  return names.execution_type.get(execution.type_id, '')
+  return names.kind(execution)
 
 
 def _json_prop(props: Dict[str, Any], key: str) -> Dict[str, Any]:
+  value = props.get(key)
+  if isinstance(value, dict):   # a KFP struct parameter
+    return value
   try:
-    return json.loads(props.get(key) or '{}')
-  except ValueError:
+    loaded = json.loads(value or '{}')
+  except (TypeError, ValueError):
     return {}
+  return loaded if isinstance(loaded, dict) else {}
+
+
+def model_named(store, props: Dict[str, Any], uri_key: str, names: S.Names,
+                legacy_id_key: Optional[str] = None) -> Optional[metadata_store_pb2.Artifact]:
+  """The Model a step named by URI in property `uri_key` (None when not in this store)."""
+  uri = props.get(uri_key)
+  if uri:
+    return S.artifact_by_uri(store, uri, MODEL_TYPE, names)
+  legacy = props.get(legacy_id_key) if legacy_id_key else None
+  if isinstance(legacy, int) and names.dialect == S.TFX:
+    found = store.get_artifacts_by_id([legacy])
+    return found[0] if found else None
+  return None
 
 
 def recorded_model_metadata(model_uri: str) -> Optional[Dict[str, Any]]:
@@ -78,8 +102,8 @@ def checkpoint_of(store, trainer: metadata_store_pb2.Execution, model: metadata_
   """
   for key, arts in S.execution_io(store, trainer.id, 'input').items():
     for a in arts:
-      if names.artifact_type.get(a.type_id) == CHECKPOINT_TYPE:
-        props = S.custom_props(a)
+      if names.artifact_type_of(a) == CHECKPOINT_TYPE:
+        props = names.artifact_props(a)
         return {'source': props.get('source'), 'sha256': props.get('sha256'),
                 'artifact': artifact_info(store, a, names), 'input_key': key,
                 'recorded_by': 'PretrainedCheckpoint artifact'}
@@ -97,7 +121,7 @@ def checkpoint_of(store, trainer: metadata_store_pb2.Execution, model: metadata_
 
 
 def _trained_step(store, execution, model, names) -> Dict[str, Any]:
-  props = S.exec_props(execution)
+  props = names.exec_props(execution)
   cc = _json_prop(props, 'custom_config')
   ins = S.execution_io(store, execution.id, 'input')
   info = artifact_info(store, model, names, with_props=False)
@@ -118,13 +142,17 @@ def _trained_step(store, execution, model, names) -> Dict[str, Any]:
   if examples is not None:
     labeler = S.producer(store, examples.id)
     if labeler is not None and _type(names, labeler).endswith(PSEUDO_LABELER_SUFFIX):
-      lab_props = S.exec_props(labeler)
-      teacher = (S.execution_io(store, labeler.id, 'input').get('model') or [None])[0]
-      ex_props = S.custom_props(examples)
+      lab_props = names.exec_props(labeler)
+      ex_props = names.artifact_props(examples)
+      # The labeller's input `model` is the teacher; its `teacher_uri` names
+      # the same model where the input was not recorded.
+      teacher = ((S.execution_io(store, labeler.id, 'input').get(PL.MODEL_KEY) or [None])[0]
+                 or model_named(store, ex_props, PL.TEACHER_URI_PROPERTY, names))
       step['labels'] = {
-          'source': 'teacher', 'node': S.execution_node(store, labeler.id),
-          'execution_id': labeler.id, 'selection': _json_prop(lab_props, 'config_json'),
-          'teacher_fingerprint': ex_props.get('teacher_fingerprint'),
+          'source': 'teacher', 'node': S.execution_node(store, labeler, names),
+          'execution_id': labeler.id, 'selection': _json_prop(lab_props, PL.CONFIG_KEY),
+          'teacher_uri': ex_props.get(PL.TEACHER_URI_PROPERTY),
+          'teacher_fingerprint': ex_props.get(PL.TEACHER_FINGERPRINT_PROPERTY),
           'counts': {k: v for k, v in sorted(ex_props.items()) if k.startswith('total_')},
           'skipped': bool(ex_props.get('skipped', 0)),
       }
@@ -152,15 +180,16 @@ def teacher_chain(store, model: metadata_store_pb2.Artifact, names: S.Names) -> 
       break
     kind = _type(names, execution)
     if kind.endswith(EVALUATOR_SUFFIX):
-      props = S.custom_props(current)
-      candidate = (S.execution_io(store, execution.id, 'input').get('model') or [None])[0]
+      props = names.artifact_props(current)
+      candidate = (S.execution_io(store, execution.id, 'input').get(EV.MODEL_KEY) or [None])[0]
+      source = model_named(store, props, EV.SOURCE_MODEL_PROPERTY, names, LEGACY_SOURCE_MODEL_ID)
       steps.append({'kind': 'selected', 'model': artifact_info(store, current, names, False),
                     'selected_role': props.get('selected_role'),
-                    'source_model_id': props.get('source_model_id'),
+                    'source_model_id': source.id if source is not None else None,
+                    'source_model_uri': props.get(EV.SOURCE_MODEL_PROPERTY),
                     'candidate_model_id': candidate.id if candidate is not None else None,
                     'reason': props.get('selection_reason')})
-      source = props.get('source_model_id')
-      current = store.get_artifacts_by_id([source])[0] if source else None
+      current = source
     elif kind.endswith(PUSHER_SUFFIX):
       steps.append({'kind': 'pushed', 'model': artifact_info(store, current, names, False)})
       current = (S.execution_io(store, execution.id, 'input').get('model') or [None])[0]
@@ -168,7 +197,7 @@ def teacher_chain(store, model: metadata_store_pb2.Artifact, names: S.Names) -> 
       step = _trained_step(store, execution, current, names)
       steps.append(step)
       teacher = step['teacher_model_id']
-      current = store.get_artifacts_by_id([teacher])[0] if teacher else None
+      current = store.get_artifacts_by_id([teacher])[0] if teacher is not None else None
     else:
       steps.append({'kind': 'other', 'model': artifact_info(store, current, names, False),
                     'execution_type': kind})
@@ -180,14 +209,14 @@ def data_of(store, graph: U.Graph, names: S.Names) -> List[Dict[str, Any]]:
   """Ingested datasets above the model: every property the ingest step recorded."""
   out = []
   for aid, artifact in sorted(graph.artifacts.items()):
-    if names.artifact_type.get(artifact.type_id) != 'Examples':
+    if names.artifact_type_of(artifact) != 'Examples':
       continue
     eid = graph.made_by.get(aid)
     if eid is None or _type(names, graph.executions[eid]).endswith(PSEUDO_LABELER_SUFFIX):
       continue
-    params = S.exec_props(graph.executions[eid])
+    params = names.exec_props(graph.executions[eid])
     config = _json_prop(params, 'config_json')
-    props = S.custom_props(artifact)
+    props = names.artifact_props(artifact)
     data_cfg = config.get('data') or {}
     out.append({
         'examples': artifact_info(store, artifact, names),
@@ -204,10 +233,12 @@ def data_of(store, graph: U.Graph, names: S.Names) -> List[Dict[str, Any]]:
   return out
 
 
-def metrics_of(evaluation: metadata_store_pb2.Artifact) -> Dict[str, Dict[str, Dict[str, float]]]:
+def metrics_of(evaluation: metadata_store_pb2.Artifact,
+               names: Optional[S.Names] = None) -> Dict[str, Dict[str, Dict[str, float]]]:
   """`<split>/<role>/<metric>` custom properties -> {split: {role: {metric: value}}}."""
   out: Dict[str, Dict[str, Dict[str, float]]] = {}
-  for key, value in sorted(S.custom_props(evaluation).items()):
+  props = names.artifact_props(evaluation) if names is not None else S.custom_props(evaluation)
+  for key, value in sorted(props.items()):
     parts = key.split('/')
     if len(parts) == 3:
       out.setdefault(parts[0], {}).setdefault(parts[1], {})[parts[2]] = value
@@ -223,33 +254,72 @@ def _consumers_by_key(store, artifact_id: int, key: Optional[str], type_suffix: 
           if _type(names, e).endswith(type_suffix)]
 
 
+def production_compared(store, blessing_props: Dict[str, Any], evaluator_params: Dict[str, Any],
+                        names: S.Names) -> Optional[Dict[str, Any]]:
+  """The model in production an evaluation compared the candidate with.
+
+  The evaluator reads the newest push under its `production_dir` and
+  records that version folder in the blessing (`last_blessed_model`). The
+  folder leads back through this store: the PushedModel whose
+  `pushed_destination` it is, the Pusher execution that wrote it, and that
+  execution's input `model`. None when the evaluator does not compare with
+  production.
+  """
+  directory = blessing_props.get(EV.LAST_BLESSED_PROPERTY)
+  destination = _json_prop(evaluator_params, EV.CONFIG_KEY).get('production_dir')
+  if not directory and not destination:
+    return None
+  out: Dict[str, Any] = {'push_destination': destination, 'directory': directory,
+                         'model': None, 'pushed_model': None, 'pusher': None}
+  if not directory:
+    out['note'] = 'no model in production yet: nothing compared'
+    return out
+  pushed = S.pushes_to(store, directory, names)
+  pusher = S.producer(store, pushed[0].id) if pushed else None
+  if pusher is None:
+    out['note'] = 'pushed by no execution in this store'
+    return out
+  where = S.place(store, pusher, names)
+  model = (S.execution_io(store, pusher.id, 'input').get('model') or [None])[0]
+  out.update(pushed_model=artifact_info(store, pushed[0], names, with_props=False),
+             pusher={'node': where['node'], 'execution_id': pusher.id, 'run': where['run']},
+             model=artifact_info(store, model, names, with_props=False) if model else None,
+             note=None if model else 'its Pusher recorded no input model')
+  return out
+
+
 def evaluations_of(store, model: metadata_store_pb2.Artifact, names: S.Names) -> List[Dict[str, Any]]:
   """Each distinct evaluation of the model as a candidate (cache hits folded in).
 
-  The candidate is read from the blessing's `current_model_id`, not from the
-  input key: MLMD keeps one INPUT event per (execution, artifact), so a model
-  that is both the candidate and the last blessed model (a rerun) is
-  recorded under one key only.
+  The candidate is the model the blessing names (`current_model`, a URI),
+  not an input key: an evaluator reads a model under `model` as candidate,
+  and may read the same model as baseline or teacher elsewhere.
   """
   out, seen = [], set()
   for execution in _consumers_by_key(store, model.id, None, EVALUATOR_SUFFIX, names):
     outs = S.execution_io(store, execution.id, 'output')
-    blessing = (outs.get('blessing') or [None])[0]
-    evaluation = (outs.get('evaluation') or [None])[0]
-    if (blessing is None or blessing.id in seen
-        or S.custom_props(blessing).get('current_model_id') != model.id):
+    blessing = (outs.get(EV.BLESSING_KEY) or [None])[0]
+    evaluation = (outs.get(EV.EVALUATION_KEY) or [None])[0]
+    if blessing is None or blessing.id in seen:
+      continue
+    bprops = names.artifact_props(blessing)
+    if not S.same_location(bprops.get(EV.CURRENT_MODEL_PROPERTY), model.uri):
       continue
     seen.add(blessing.id)
-    bprops = S.custom_props(blessing)
     ins = S.execution_io(store, execution.id, 'input')
+    where = S.place(store, execution, names)
+    production = production_compared(store, bprops, names.exec_props(execution), names)
+    compared = {k: [a.id for a in v] for k, v in sorted(ins.items())
+                if k in (EV.BASELINE_MODEL_KEY, EV.TEACHER_MODEL_KEY)}
+    if production and production['model']:
+      compared['last_blessed_model'] = [production['model']['id']]
     out.append({
-        'node': S.execution_node(store, execution.id), 'execution_id': execution.id,
-        'run': S.execution_contexts(store, execution.id, names).get(S.PIPELINE_RUN_CONTEXT_TYPE),
-        'blessed': bool(bprops.get('blessed')), 'reason': bprops.get('reason'),
+        'node': where['node'], 'execution_id': execution.id, 'run': where['run'],
+        'blessed': bool(bprops.get(EV.BLESSED_PROPERTY)), 'reason': bprops.get('reason'),
         'blessing_id': blessing.id, 'evaluation_id': evaluation.id if evaluation else None,
-        'compared_with': {k: [a.id for a in v] for k, v in sorted(ins.items())
-                          if k in ('baseline_model', 'teacher_model', 'last_blessed_model')},
-        'metrics': metrics_of(evaluation) if evaluation else {},
+        'compared_with': compared,
+        'production': production,
+        'metrics': metrics_of(evaluation, names) if evaluation else {},
     })
   return out
 
@@ -261,8 +331,9 @@ def pushes_of(store, model: metadata_store_pb2.Artifact, names: S.Names) -> List
       if pushed.id in seen:
         continue
       seen.add(pushed.id)
-      props = S.custom_props(pushed)
-      out.append({'node': S.execution_node(store, execution.id), 'execution_id': execution.id,
+      props = names.artifact_props(pushed)
+      where = S.place(store, execution, names)
+      out.append({'node': where['node'], 'execution_id': execution.id, 'run': where['run'],
                   'pushed_model_id': pushed.id, 'pushed': bool(props.get('pushed')),
                   'destination': props.get('pushed_destination'),
                   'version': props.get('pushed_version')})
@@ -283,13 +354,13 @@ def settings_of(store, graph: U.Graph, chain: List[Dict[str, Any]], names: S.Nam
     execution, node = graph.executions[eid], graph.node_of[eid]
     kind = _type(names, execution)
     if kind.endswith(TRAINER_SUFFIX) and U.round_of(node):
-      cc = _json_prop(S.exec_props(execution), 'custom_config')
+      cc = _json_prop(names.exec_props(execution), 'custom_config')
       mode = mode or cc.get('mode')
       rounds[f'round {U.round_of(node)}'] = {'node': node, 'mode': cc.get('mode'),
                                              'noise': cc.get('noise'), 'objective': cc.get('objective'),
                                              'warm_start': cc.get('warm_start')}
     elif kind.endswith(PSEUDO_LABELER_SUFFIX):
-      selection[node] = _json_prop(S.exec_props(execution), 'config_json')
+      selection[node] = _json_prop(names.exec_props(execution), PL.CONFIG_KEY)
   final = next((s for s in chain if s['kind'] == 'trained'), None)
   return {
       'mode': mode, 'rounds': rounds, 'pseudo_label_selection': selection,

@@ -30,14 +30,20 @@ _EXEC_STYLE = 'shape=box, style="rounded,filled", fillcolor="#cfe2ff"'
 _ART_STYLE = 'shape=note, style=filled, fillcolor="#fff3cd"'
 
 
+def _count(value: Any) -> Any:
+  """A count as an int (a KFP store keeps every int as a double)."""
+  return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _model_label(store, artifact, execution, names: S.Names) -> List[str]:
-  kind = names.execution_type.get(execution.type_id, '') if execution else ''
+  kind = names.kind(execution) if execution else ''
   if kind.endswith(X.EVALUATOR_SUFFIX):
-    props = S.custom_props(artifact)
-    return [f'selected: {props.get("selected_role")} (#{props.get("source_model_id")})']
+    props = names.artifact_props(artifact)
+    source = X.model_named(store, props, X.EV.SOURCE_MODEL_PROPERTY, names, X.LEGACY_SOURCE_MODEL_ID)
+    return [f'selected: {props.get("selected_role")} (#{source.id if source is not None else "?"})']
   if not kind.endswith(X.TRAINER_SUFFIX):
     return []
-  role = X._json_prop(S.exec_props(execution), 'custom_config').get('role')  # pylint: disable=protected-access
+  role = X._json_prop(names.exec_props(execution), 'custom_config').get('role')  # pylint: disable=protected-access
   lines = [f'role: {role}']
   evals = X.evaluations_of(store, artifact, names)
   dev = evals[-1]['metrics'].get('dev', {}) if evals else {}
@@ -60,18 +66,18 @@ def labels(store, graph: U.Graph, names: S.Names) -> Dict[str, List[str]]:
     head = node + (f' (round {U.round_of(node)})' if U.round_of(node) else '')
     out[f'e{eid}'] = [head, f'execution #{eid} · {S.state_name(e)}']
   for aid, a in graph.artifacts.items():
-    kind = names.artifact_type.get(a.type_id, '?')
+    kind = names.artifact_type_of(a)
     lines = [f'{kind} #{aid}']
     execution = graph.executions.get(graph.made_by.get(aid, -1))
-    props = S.custom_props(a)
+    props = names.artifact_props(a)
     if kind == 'Model':
       lines += _model_label(store, a, execution, names)
     elif kind == 'ModelBlessing':
       lines.append('blessed' if props.get('blessed') else 'not blessed')
     elif kind == 'Examples' and 'total_kept' in props:
-      lines.append(f'kept {props["total_kept"]} of {props.get("total_pairs_in")} pairs')
+      lines.append(f'kept {_count(props["total_kept"])} of {_count(props.get("total_pairs_in"))} pairs')
     elif kind == 'Examples':
-      counts = [f'{s} {props[f"{s}_queries"]}q' for s in ('train', 'dev', 'unlabelled', 'test')
+      counts = [f'{s} {_count(props[f"{s}_queries"])}q' for s in ('train', 'dev', 'unlabelled', 'test')
                 if f'{s}_queries' in props]
       if counts:
         lines.append(', '.join(counts))

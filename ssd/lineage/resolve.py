@@ -7,6 +7,10 @@ student evaluator's) or `latest-pushed` (the model behind the newest
 `PushedModel` with `pushed` = 1).
 Run: `run:<n>` (the n-th run in `ssd lineage runs`, 1 = oldest; negative
 counts from the newest), `run:latest`, or a pipeline run id as printed there.
+
+Models are found by URI wherever a step recorded one (a blessing's
+`current_model`, a selection's `source_model`), never by a recorded MLMD id:
+TFX in a Kubeflow container gives artifacts hashed ids that no store holds.
 """
 
 import os
@@ -14,23 +18,18 @@ from typing import List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
+from components.ranking_evaluator import spec as EV
 from pipelines import mlmd_store as S
 
 LATEST_BLESSED = 'latest-blessed'
 LATEST_PUSHED = 'latest-pushed'
 STUDENT_EVALUATOR = 'student_evaluator'  # pipelines/pipeline.py: STUDENT_EVALUATOR
 SERVING_DIR = 'Format-Serving'
+MODEL_TYPE = 'Model'
 
 
 class RefError(LookupError):
   """A reference names nothing in the store."""
-
-
-def _artifacts_of_type(store, type_name: str) -> List[metadata_store_pb2.Artifact]:
-  try:
-    return sorted(store.get_artifacts_by_type(type_name), key=lambda a: a.id)
-  except Exception:  # pylint: disable=broad-except  (type never registered)
-    return []
 
 
 def _live(artifacts):
@@ -38,27 +37,41 @@ def _live(artifacts):
 
 
 def latest_blessed(store) -> metadata_store_pb2.Artifact:
-  blessings = [b for b in _live(_artifacts_of_type(store, 'ModelBlessing'))
-               if S.custom_props(b).get('blessed') == 1 and 'current_model_id' in b.custom_properties]
+  names = S.Names(store)
+  blessings = [b for b in _live(S.artifacts_of_type(store, 'ModelBlessing', names))
+               if names.artifact_props(b).get(EV.BLESSED_PROPERTY) == 1
+               and names.artifact_props(b).get(EV.CURRENT_MODEL_PROPERTY)]
   if not blessings:
     raise RefError('no blessed model in the store')
   student = [b for b in blessings
              if (p := S.producer(store, b.id)) is not None
-             and S.execution_node(store, p.id) == STUDENT_EVALUATOR]
+             and S.execution_node(store, p, names) == STUDENT_EVALUATOR]
   chosen = (student or blessings)[-1]
-  return model_by_id(store, S.custom_props(chosen)['current_model_id'])
+  uri = names.artifact_props(chosen)[EV.CURRENT_MODEL_PROPERTY]
+  model = S.artifact_by_uri(store, uri, MODEL_TYPE, names)
+  if model is None:
+    raise RefError(f'blessing #{chosen.id} names model {uri}, which no artifact of this store has')
+  return model
+
+
+def pushed_model_source(store, pushed: metadata_store_pb2.Artifact) -> Optional[metadata_store_pb2.Artifact]:
+  """The model a PushedModel came from: its Pusher's input `model`."""
+  pusher = S.producer(store, pushed.id)
+  if pusher is None:
+    return None
+  return (S.execution_io(store, pusher.id, 'input').get('model') or [None])[0]
 
 
 def latest_pushed(store) -> metadata_store_pb2.Artifact:
-  pushed = [p for p in _live(_artifacts_of_type(store, 'PushedModel'))
-            if S.custom_props(p).get('pushed') == 1]
+  names = S.Names(store)
+  pushed = [p for p in _live(S.artifacts_of_type(store, 'PushedModel', names))
+            if names.artifact_props(p).get('pushed') == 1]
   if not pushed:
     raise RefError('no pushed model in the store')
-  producer = S.producer(store, pushed[-1].id)
-  models = S.execution_io(store, producer.id, 'input').get('model', [])
-  if not models:
+  model = pushed_model_source(store, pushed[-1])
+  if model is None:
     raise RefError(f'PushedModel #{pushed[-1].id} has no input model recorded')
-  return models[0]
+  return model
 
 
 def model_by_id(store, artifact_id: int) -> metadata_store_pb2.Artifact:
@@ -69,22 +82,22 @@ def model_by_id(store, artifact_id: int) -> metadata_store_pb2.Artifact:
 
 
 def model_by_uri(store, uri: str) -> metadata_store_pb2.Artifact:
+  names = S.Names(store)
   path = uri.rstrip('/')
   candidates = [path]
-  if not path.startswith(('gs://', 's3://', 'hdfs://')):
+  if '://' not in path:
     candidates.append(os.path.abspath(path))
   candidates += [c[:-len(SERVING_DIR) - 1] for c in list(candidates) if c.endswith('/' + SERVING_DIR)]
   for c in candidates:
-    found = [a for a in store.get_artifacts_by_uri(c)]
-    if found:
-      return sorted(found, key=lambda a: a.id)[0]
+    found = S.artifact_by_uri(store, c, names=names)
+    if found is not None:
+      return found
   # A Pusher's destination (`<serving_dir>/<version>`) is a property, not a URI.
-  for p in _artifacts_of_type(store, 'PushedModel'):
-    if S.custom_props(p).get('pushed_destination', '').rstrip('/') in candidates:
-      producer = S.producer(store, p.id)
-      models = S.execution_io(store, producer.id, 'input').get('model', [])
-      if models:
-        return models[0]
+  for c in candidates:
+    for pushed in S.pushes_to(store, c, names):
+      model = pushed_model_source(store, pushed)
+      if model is not None:
+        return model
   raise RefError(f'no artifact with URI {uri}')
 
 
@@ -102,30 +115,16 @@ def resolve_model(store, ref: str) -> metadata_store_pb2.Artifact:
 
 
 def runs_of(store, pipeline: Optional[str] = None) -> List[metadata_store_pb2.Context]:
-  """Pipeline-run contexts, oldest first, optionally of one pipeline."""
-  runs = sorted(store.get_contexts_by_type(S.PIPELINE_RUN_CONTEXT_TYPE),
-                key=lambda c: (c.create_time_since_epoch, c.id))
+  """Pipeline-run contexts (TFX's or KFP's), oldest first, optionally of one pipeline."""
+  runs = S.run_contexts(store)
   if pipeline is None:
     return runs
-  return [r for r in runs if run_pipeline(store, r) == pipeline]
+  names = S.Names(store)
+  return [r for r in runs if S.run_pipeline(store, r, names) == pipeline]
 
 
 def run_pipeline(store, run: metadata_store_pb2.Context) -> Optional[str]:
-  """The pipeline a run belongs to (TFX makes the pipeline context its parent)."""
-  for parent in store.get_parent_contexts_by_context(run.id):
-    if parent.type == S.PIPELINE_CONTEXT_TYPE or parent.type_id == _type_id(store, S.PIPELINE_CONTEXT_TYPE):
-      return parent.name
-  executions = store.get_executions_by_context(run.id)
-  if executions:
-    return S.execution_contexts(store, executions[0].id).get(S.PIPELINE_CONTEXT_TYPE)
-  return None
-
-
-def _type_id(store, name: str) -> int:
-  try:
-    return store.get_context_type(name).id
-  except Exception:  # pylint: disable=broad-except
-    return -1
+  return S.run_pipeline(store, run)
 
 
 def is_run_ref(ref: str) -> bool:

@@ -30,27 +30,32 @@ def _final_decision(store, executions, names: S.Names) -> Optional[Dict[str, Any
   """The last evaluator's blessing in the run and the push that followed."""
   decision = None
   for e in sorted(executions, key=lambda e: e.id):
-    kind = names.execution_type.get(e.type_id, '')
-    if kind.endswith(X.EVALUATOR_SUFFIX) and e.last_known_state in (_STATE.COMPLETE, _STATE.CACHED):
+    if e.last_known_state not in (_STATE.COMPLETE, _STATE.CACHED):
+      continue
+    kind = names.kind(e)
+    if kind.endswith(X.EVALUATOR_SUFFIX):
       blessing = (S.execution_io(store, e.id, 'output').get('blessing') or [None])[0]
       if blessing is not None:
-        props = S.custom_props(blessing)
-        decision = {'node': S.execution_node(store, e.id), 'blessed': bool(props.get('blessed')),
-                    'reason': props.get('reason'), 'pushed': None}
+        props = names.artifact_props(blessing)
+        decision = {'node': S.execution_node(store, e, names), 'blessed': bool(props.get('blessed')),
+                    'reason': props.get('reason'), 'pushed': None,
+                    # The model in production it was compared with (a version folder).
+                    'production': props.get(X.EV.LAST_BLESSED_PROPERTY)}
     elif kind.endswith(X.PUSHER_SUFFIX) and decision is not None:
       for p in S.execution_io(store, e.id, 'output').get('pushed_model', []):
-        props = S.custom_props(p)
+        props = names.artifact_props(p)
         decision['pushed'] = bool(props.get('pushed'))
         decision['destination'] = props.get('pushed_destination')
   return decision
 
 
-def _config_summary(executions_by_node: Dict[str, metadata_store_pb2.Execution]) -> Dict[str, Any]:
+def _config_summary(executions_by_node: Dict[str, metadata_store_pb2.Execution],
+                    names: S.Names) -> Dict[str, Any]:
   """A few settings that tell runs apart (full parameters: `ssd lineage diff`)."""
   out: Dict[str, Any] = {}
   ingest = executions_by_node.get('ranking_example_gen')
   if ingest is not None:
-    p = S.exec_props(ingest)
+    p = names.exec_props(ingest)
     out['data'] = f'{p.get("data_format")}:{p.get("data_path")}'
   rounds = sorted(n for n in executions_by_node if n.startswith('teacher_prime_trainer_r'))
   out['rounds'] = len(rounds)
@@ -59,7 +64,7 @@ def _config_summary(executions_by_node: Dict[str, metadata_store_pb2.Execution])
     e = executions_by_node.get(node)
     if e is None:
       continue
-    cc = X._json_prop(S.exec_props(e), 'custom_config')  # pylint: disable=protected-access
+    cc = X._json_prop(names.exec_props(e), 'custom_config')  # pylint: disable=protected-access
     model = cc.get('model') or {}
     text = f'{model.get("architecture")}({model.get("checkpoint") or "random"}'
     text += f', {model["keep_layers"]} layers)' if model.get('keep_layers') else ')'
@@ -73,15 +78,15 @@ def _config_summary(executions_by_node: Dict[str, metadata_store_pb2.Execution])
 def list_runs(store, pipeline: Optional[str] = None) -> Dict[str, Any]:
   names = S.Names(store)
   contexts = R.runs_of(store, pipeline)
-  pipelines = [R.run_pipeline(store, c) for c in contexts]
+  pipelines = [S.run_pipeline(store, c, names) for c in contexts]
   rows: List[Dict[str, Any]] = []
   for i, (ctx, pipe) in enumerate(zip(contexts, pipelines), 1):
-    executions = sorted(store.get_executions_by_context(ctx.id), key=lambda e: e.id)
+    executions = S.steps_of(store, ctx, names)
     states = collections.Counter(S.state_name(e) for e in executions)
     by_node = {}
     nodes = {}
     for e in executions:
-      node = S.execution_node(store, e.id)
+      node = S.execution_node(store, e, names)
       by_node[node] = e
       nodes[node] = S.state_name(e)
     later = any(p == pipe for p in pipelines[i:])
@@ -99,7 +104,7 @@ def list_runs(store, pipeline: Optional[str] = None) -> Dict[str, Any]:
         'unfinished': sorted(n for n, s in nodes.items() if s in ('NEW', 'RUNNING', 'FAILED')),
         'executed': sorted(n for n, s in nodes.items() if s == 'COMPLETE'),
         'cached': sorted(n for n, s in nodes.items() if s == 'CACHED'),
-        'config': _config_summary(by_node),
+        'config': _config_summary(by_node, names),
         'final_decision': _final_decision(store, executions, names),
     })
   return {'schema_version': S.SCHEMA_VERSION, 'kind': 'runs', 'runs': rows}

@@ -13,6 +13,15 @@ def _short(value: Any, width: int = 100) -> str:
   return text if len(text) <= width else text[:width - 3] + '...'
 
 
+def _plain(value: Any) -> Any:
+  """An artifact property's whole-number float as an int (a KFP store keeps every int as a double)."""
+  return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _id(value: Any) -> str:
+  return '?' if value is None else str(value)
+
+
 def runs(doc: Dict[str, Any]) -> str:
   if not doc['runs']:
     return 'no pipeline runs in this store'
@@ -64,9 +73,9 @@ def _grouped_properties(props: Dict[str, Any]) -> List[str]:
   for key, value in props.items():
     prefix = key.split('_', 1)[0]
     if prefix in _GROUPS and '_' in key and isinstance(value, (int, float)):
-      groups.setdefault(prefix, []).append(f'{key.split("_", 1)[1]}={value}')
+      groups.setdefault(prefix, []).append(f'{key.split("_", 1)[1]}={_plain(value)}')
     else:
-      lines.append(f'  {key}: {_short(value, 120)}')
+      lines.append(f'  {key}: {_short(_plain(value), 120)}')
   for prefix in _GROUPS:
     if prefix in groups:
       lines.append(f'  {prefix}: {", ".join(groups[prefix])}')
@@ -81,7 +90,9 @@ def explain(doc: Dict[str, Any]) -> str:
     if step['kind'] == 'selected':
       lost = (f'; candidate Model#{step["candidate_model_id"]} not selected'
               if step.get('candidate_model_id') not in (None, step['source_model_id']) else '')
-      lines.append(f'  {mm["type"]}#{mm["id"]} = {step["selected_role"]} Model#{step["source_model_id"]}, '
+      source = (f'Model#{step["source_model_id"]}' if step['source_model_id'] is not None
+                else f'{step.get("source_model_uri")} (no artifact of this store)')
+      lines.append(f'  {mm["type"]}#{mm["id"]} = {step["selected_role"]} {source}, '
                    f'selected by {mm["node"]}{lost}')
     elif step['kind'] == 'pushed':
       lines.append(f'  {mm["type"]}#{mm["id"]} pushed by {mm["node"]}')
@@ -91,12 +102,12 @@ def explain(doc: Dict[str, Any]) -> str:
       lines.append(head)
       labels = step.get('labels') or {}
       if labels.get('source') == 'teacher':
-        lines.append(f'      labels: pseudo-labels by {labels["node"]} from teacher Model#{step["teacher_model_id"]}'
+        lines.append(f'      labels: pseudo-labels by {labels["node"]} from teacher Model#{_id(step["teacher_model_id"])}'
                      f'{" (round skipped)" if labels.get("skipped") else ""}')
         counts = labels.get('counts') or {}
         if counts:
-          lines.append(f'      kept {counts.get("total_kept")} of {counts.get("total_pairs_in")} pairs; '
-                       f'selection {_short(labels["selection"], 120)}')
+          lines.append(f'      kept {_plain(counts.get("total_kept"))} of {_plain(counts.get("total_pairs_in"))} '
+                       f'pairs; selection {_short(labels["selection"], 120)}')
       else:
         lines.append(f'      labels: true labels ({labels.get("node")})')
       if step.get('objective'):
@@ -134,16 +145,29 @@ def explain(doc: Dict[str, Any]) -> str:
     lines.append(f'evaluation {ev["node"]} (execution #{ev["execution_id"]}): '
                  f'{"BLESSED" if ev["blessed"] else "NOT BLESSED"}')
     lines.append(f'  reason: {ev["reason"]}')
+    if ev.get('production'):
+      lines.append(f'  compared with the model in production: {_production(ev["production"])}')
     for split, by_role in ev['metrics'].items():
       for role, values in by_role.items():
         shown = ', '.join(f'{k} {v:.4f}' for k, v in values.items()
                           if k in ('ndcg@5', 'ndcg@10', 'mrr@10', 'map'))
         lines.append(f'  {split:<5} {role:<28} {shown}')
   for p in doc['pushes']:
-    lines.append(f'push {p["node"]}: {"pushed to " + str(p["destination"]) if p["pushed"] else "not pushed"}')
+    lines.append(f'push {p["node"]} (execution #{p["execution_id"]}, run {p.get("run") or "?"}): '
+                 f'{"pushed to " + str(p["destination"]) if p["pushed"] else "not pushed"}')
   if not doc['pushes']:
     lines.append('push: none')
   return '\n'.join(lines)
+
+
+def _production(p: Dict[str, Any]) -> str:
+  if not p.get('directory'):
+    return f'none ({p.get("note")}; push destination {p.get("push_destination")})'
+  if p.get('model'):
+    pusher = p['pusher']
+    return (f'{_model(p["model"])}, pushed by {pusher["node"]} (execution #{pusher["execution_id"]}, '
+            f'run {pusher["run"] or "?"}) to {p["directory"]}')
+  return f'{p["directory"]} ({p.get("note")})'
 
 
 def diff(doc: Dict[str, Any]) -> str:

@@ -57,17 +57,18 @@ def upstream(store, artifact_id: int, names: Optional[S.Names] = None) -> Graph:
     artifacts[artifact_id] = found[0]
   executions = {e.id: e for e in sub.executions}
   contexts = {c.id: c for c in sub.contexts}
-  node_of: Dict[int, str] = {}
+  node_context: Dict[int, str] = {}
   run_of: Dict[int, str] = {}
   for assoc in sub.associations:
     ctx = contexts.get(assoc.context_id)
     if ctx is None:
       continue
-    kind = names.context_type.get(ctx.type_id)
+    kind = names.context_type_of(ctx)
     if kind == S.NODE_CONTEXT_TYPE:
-      node_of[assoc.execution_id] = S.node_id_of(ctx.name)
-    elif kind == S.PIPELINE_RUN_CONTEXT_TYPE:
+      node_context[assoc.execution_id] = ctx.name
+    elif kind in S.RUN_CONTEXT_TYPES:
       run_of[assoc.execution_id] = ctx.name
+  node_of = {eid: names.node_of(e, node_context.get(eid)) for eid, e in executions.items()}
 
   made_by: Dict[int, int] = {}
   inputs: Dict[int, Dict[str, List[int]]] = collections.defaultdict(lambda: collections.defaultdict(list))
@@ -133,8 +134,8 @@ def describe(store, artifact_id: int) -> List[str]:
     if 'pseudo_labeler' in node or 'transfer_labeler' in node:
       for a in ins:
         art = g.artifacts[a]
-        kind = names.artifact_type.get(art.type_id)
-        props = S.custom_props(art)
+        kind = names.artifact_type_of(art)
+        props = names.artifact_props(art)
         if kind == 'Model':
           lines.append(f'      teacher: {name(a)}')
         elif kind == 'Examples':
