@@ -111,7 +111,7 @@ def _ssd(*args):
 def test_lineage_reads_the_kfp_store(runs):
   store = runs['harness'].store_path
   doc = json.loads(_ssd('lineage', 'runs', f'--metadata={store}', '--format=json'))
-  assert [r['run'] for r in doc['runs']][-2:] == ['run-1', 'run-2']
+  assert [r['run_id'] for r in doc['runs']][-2:] == ['run-1', 'run-2']
   explained = json.loads(_ssd('lineage', 'explain', 'latest-blessed', f'--metadata={store}',
                               '--format=json'))
   assert explained['model']['uri'] == runs['first'][P.STUDENT_TRAINER].outputs['model'][0].uri

@@ -193,15 +193,15 @@ def run_variant(config_path: str, dataset: str, variant: Variant, seed: int, wor
   return {'cfg': cfg, 'summary': summary, 'wall_seconds': time.time() - t0}
 
 
-def artifact_of(summary: Dict[str, Any], role: str) -> Optional[int]:
-  """The MLMD id of the model a run reported under `role`."""
+def model_uri_of(summary: Dict[str, Any], role: str) -> Optional[str]:
+  """The URI of the model a run reported under `role` (evaluators record URIs, not ids)."""
   for decision in summary['decisions']:
-    ids = decision.get('model_artifact_ids', {})
-    if role in ids:
-      return ids[role]
+    uris = decision.get('model_uris', {})
+    if role in uris:
+      return uris[role]
   for decision in summary['decisions']:   # the teacher evaluator's selected model
     if decision['node'] == 'teacher_evaluator' and role == 'teacher':
-      return decision['selected_artifact_id']
+      return decision['selected_uri']
   return None
 
 
@@ -257,16 +257,15 @@ def model_speed(summary: Dict[str, Any], cfg: C.PipelineConfig, role: str,
   from rankers import export as rexport
   from ssd import lineage
   from tfx.utils import path_utils
-  artifact_id = artifact_of(summary, role)
-  if artifact_id is None:
+  uri = model_uri_of(summary, role)
+  if uri is None:
     return {}
   store = lineage.open_store(cfg.metadata_sqlite)
-  [artifact] = store.get_artifacts_by_id([artifact_id])
-  scorer = rexport.load_scorer(path_utils.serving_model_path(artifact.uri))
+  scorer = rexport.load_scorer(path_utils.serving_model_path(uri))
   # Parameters from the HF-format checkpoint every export carries (the
   # encoder and any head): what a user would load.
   tensors = rcheckpoint.load_hf_weights(rexport.checkpoint_dir_of(
-      path_utils.serving_model_path(artifact.uri)))
+      path_utils.serving_model_path(uri)))
   params = int(sum(int(np.prod(t.shape)) for t in tensors.values()))
   examples = lineage.latest_output(store, cfg.pipeline_name, 'ranking_example_gen', 'examples')
   rows = example_io.read_split(examples.uri, F.SPLIT_TEST)[:max_pairs]
