@@ -441,6 +441,31 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
                DocumentNoise(text_noise, ranker.tokenizer.mask_id, seed))
   if doc_noise is not None:
     logging.info('Text noise on training documents: %s', text_noise)
+  train_step = _make_train_step(ranker, objective, loss_fn, loss_kwargs,
+                                embedding, doc_noise, optimizer, variables,
+                                list_size)
+  log = _StepLog(history, objective, embedding, tensorboard_dir, log_every,
+                 total_steps)
+  for epoch in range(epochs):
+    order = rng.permutation(len(data))
+    epoch_losses = []
+    for start in range(0, len(data), batch_lists):
+      batch = data.take(order[start:start + batch_lists])
+      rate = float(optimizer.learning_rate)  # the rate this step uses
+      values = train_step(*_step_inputs(batch, embedding)).numpy()
+      epoch_losses.append(log.step(values, rate, batch.num_pairs))
+    history['epoch_loss'].append(float(np.mean(epoch_losses)))
+    logging.info('epoch %d/%d mean loss %.4f', epoch + 1, epochs,
+                 history['epoch_loss'][-1])
+  log.close()
+  return history
+
+
+def _make_train_step(ranker: Ranker, objective: Optional[Objective], loss_fn,
+                     loss_kwargs: Dict[str, Any],
+                     embedding: Optional[EmbeddingDistillation], doc_noise,
+                     optimizer, variables, list_size: int):
+  """The traced step: one update, returns [total, hard, soft, embedding]."""
 
   def objective_terms(scores, labels, teacher, mask, label_mask,
                       teacher_mask, weights):
@@ -480,80 +505,92 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
     return tf.stack([total, hard, soft, emb])
 
   lists = lambda dtype: tf.TensorSpec([None, list_size], dtype)
-  train_step = graph_function(train_step, [
+  return graph_function(train_step, [
       tf.TensorSpec([None], tf.string), lists(tf.string), lists(tf.float32),
       lists(tf.float32), lists(tf.bool), lists(tf.bool), lists(tf.bool),
       tf.TensorSpec([None], tf.float32)] + (
           [] if embedding is None else embedding.input_signature(list_size)))
 
-  writer = (tf.summary.create_file_writer(tensorboard_dir)
-            if tensorboard_dir else None)
-  step = 0
-  window_losses, window_pairs, window_start = [], 0, time.perf_counter()
-  for epoch in range(epochs):
-    order = rng.permutation(len(data))
-    epoch_losses = []
-    for start in range(0, len(data), batch_lists):
-      batch = data.take(order[start:start + batch_lists])
-      weights = (np.ones(len(batch), np.float32) if batch.weights is None
-                 else batch.weights.astype(np.float32))
-      rate = float(optimizer.learning_rate)  # the rate this step uses
-      targets = [] if embedding is None else embedding.targets(batch)
-      values = train_step(
-          tf.constant(batch.query.tolist(), tf.string),
+
+def _step_inputs(batch: ListData,
+                 embedding: Optional[EmbeddingDistillation]) -> List[tf.Tensor]:
+  """The train step's arguments for one batch of lists."""
+  weights = (np.ones(len(batch), np.float32) if batch.weights is None
+             else batch.weights.astype(np.float32))
+  targets = [] if embedding is None else embedding.targets(batch)
+  return [tf.constant(batch.query.tolist(), tf.string),
           tf.constant(batch.docs.tolist(), tf.string),
           tf.constant(batch.labels, tf.float32),
           tf.constant(batch.teacher_or_zeros(), tf.float32),
           tf.constant(batch.mask), tf.constant(batch.label_mask),
-          tf.constant(batch.teacher_mask), tf.constant(weights),
-          *(tf.constant(t) for t in targets)).numpy()
-      value, hard, soft, emb = (float(v) for v in values)
-      step += 1
-      if not math.isfinite(value):
-        raise FloatingPointError(f'loss is {value} at step {step} (hard '
-                                 f'{hard}, soft {soft})')
-      history['loss'].append(value)
-      history['learning_rate'].append(rate)
-      if objective is not None:
-        history['hard_loss'].append(hard)
-        history['soft_loss'].append(soft)
-      if embedding is not None:
-        history['embedding_loss'].append(emb)
-      epoch_losses.append(value)
-      window_losses.append((value, hard, soft))
-      window_pairs += batch.num_pairs
-      if writer is not None:
-        with writer.as_default(step=step):
-          tf.summary.scalar('loss', value)
-          if objective is not None:
-            tf.summary.scalar('hard_loss', hard)
-            tf.summary.scalar('soft_loss', soft)
-          if embedding is not None:
-            tf.summary.scalar('embedding_loss', emb)
-          tf.summary.scalar('learning_rate', rate)
-      if step % log_every == 0 or step == total_steps:
-        elapsed = time.perf_counter() - window_start
-        pairs_per_second = window_pairs / max(elapsed, 1e-9)
-        history['pairs_per_second'].append(pairs_per_second)
-        mean_loss, mean_hard, mean_soft = np.mean(window_losses, axis=0)
-        if objective is None:
-          logging.info('step %d/%d loss %.4f pairs/s %.1f', step, total_steps,
-                       mean_loss, pairs_per_second)
-        else:
-          logging.info('step %d/%d loss %.4f (hard %.4f soft %.4f) pairs/s '
-                       '%.1f', step, total_steps, mean_loss, mean_hard,
-                       mean_soft, pairs_per_second)
-        if writer is not None:
-          with writer.as_default(step=step):
-            tf.summary.scalar('pairs_per_second', pairs_per_second)
-        window_losses, window_pairs = [], 0
-        window_start = time.perf_counter()
-    history['epoch_loss'].append(float(np.mean(epoch_losses)))
-    logging.info('epoch %d/%d mean loss %.4f', epoch + 1, epochs,
-                 history['epoch_loss'][-1])
-  if writer is not None:
-    writer.flush()
-  return history
+          tf.constant(batch.teacher_mask), tf.constant(weights)] + [
+              tf.constant(t) for t in targets]
+
+
+class _StepLog:
+  """Per-step history, TensorBoard scalars and the windowed log lines."""
+
+  def __init__(self, history: Dict[str, List[float]],
+               objective: Optional[Objective],
+               embedding: Optional[EmbeddingDistillation],
+               tensorboard_dir: Optional[str], log_every: int,
+               total_steps: int):
+    self.history, self.objective, self.embedding = history, objective, embedding
+    self.writer = (tf.summary.create_file_writer(tensorboard_dir)
+                   if tensorboard_dir else None)
+    self.log_every, self.total_steps, self.steps = log_every, total_steps, 0
+    self.window_losses, self.window_pairs = [], 0
+    self.window_start = time.perf_counter()
+
+  def step(self, values, rate: float, num_pairs: int) -> float:
+    """Records one step's [total, hard, soft, embedding]; returns total."""
+    value, hard, soft, emb = (float(v) for v in values)
+    self.steps += 1
+    if not math.isfinite(value):
+      raise FloatingPointError(f'loss is {value} at step {self.steps} (hard '
+                               f'{hard}, soft {soft})')
+    scalars = {'loss': value, 'learning_rate': rate}
+    if self.objective is not None:
+      scalars.update(hard_loss=hard, soft_loss=soft)
+    if self.embedding is not None:
+      scalars.update(embedding_loss=emb)
+    for name in ('loss', 'learning_rate', 'hard_loss', 'soft_loss',
+                 'embedding_loss'):
+      if name in scalars:
+        self.history[name].append(scalars[name])
+    self.window_losses.append((value, hard, soft))
+    self.window_pairs += num_pairs
+    if self.writer is not None:
+      with self.writer.as_default(step=self.steps):
+        for name in ('loss', 'hard_loss', 'soft_loss', 'embedding_loss',
+                     'learning_rate'):
+          if name in scalars:
+            tf.summary.scalar(name, scalars[name])
+    if self.steps % self.log_every == 0 or self.steps == self.total_steps:
+      self._log_window()
+    return value
+
+  def _log_window(self) -> None:
+    elapsed = time.perf_counter() - self.window_start
+    pairs_per_second = self.window_pairs / max(elapsed, 1e-9)
+    self.history['pairs_per_second'].append(pairs_per_second)
+    mean_loss, mean_hard, mean_soft = np.mean(self.window_losses, axis=0)
+    if self.objective is None:
+      logging.info('step %d/%d loss %.4f pairs/s %.1f', self.steps,
+                   self.total_steps, mean_loss, pairs_per_second)
+    else:
+      logging.info('step %d/%d loss %.4f (hard %.4f soft %.4f) pairs/s '
+                   '%.1f', self.steps, self.total_steps, mean_loss, mean_hard,
+                   mean_soft, pairs_per_second)
+    if self.writer is not None:
+      with self.writer.as_default(step=self.steps):
+        tf.summary.scalar('pairs_per_second', pairs_per_second)
+    self.window_losses, self.window_pairs = [], 0
+    self.window_start = time.perf_counter()
+
+  def close(self) -> None:
+    if self.writer is not None:
+      self.writer.flush()
 
 
 def _prepare_embedding(embedding: EmbeddingDistillation, ranker: Ranker,
