@@ -55,6 +55,7 @@ from components.ranking_evaluator.component import RankingEvaluator
 from components.ranking_example_gen import spec as eg_spec
 from components.ranking_example_gen.component import RankingExampleGen
 from pipelines import code_fingerprint as code_fp
+from pipelines import validation
 from rankdata import features as F
 from runconfig import checkpoints
 from runconfig import config as C
@@ -219,36 +220,20 @@ def teacher_prime_model(cfg: C.PipelineConfig) -> C.ModelConfig:
   return cfg.teacher_prime.model or cfg.teacher.model
 
 
-def _static_size(model: C.ModelConfig):
-  """(layers, hidden) of a randomly initialised model; None when a checkpoint decides."""
-  if model.checkpoint:
-    return None
-  layers = model.encoder.num_layers
-  return (min(layers, model.keep_layers) if model.keep_layers else layers,
-          model.encoder.hidden_size)
-
-
-def check_teacher_prime_size(cfg: C.PipelineConfig) -> bool:
-  """T' must be equal or larger than T (layers and width).
-
-  Checked here when it can be without reading a checkpoint (both randomly
-  initialised, or the same checkpoint with T' keeping at least T's layers).
-  Returns True when it cannot, and T' trainers must check at run time
-  against their teacher (custom_config `check_size_against_base`).
+def check_size_at_run_time(cfg: C.PipelineConfig) -> bool:
+  """Whether T' trainers must check T' >= T once they have read the checkpoints
+  (custom_config `check_size_against_base`): the config alone does not size
+  both (a checkpoint directory or URI). The rule itself is
+  runconfig.config.teacher_prime_size_problem, applied by validation.py
+  whenever both sizes are known before the run.
   """
   t, tp = cfg.teacher.model, teacher_prime_model(cfg)
-  t_size, tp_size = _static_size(t), _static_size(tp)
-  if t_size is not None and tp_size is not None:
-    if tp_size[0] < t_size[0] or tp_size[1] < t_size[1]:
-      raise C.ConfigError(
-          f'teacher_prime.model is smaller than teacher.model: {tp_size[0]} layers x '
-          f'{tp_size[1]} hidden < {t_size[0]} x {t_size[1]}; T\' must be equal or larger '
-          '(use student for smaller models)')
-    return False
   if t.checkpoint and t.checkpoint == tp.checkpoint:
+    # The same checkpoint: T' is no smaller unless it keeps fewer layers.
     if tp.keep_layers is None or (t.keep_layers is not None and tp.keep_layers >= t.keep_layers):
       return False
-  return True
+  return validation.static_size(t, cfg.cache_dir) is None or validation.static_size(
+      tp, cfg.cache_dir) is None
 
 
 def required_splits(cfg: C.PipelineConfig) -> List[str]:
@@ -311,6 +296,9 @@ def create_pipeline(cfg: C.PipelineConfig,
   and only to it, misses the cache. `code_fingerprint` pins one value for
   every node; `code_root` hashes another copy of the sources (tests).
   """
+  # The config's own rules (the ones `ssd validate` applies), not this
+  # machine's files: the pipeline may be built for a cluster.
+  validation.validate(cfg, files=False)
   fps = code_fp.NodeFingerprints(fixed=code_fingerprint, root=code_root)
   w = _Wiring(cfg, fps, checkpoint_nodes(cfg, fps))
   components = list(w.checkpoints.values())
@@ -409,16 +397,8 @@ def _evaluator_config(cfg: C.PipelineConfig, **kwargs) -> str:
 
 def semi_supervised_stages(w: _Wiring, teacher_evaluator) -> list:
   """Rounds of pseudo-label → T', then distillation, evaluation and push."""
-  cfg = w.cfg
-  if cfg.teacher_prime.rounds < 0:
-    raise C.ConfigError(f'teacher_prime.rounds must be >= 0 (0: distil S straight from T), '
-                        f'got {cfg.teacher_prime.rounds}')
-  if cfg.student.hybrid and not cfg.splits.calibration_queries:
-    raise C.ConfigError('student.hybrid needs splits.calibration_queries > 0: the fusion '
-                        'weight is fitted on the calibration split, never on dev, which '
-                        'decides blessing')
   nodes, teacher, prior = teacher_prime_rounds(w, teacher_evaluator)
-  if cfg.student.enabled:
+  if w.cfg.student.enabled:
     nodes += student_stage(w, teacher, prior)
   return nodes
 
@@ -433,7 +413,7 @@ def teacher_prime_rounds(w: _Wiring, teacher_evaluator):
   same rows; score_store.py).
   """
   cfg, tp = w.cfg, w.cfg.teacher_prime
-  check_size_at_run_time = check_teacher_prime_size(cfg)
+  size_at_run_time = check_size_at_run_time(cfg)
   noise = C.resolve_noise(tp.mode, tp.noise)
   teacher, teacher_role = teacher_evaluator.outputs['selected_model'], ROLE_TEACHER
   prior, gate, nodes = teacher_evaluator.outputs['evaluation'], None, []
@@ -448,7 +428,7 @@ def teacher_prime_rounds(w: _Wiring, teacher_evaluator):
         trainer_custom_config(
             teacher_prime_model(cfg), tp.train, teacher_prime_role(r),
             objective=tp.objective, noise=noise, warm_start=tp.warm_start,
-            check_size_against_base=check_size_at_run_time, mode=tp.mode),
+            check_size_against_base=size_at_run_time, mode=tp.mode),
         [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED], F.SPLIT_TRAIN,
         None if tp.warm_start else teacher_prime_model(cfg), base_model=teacher)
     evaluator = w.evaluator(

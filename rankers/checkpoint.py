@@ -29,7 +29,8 @@ from safetensors import numpy as safetensors_numpy
 import tensorflow as tf
 
 from rankers import tokenization
-from rankers.config import EncoderConfig
+from rankers import config as rconfig
+from rankers.config import EncoderConfig, RankerConfig
 
 CONFIG_FILE = 'config.json'
 VOCAB_FILE = 'vocab.txt'
@@ -66,50 +67,63 @@ def _read_json(path: str) -> dict:
 
 
 def read_hf_config(checkpoint_dir: str) -> EncoderConfig:
-  """Reads `<checkpoint_dir>/config.json` of a BERT or MPNet model."""
+  """Reads `<checkpoint_dir>/config.json` of a BERT or MPNet model (rules: config.encoder_from_hf)."""
   path = os.path.join(checkpoint_dir, CONFIG_FILE)
   if not tf.io.gfile.exists(path):
     raise FileNotFoundError(
         f'{path}: not found; an HF-format BERT checkpoint directory holds '
         f'{CONFIG_FILE}, {WEIGHTS_FILE} and {VOCAB_FILE}')
-  data = _read_json(path)
-  model_type = data.get('model_type', 'bert')
-  if model_type not in _PREFIXES:
-    raise ValueError(f'{path}: model_type is {model_type!r}, only BERT '
-                     f'("bert") and MPNet ("mpnet") checkpoints are supported')
-  required = ('vocab_size', 'hidden_size', 'num_hidden_layers',
-              'num_attention_heads', 'intermediate_size')
-  missing = [key for key in required if key not in data]
-  if missing:
-    raise ValueError(f'{path}: not a {model_type} config, missing {missing}')
-  activation = data.get('hidden_act', 'gelu')
-  if activation != 'gelu':
-    raise ValueError(f'{path}: hidden_act {activation!r} is not supported '
-                     f'(only exact "gelu")')
-  position_type = data.get('position_embedding_type', 'absolute')
-  if position_type != 'absolute':
-    raise ValueError(f'{path}: position_embedding_type {position_type!r} is '
-                     f'not supported (only "absolute")')
-  config = EncoderConfig(
-      vocab_size=data['vocab_size'],
-      hidden_size=data['hidden_size'],
-      num_layers=data['num_hidden_layers'],
-      num_heads=data['num_attention_heads'],
-      intermediate_size=data['intermediate_size'],
-      max_position_embeddings=data.get('max_position_embeddings', 512),
-      type_vocab_size=data.get('type_vocab_size', 2),
-      hidden_dropout=data.get('hidden_dropout_prob', 0.1),
-      attention_dropout=data.get('attention_probs_dropout_prob', 0.1),
-      layer_norm_eps=data.get('layer_norm_eps', 1e-12))
-  if model_type == 'mpnet':
-    # MPNet has no token types (1: one type, unused) and HF's MPNetConfig
-    # defaults: 32 buckets, padding index 1, LayerNorm eps 1e-12.
-    config = dataclasses.replace(
-        config, model_type='mpnet', type_vocab_size=1,
-        relative_attention_num_buckets=data.get(
-            'relative_attention_num_buckets', 32),
-        pad_token_id=data.get('pad_token_id', 1))
-  return config
+  return rconfig.encoder_from_hf(_read_json(path), path)
+
+
+def resolve_ranker(config: RankerConfig) -> RankerConfig:
+  """A validated copy of `config` with `encoder` and `vocab_file` filled in
+  from its checkpoint (if any), after checking the files it names."""
+  config.validate()
+  encoder, vocab_file = config.encoder, config.vocab_file
+  if config.checkpoint_dir is not None:
+    encoder = _checkpoint_encoder(config)
+    vocab_file = vocab_file or os.path.join(config.checkpoint_dir, VOCAB_FILE)
+  config.check_encoder(encoder)
+  # gfile: the vocabulary may sit in an artifact on object storage.
+  if not tf.io.gfile.exists(vocab_file):
+    raise FileNotFoundError(f'{vocab_file}: vocabulary file not found')
+  with tf.io.gfile.GFile(vocab_file, 'r') as f:
+    vocab_lines = sum(1 for _ in f)
+  problem = rconfig.vocab_size_problem(vocab_lines, encoder.vocab_size)
+  if problem:
+    raise ValueError(f'{vocab_file}: {problem}')
+  return dataclasses.replace(config, encoder=encoder, vocab_file=vocab_file)
+
+
+def _checkpoint_encoder(config: RankerConfig) -> EncoderConfig:
+  """The encoder the checkpoint implies, cut to keep_layers, with the config's
+  dropout and stochastic depth when it names an encoder (of the same shape)."""
+  found = read_hf_config(config.checkpoint_dir)
+  config_path = os.path.join(config.checkpoint_dir, CONFIG_FILE)
+  if config.keep_layers is not None:
+    if not 1 <= config.keep_layers <= found.num_layers:
+      raise ValueError(
+          f'RankerConfig.keep_layers ({config.keep_layers}) must be between 1 '
+          f'and the checkpoint\'s {found.num_layers} layers ({config_path})')
+    found = dataclasses.replace(found, num_layers=config.keep_layers)
+  lower_case = read_hf_lower_case(config.checkpoint_dir)
+  if lower_case is not None and lower_case != config.lower_case:
+    raise ValueError(
+        f'RankerConfig.lower_case is {config.lower_case} but the checkpoint\'s '
+        f'tokenizer_config.json says do_lower_case={lower_case} '
+        f'({config.checkpoint_dir})')
+  if config.encoder is None:
+    return found
+  if config.encoder.shape_dict() != found.shape_dict():
+    raise ValueError(
+        f'RankerConfig.encoder shape {config.encoder.shape_dict()} does not '
+        f'match the checkpoint {found.shape_dict()} ({config_path}); with a '
+        f'checkpoint, encoder only sets dropout and stochastic depth')
+  return dataclasses.replace(
+      found, hidden_dropout=config.encoder.hidden_dropout,
+      attention_dropout=config.encoder.attention_dropout,
+      stochastic_depth=config.encoder.stochastic_depth)
 
 
 def read_hf_lower_case(checkpoint_dir: str) -> Optional[bool]:

@@ -6,11 +6,14 @@ round-trip through plain JSON and fail early, with a message naming the field,
 rather than deep inside graph construction.
 
 When `checkpoint_dir` is set the encoder shape and the vocabulary come from
-the HF-format checkpoint; `RankerConfig.resolve()` fills them in.
+the HF-format checkpoint; `rankers.checkpoint.resolve_ranker` reads the files
+and fills them in. This module reads no file and imports no TensorFlow: the
+HF config.json rules (`encoder_from_hf`) and the vocabulary rule
+(`vocab_size_problem`) live here so that `ssd validate` applies exactly the
+rules the loader does.
 """
 
 import dataclasses
-import os
 from typing import Any, Dict, Optional
 
 ARCHITECTURES = ('cross_encoder', 'bi_encoder')
@@ -166,7 +169,8 @@ class RankerConfig:
     return self.architecture == 'bi_encoder'
 
   def validate(self) -> 'RankerConfig':
-    """Checks every field (and the checkpoint, if any); returns self."""
+    """Checks every field; returns self. The checkpoint's files are checked
+    where they are read (rankers.checkpoint.resolve_ranker)."""
     if self.architecture not in ARCHITECTURES:
       raise ValueError(f'RankerConfig.architecture must be one of '
                        f'{ARCHITECTURES}, got {self.architecture!r}')
@@ -192,9 +196,11 @@ class RankerConfig:
       if self.encoder is None or self.vocab_file is None:
         raise ValueError('RankerConfig needs either checkpoint_dir, or both '
                          'encoder and vocab_file')
-      encoder = self.encoder
-    else:
-      encoder = self._checkpoint_encoder()
+      self.check_encoder(self.encoder)
+    return self
+
+  def check_encoder(self, encoder: EncoderConfig) -> None:
+    """The (resolved) encoder is valid and takes this config's longest input."""
     encoder.validate()
     longest = max(self.max_length, self.query_max_length)
     if longest > encoder.max_tokens:
@@ -202,62 +208,6 @@ class RankerConfig:
           f'RankerConfig.max_length/query_max_length ({longest}) exceed the '
           f'{encoder.max_tokens} tokens the encoder\'s '
           f'max_position_embeddings ({encoder.max_position_embeddings}) allow')
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    vocab_file = self._vocab_file()
-    # gfile: the vocabulary may sit in an artifact on object storage.
-    if not tf.io.gfile.exists(vocab_file):
-      raise FileNotFoundError(f'{vocab_file}: vocabulary file not found')
-    with tf.io.gfile.GFile(vocab_file, 'r') as f:
-      vocab_lines = sum(1 for _ in f)
-    if vocab_lines > encoder.vocab_size:
-      raise ValueError(
-          f'{vocab_file}: {vocab_lines} tokens, more than the encoder\'s '
-          f'vocab_size ({encoder.vocab_size})')
-    return self
-
-  def resolve(self) -> 'RankerConfig':
-    """Returns a validated copy with `encoder` and `vocab_file` filled in."""
-    self.validate()
-    if self.checkpoint_dir is None:
-      return dataclasses.replace(self)
-    return dataclasses.replace(self, encoder=self._checkpoint_encoder(),
-                               vocab_file=self._vocab_file())
-
-  def _vocab_file(self) -> str:
-    if self.vocab_file is not None:
-      return self.vocab_file
-    from rankers import checkpoint  # pylint: disable=g-import-not-at-top
-    return os.path.join(self.checkpoint_dir, checkpoint.VOCAB_FILE)
-
-  def _checkpoint_encoder(self) -> EncoderConfig:
-    """The encoder config implied by the checkpoint, keep_layers, encoder."""
-    # Imported here: checkpoint.py depends on this module.
-    from rankers import checkpoint  # pylint: disable=g-import-not-at-top
-    found = checkpoint.read_hf_config(self.checkpoint_dir)
-    config_path = os.path.join(self.checkpoint_dir, checkpoint.CONFIG_FILE)
-    if self.keep_layers is not None:
-      if not 1 <= self.keep_layers <= found.num_layers:
-        raise ValueError(
-            f'RankerConfig.keep_layers ({self.keep_layers}) must be between 1 '
-            f'and the checkpoint\'s {found.num_layers} layers ({config_path})')
-      found = dataclasses.replace(found, num_layers=self.keep_layers)
-    lower_case = checkpoint.read_hf_lower_case(self.checkpoint_dir)
-    if lower_case is not None and lower_case != self.lower_case:
-      raise ValueError(
-          f'RankerConfig.lower_case is {self.lower_case} but the checkpoint\'s '
-          f'tokenizer_config.json says do_lower_case={lower_case} '
-          f'({self.checkpoint_dir})')
-    if self.encoder is None:
-      return found
-    if self.encoder.shape_dict() != found.shape_dict():
-      raise ValueError(
-          f'RankerConfig.encoder shape {self.encoder.shape_dict()} does not '
-          f'match the checkpoint {found.shape_dict()} ({config_path}); with a '
-          f'checkpoint, encoder only sets dropout and stochastic depth')
-    return dataclasses.replace(
-        found, hidden_dropout=self.encoder.hidden_dropout,
-        attention_dropout=self.encoder.attention_dropout,
-        stochastic_depth=self.encoder.stochastic_depth)
 
   def to_dict(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)
@@ -269,3 +219,61 @@ class RankerConfig:
     if isinstance(data.get('encoder'), dict):
       data['encoder'] = EncoderConfig.from_dict(data['encoder'])
     return cls(**data)
+
+
+# --- Hugging Face config.json: the one parser (no file I/O here) -------------
+
+_HF_REQUIRED = ('vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads',
+                'intermediate_size')
+
+
+def encoder_from_hf(data: Dict[str, Any], source: str) -> EncoderConfig:
+  """The encoder a BERT or MPNet config.json (`data`) describes; errors name `source`.
+
+  Pure: rankers/checkpoint.py reads the file (any filesystem) and
+  pipelines/validation.py (local files, before a run) both parse with this.
+  """
+  model_type = data.get('model_type', 'bert')
+  if model_type not in MODEL_TYPES:
+    raise ValueError(f'{source}: model_type is {model_type!r}, only BERT '
+                     f'("bert") and MPNet ("mpnet") checkpoints are supported')
+  missing = [key for key in _HF_REQUIRED if key not in data]
+  if missing:
+    raise ValueError(f'{source}: not a {model_type} config, missing {missing}')
+  activation = data.get('hidden_act', 'gelu')
+  if activation != 'gelu':
+    raise ValueError(f'{source}: hidden_act {activation!r} is not supported '
+                     f'(only exact "gelu")')
+  position_type = data.get('position_embedding_type', 'absolute')
+  if position_type != 'absolute':
+    raise ValueError(f'{source}: position_embedding_type {position_type!r} is '
+                     f'not supported (only "absolute")')
+  config = EncoderConfig(
+      vocab_size=data['vocab_size'],
+      hidden_size=data['hidden_size'],
+      num_layers=data['num_hidden_layers'],
+      num_heads=data['num_attention_heads'],
+      intermediate_size=data['intermediate_size'],
+      max_position_embeddings=data.get('max_position_embeddings', 512),
+      type_vocab_size=data.get('type_vocab_size', 2),
+      hidden_dropout=data.get('hidden_dropout_prob', 0.1),
+      attention_dropout=data.get('attention_probs_dropout_prob', 0.1),
+      layer_norm_eps=data.get('layer_norm_eps', 1e-12))
+  if model_type == 'mpnet':
+    # MPNet has no token types (1: one type, unused) and HF's MPNetConfig
+    # defaults: 32 buckets, padding index 1, LayerNorm eps 1e-12.
+    config = dataclasses.replace(
+        config, model_type='mpnet', type_vocab_size=1,
+        relative_attention_num_buckets=data.get('relative_attention_num_buckets', 32),
+        pad_token_id=data.get('pad_token_id', 1))
+  return config
+
+
+def vocab_size_problem(vocab_lines: int, vocab_size: int) -> Optional[str]:
+  """Why a vocabulary of `vocab_lines` tokens cannot serve an embedding table
+  of `vocab_size` rows, or None. Fewer tokens is fine (a padded table, as
+  many checkpoints ship); more would index past the table."""
+  if vocab_lines > vocab_size:
+    return (f'{vocab_lines} tokens, more than the encoder\'s vocab_size ({vocab_size})')
+  return None
+

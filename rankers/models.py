@@ -346,7 +346,7 @@ def build_ranker(config: RankerConfig, seed: Optional[int] = None) -> Ranker:
     seed: if set, seeds Python/NumPy/TF random generators
       (keras.utils.set_random_seed) before initialising variables.
   """
-  config = config.resolve()
+  config = checkpoint.resolve_ranker(config)
   if seed is not None:
     keras.utils.set_random_seed(seed)
   tokenizer = tokenization.BertInputs(config.vocab_file, config.lower_case,

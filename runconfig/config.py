@@ -10,7 +10,7 @@ serialised once as JSON (`to_json`), never as loose flags.
 import dataclasses
 import json
 import os
-from typing import Any, Dict, List, Optional, Type, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -129,6 +129,21 @@ def uses_teacher_embeddings(objective: Optional['ObjectiveConfig']) -> bool:
   """Whether a trainer with this objective learns the teacher's embeddings
   (so its pseudo-labeller must write them)."""
   return objective is not None and objective.embedding_loss != EMBEDDING_LOSS_OFF
+
+
+def teacher_prime_size_problem(teacher: Tuple[int, int],
+                               teacher_prime: Tuple[int, int]) -> Optional[str]:
+  """The T' >= T rule, on (layers, hidden size): why T' is too small, or None.
+
+  One rule for the config check (pipelines/validation.py, sizes known before
+  a run) and the T' trainer (components/ranker_trainer/module.py, sizes only
+  known once a checkpoint has been read).
+  """
+  if teacher_prime[0] < teacher[0] or teacher_prime[1] < teacher[1]:
+    return (f'smaller than teacher.model: {teacher_prime[0]} layers x {teacher_prime[1]} '
+            f'hidden < {teacher[0]} x {teacher[1]}; T\' must be equal or larger (use student '
+            'for smaller models)')
+  return None
 
 
 def resolve_noise(mode: str, noise: NoiseConfig) -> NoiseConfig:

@@ -157,10 +157,10 @@ def cmd_weights(args: List[str]) -> int:
 
 
 def _validated_config():
-  """The config with overrides, checked by ssd.validate; None (after
+  """The config with overrides, checked by pipelines.validation; None (after
   printing every problem) when it is not usable."""
   from runconfig import config as C  # pylint: disable=g-import-not-at-top
-  from ssd import validate  # pylint: disable=g-import-not-at-top
+  from pipelines import validation as validate  # pylint: disable=g-import-not-at-top
   try:
     return validate.load_and_validate(FLAGS.config, _overrides())
   except C.ConfigError as e:

@@ -8,7 +8,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from components.anomalies_gate import anomalies as A
 from pipelines import pipeline as P
 from runconfig import config as C
-from ssd import validate as V
+from pipelines import validation as V
 from tests import e2e_util
 
 

@@ -8,7 +8,7 @@ from pipelines import local_runner
 from pipelines import pipeline as P
 from runconfig import config as C
 from ssd import lineage
-from ssd import validate as V
+from pipelines import validation as V
 from tests import e2e_util
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]

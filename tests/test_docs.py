@@ -31,7 +31,7 @@ from tests import e2e_util
 DOCS = [os.path.join(e2e_util.ROOT, 'README.md')] + sorted(
     glob.glob(os.path.join(e2e_util.ROOT, 'docs', '*.md')))
 # Config fields that are free-form mappings in the schema, parsed later into
-# a typed config (ssd/validate.py checks them as such).
+# a typed config (pipelines/validation.py checks them as such).
 MAPPING_SCHEMAS = {'teacher_prime.pseudo_label': pl_config.PseudoLabelConfig,
                    'student.transfer': pl_config.PseudoLabelConfig}
 SECTIONS = {f.name for f in dataclasses.fields(C.PipelineConfig)}

@@ -80,3 +80,18 @@ def test_noise_defaults_per_mode():
   noisy = C.resolve_noise('noisy_student', C.NoiseConfig(mask_prob=0.2))
   assert (ssd.token_dropout, ssd.stochastic_depth, ssd.hidden_dropout) == (0.0, 0.0, 0.0)
   assert noisy.mask_prob == 0.2 and noisy.token_dropout > 0 and noisy.stochastic_depth > 0
+
+
+def test_the_factory_applies_the_validation_rules_but_not_this_machines_files(tmp_path):
+  """One validation function (pipelines/validation.py) for `ssd validate`, `ssd run` and
+  create_pipeline; the factory skips the checks of local files (it may build for a cluster)."""
+  from pipelines import validation  # pylint: disable=g-import-not-at-top
+  bad = _cfg(tmp_path, evaluation={'decision_metric': 'ndcg@11'})
+  with pytest.raises(validation.ValidationError) as raised:
+    P.create_pipeline(bad)
+  assert raised.value.problems == validation.problems(bad)
+  assert raised.value.problems[0].startswith('evaluation.decision_metric: unknown value')
+  elsewhere = _cfg(tmp_path, data={'format': 'cranfield', 'path': '/data/on/the/cluster'})
+  assert [p for p in validation.problems(elsewhere) if p.startswith('data.path')]
+  assert validation.problems(elsewhere, files=False) == []
+  assert P.create_pipeline(elsewhere).pipeline_info.pipeline_name == elsewhere.pipeline_name

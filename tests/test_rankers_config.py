@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from rankers import checkpoint
+from rankers import config as rconfig
 from rankers.config import EncoderConfig
 from rankers.config import RankerConfig
 
@@ -70,7 +72,7 @@ def test_vocab_larger_than_embedding_table(tiny_encoder_config,
   config = RankerConfig('bi_encoder', encoder=tiny_encoder_config(
       vocab_size=10), vocab_file=tiny_vocab_file, max_length=32)
   with pytest.raises(ValueError, match=r'vocab\.txt: \d+ tokens, more than'):
-    config.validate()
+    checkpoint.resolve_ranker(config)
 
 
 def test_unknown_field_is_an_error():
@@ -83,17 +85,17 @@ def test_checkpoint_supplies_encoder_and_vocab(tmp_path):
   directory = _write_hf_checkpoint_config(tmp_path)
   config = RankerConfig('bi_encoder', checkpoint_dir=directory, keep_layers=2,
                         max_length=32, query_max_length=16)
-  resolved = config.resolve()
+  resolved = checkpoint.resolve_ranker(config)
   assert resolved.encoder.num_layers == 2
   assert resolved.encoder.hidden_size == 32
   assert resolved.vocab_file == str(tmp_path / 'vocab.txt')
   # An explicit encoder only changes noise settings, and must match.
   noisy = dataclasses.replace(resolved.encoder, stochastic_depth=0.2)
-  again = dataclasses.replace(config, encoder=noisy).resolve()
+  again = checkpoint.resolve_ranker(dataclasses.replace(config, encoder=noisy))
   assert again.encoder.stochastic_depth == 0.2
   wrong = dataclasses.replace(noisy, hidden_size=64)
   with pytest.raises(ValueError, match='does not match the checkpoint'):
-    dataclasses.replace(config, encoder=wrong).validate()
+    checkpoint.resolve_ranker(dataclasses.replace(config, encoder=wrong))
 
 
 def test_keep_layers_beyond_checkpoint(tmp_path):
@@ -102,22 +104,40 @@ def test_keep_layers_beyond_checkpoint(tmp_path):
                         keep_layers=4, max_length=32)
   with pytest.raises(ValueError, match=r'keep_layers \(4\).*3 layers.*'
                                        r'config\.json'):
-    config.validate()
+    checkpoint.resolve_ranker(config)
 
 
 def test_not_a_bert_checkpoint_names_the_file(tmp_path):
   directory = _write_hf_checkpoint_config(tmp_path, model_type='roberta')
   with pytest.raises(ValueError, match=r'config\.json: model_type'):
-    RankerConfig('cross_encoder', checkpoint_dir=directory).validate()
+    checkpoint.resolve_ranker(RankerConfig('cross_encoder', checkpoint_dir=directory))
   with pytest.raises(FileNotFoundError, match=r'nowhere.config\.json'):
-    RankerConfig('cross_encoder',
-                 checkpoint_dir=str(tmp_path / 'nowhere')).validate()
+    checkpoint.resolve_ranker(RankerConfig('cross_encoder',
+                                           checkpoint_dir=str(tmp_path / 'nowhere')))
 
 
 def test_lower_case_must_agree_with_checkpoint_tokenizer(tmp_path):
   directory = _write_hf_checkpoint_config(tmp_path, max_position_embeddings=512)
   (tmp_path / 'tokenizer_config.json').write_text('{"do_lower_case": false}')
   with pytest.raises(ValueError, match='do_lower_case=False'):
-    RankerConfig('cross_encoder', checkpoint_dir=directory).validate()
-  RankerConfig('cross_encoder', checkpoint_dir=directory,
-               lower_case=False).validate()
+    checkpoint.resolve_ranker(RankerConfig('cross_encoder', checkpoint_dir=directory))
+  checkpoint.resolve_ranker(RankerConfig('cross_encoder', checkpoint_dir=directory,
+                                         lower_case=False))
+
+
+def test_a_padded_vocabulary_is_fine_a_longer_one_is_not():
+  """One rule for the loader and `ssd validate`: fewer tokens than rows is a padded table."""
+  assert rconfig.vocab_size_problem(30522, 30528) is None
+  assert rconfig.vocab_size_problem(30522, 30522) is None
+  assert rconfig.vocab_size_problem(11, 10) == "11 tokens, more than the encoder's vocab_size (10)"
+
+
+def test_hf_config_parse_is_pure_and_names_its_source():
+  data = {'vocab_size': 10, 'hidden_size': 8, 'num_hidden_layers': 2, 'num_attention_heads': 2,
+          'intermediate_size': 16, 'max_position_embeddings': 514, 'model_type': 'mpnet'}
+  encoder = rconfig.encoder_from_hf(data, 'x/config.json')
+  assert (encoder.model_type, encoder.num_layers, encoder.type_vocab_size) == ('mpnet', 2, 1)
+  with pytest.raises(ValueError, match=r"x/config\.json: not a bert config, missing \['hidden_size'\]"):
+    rconfig.encoder_from_hf({k: v for k, v in data.items()
+                             if k not in ('hidden_size', 'model_type')}, 'x/config.json')
+

@@ -1,4 +1,4 @@
-"""ssd.validate: every name and path of a config checked up front, all at once."""
+"""pipelines.validation: every name and path of a config checked up front, all at once."""
 
 import json
 import os
@@ -13,7 +13,7 @@ from rankdata import metrics
 from rankers import config as RC
 from ssd import cli
 from runconfig import config as C
-from ssd import validate as V
+from pipelines import validation as V
 from tests import e2e_util
 
 DEMO = os.path.join(e2e_util.ROOT, 'configs', 'cranfield_demo.yaml')
@@ -120,7 +120,8 @@ def _checkpoint(tmp_path, vocab_lines=10, vocab_size=10, files=V.CHECKPOINT_FILE
   directory.mkdir()
   if 'config.json' in files:
     (directory / 'config.json').write_text(json.dumps(
-        {'num_hidden_layers': 2, 'hidden_size': 32, 'vocab_size': vocab_size}))
+        {'num_hidden_layers': 2, 'hidden_size': 32, 'vocab_size': vocab_size,
+         'num_attention_heads': 2, 'intermediate_size': 64}))
   if 'vocab.txt' in files:
     (directory / 'vocab.txt').write_text(''.join(f't{i}\n' for i in range(vocab_lines)))
   if 'model.safetensors' in files:
@@ -136,11 +137,28 @@ def test_checkpoint_with_missing_files(tmp_path):
                    'model.safetensors']
 
 
-def test_vocab_that_does_not_match_the_checkpoint(tmp_path):
-  ckpt = _checkpoint(tmp_path, vocab_lines=9, vocab_size=10)
+def test_vocab_larger_than_the_checkpoints_table(tmp_path):
+  ckpt = _checkpoint(tmp_path, vocab_lines=11, vocab_size=10)
   found = _problems(tmp_path, [f'teacher.model.checkpoint={ckpt}', 'teacher.model.vocab_file=null'])
-  assert len(found) == 1
-  assert 'vocab.txt has 9 tokens but config.json says vocab_size 10' in found[0]
+  assert found == [f"teacher.model.checkpoint: {ckpt}/vocab.txt: 11 tokens, more than the "
+                   "encoder's vocab_size (10)"]
+
+
+def test_a_padded_vocabulary_passes_as_the_loader_accepts_it(tmp_path):
+  """Fewer tokens than embedding rows (a padded table) trains fine, so it validates too."""
+  ckpt = _checkpoint(tmp_path, vocab_lines=9, vocab_size=10)
+  assert _problems(tmp_path, [f'teacher.model.checkpoint={ckpt}',
+                              'teacher.model.vocab_file=null']) == []
+
+
+def test_a_config_json_the_loader_refuses_is_refused_up_front(tmp_path):
+  ckpt = _checkpoint(tmp_path)
+  (tmp_path / 'ckpt' / 'config.json').write_text(json.dumps(
+      {'num_hidden_layers': 2, 'hidden_size': 32, 'vocab_size': 10, 'num_attention_heads': 2,
+       'intermediate_size': 64, 'hidden_act': 'relu'}))
+  found = _problems(tmp_path, [f'teacher.model.checkpoint={ckpt}', 'teacher.model.vocab_file=null'])
+  assert found == [f'teacher.model.checkpoint: {ckpt}/config.json: hidden_act \'relu\' is not '
+                   'supported (only exact "gelu")']
 
 
 def test_vocab_file_beside_a_checkpoint_and_a_vocab_without_special_tokens(tmp_path):
@@ -243,7 +261,7 @@ def test_validate_is_fast_and_imports_no_tfx(tmp_path):
   script = (
       'import sys, time\n'
       't = time.time()\n'
-      'from ssd import validate\n'
+      'from pipelines import validation as validate\n'
       'try:\n'
       f'  validate.load_and_validate({str(path)!r}, ["evaluation.decision_metric=bogus"])\n'
       'except validate.ValidationError as e:\n'

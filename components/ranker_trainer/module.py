@@ -144,11 +144,10 @@ def check_not_smaller_than_base(ranker_cfg, base_model: Optional[str], role: str
     raise ValueError(f'[{role}] check_size_against_base needs a base_model input')
   base = rcheckpoint.read_hf_config(rexport.checkpoint_dir_of(base_model))
   mine = ranker_cfg.encoder
-  if mine.num_layers < base.num_layers or mine.hidden_size < base.hidden_size:
-    raise C.ConfigError(
-        f'[{role}] teacher_prime.model is smaller than its teacher: {mine.num_layers} layers x '
-        f'{mine.hidden_size} hidden < {base.num_layers} x {base.hidden_size}; T\' must be equal '
-        'or larger (use student for smaller models)')
+  problem = C.teacher_prime_size_problem((base.num_layers, base.hidden_size),
+                                         (mine.num_layers, mine.hidden_size))
+  if problem:
+    raise C.ConfigError(f'[{role}] teacher_prime.model is {problem}')
 
 
 def sample_soft_lists(examples: List[Dict[str, Any]], max_lists: Optional[int], seed: int):

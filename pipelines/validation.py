@@ -34,7 +34,7 @@ from rankdata import trec
 from rankers import config as RC
 from runconfig import checkpoints
 from runconfig import config as C
-from ssd import storage
+from pipelines import storage
 
 BEAM_RUNNING_MODES = ('in_memory', 'multi_threading', 'multi_processing')
 DATA_VALIDATION_MODES = ('warn', 'fail')
@@ -61,10 +61,13 @@ def is_uri(path: str) -> bool:
 
 
 class _Problems:
-  """Collects messages 'key.path: what is wrong'."""
+  """Problems by key. With `files` False, nothing of this machine is looked at
+  (paths, stores, checkpoint files): the config's own rules only, which is
+  what create_pipeline checks for a pipeline that may run elsewhere."""
 
-  def __init__(self):
+  def __init__(self, files: bool = True):
     self.items: List[str] = []
+    self.files = files
 
   def add(self, key: str, problem: str) -> None:
     self.items.append(f'{key}: {problem}')
@@ -101,8 +104,8 @@ def _check_existing(out: _Problems, key: str, path: Optional[str], kind: str = '
   if not path:
     out.add(key, 'must be set')
     return False
-  if is_uri(path):
-    return False   # checked by the component that reads it
+  if is_uri(path) or not out.files:
+    return False   # checked by the component that reads it, where it runs
   local = _local(path)
   if kind == 'dir' and not os.path.isdir(local):
     out.add(key, f'{local}: directory not found' if not os.path.exists(local)
@@ -195,20 +198,22 @@ def _checkpoint_config(out: _Problems, key: str, directory: str) -> Optional[dic
     out.add(key, f'{directory}: checkpoint directory lacks {", ".join(missing)}; a Hugging '
             f'Face-format BERT needs {", ".join(CHECKPOINT_FILES)}')
     return None
+  path = os.path.join(directory, 'config.json')
   try:
-    with open(os.path.join(directory, 'config.json'), encoding='utf-8') as f:
+    with open(path, encoding='utf-8') as f:
       hf = json.load(f)
   except (ValueError, UnicodeDecodeError) as e:
-    out.add(key, f'{directory}/config.json: not valid JSON ({e})')
+    out.add(key, f'{path}: not valid JSON ({e})')
     return None
-  lacking = [k for k in ('num_hidden_layers', 'hidden_size', 'vocab_size') if k not in hf]
-  if lacking:
-    out.add(key, f'{directory}/config.json: lacks {", ".join(lacking)}')
+  try:   # the loader's own rules (rankers.config), so both accept the same checkpoints
+    encoder = RC.encoder_from_hf(hf, path)
+  except ValueError as e:
+    out.add(key, str(e))
     return None
-  vocab_lines = _count_lines(os.path.join(directory, 'vocab.txt'))
-  if vocab_lines != int(hf['vocab_size']):
-    out.add(key, f'{directory}: vocab.txt has {vocab_lines} tokens but config.json says '
-            f'vocab_size {hf["vocab_size"]}; the vocabulary does not belong to this checkpoint')
+  vocab = os.path.join(directory, 'vocab.txt')
+  problem = RC.vocab_size_problem(_count_lines(vocab), encoder.vocab_size)
+  if problem:
+    out.add(key, f'{vocab}: {problem}')
   return hf
 
 
@@ -271,6 +276,12 @@ def model_size(out: _Problems, key: str, model: C.ModelConfig,
   if size is not None and model.keep_layers:
     size = (min(size[0], model.keep_layers), size[1])
   return size
+
+
+def static_size(model: C.ModelConfig, cache_dir: str) -> Optional[Tuple[int, int]]:
+  """(layers, hidden size) the config alone gives (random init, a named
+  checkpoint), else None; reads no file."""
+  return model_size(_Problems(files=False), 'model', model, cache_dir)
 
 
 def _check_train(out: _Problems, key: str, train: C.TrainConfig) -> None:
@@ -371,11 +382,8 @@ def _check_beam_runner(out: _Problems, runner: str) -> None:
 # --- the whole config --------------------------------------------------------
 
 
-def problems(cfg: C.PipelineConfig) -> List[str]:
-  """Every problem found in `cfg` ([] when it is fine)."""
-  out = _Problems()
-  _check_data(cfg, out)
-
+def _check_local_storage(cfg: C.PipelineConfig, out: _Problems) -> None:
+  """The pipeline root and the ML Metadata store, on this machine."""
   root_problem = (None if is_uri(cfg.pipeline_root)
                   else storage.writable_dir_problem(cfg.pipeline_root))
   if root_problem:
@@ -392,6 +400,18 @@ def problems(cfg: C.PipelineConfig) -> List[str]:
       if parent:
         out.add('metadata_path', parent)
 
+
+def problems(cfg: C.PipelineConfig, files: bool = True) -> List[str]:
+  """Every problem found in `cfg` ([] when it is fine).
+
+  `files`: also check what this machine holds (data, checkpoints, the
+  pipeline root, the store): `ssd validate` and `ssd run` do; create_pipeline
+  (which may build for a cluster) checks the config's own rules only.
+  """
+  out = _Problems(files)
+  _check_data(cfg, out)
+  if files:
+    _check_local_storage(cfg, out)
   out.one_of('data_validation_mode', cfg.data_validation_mode, DATA_VALIDATION_MODES)
   if cfg.data_validation_schema:
     if not cfg.data_validation:
@@ -419,11 +439,10 @@ def problems(cfg: C.PipelineConfig) -> List[str]:
       tp_size = model_size(out, 'teacher_prime.model', tp.model, cfg.cache_dir)
     else:
       tp_size = teacher_size
-    if teacher_size and tp_size and (tp_size[0] < teacher_size[0]
-                                     or tp_size[1] < teacher_size[1]):
-      out.add('teacher_prime.model', f'smaller than teacher.model: {tp_size[0]} layers x '
-              f'{tp_size[1]} hidden < {teacher_size[0]} x {teacher_size[1]}; T\' must be '
-              'equal or larger (use student for smaller models)')
+    size_problem = teacher_size and tp_size and C.teacher_prime_size_problem(teacher_size,
+                                                                             tp_size)
+    if size_problem:
+      out.add('teacher_prime.model', size_problem)
     tp_model = tp.model or cfg.teacher.model
     if tp.warm_start and tp_model.architecture != cfg.teacher.model.architecture:
       out.add('teacher_prime.warm_start', f'needs the teacher\'s architecture '
@@ -449,9 +468,10 @@ def problems(cfg: C.PipelineConfig) -> List[str]:
   return out.items
 
 
-def validate(cfg: C.PipelineConfig, source: str = 'config') -> C.PipelineConfig:
-  """Returns `cfg`, or raises ValidationError listing every problem."""
-  found = problems(cfg)
+def validate(cfg: C.PipelineConfig, source: str = 'config',
+             files: bool = True) -> C.PipelineConfig:
+  """Returns `cfg`, or raises ValidationError listing every problem (see `problems`)."""
+  found = problems(cfg, files)
   if found:
     raise ValidationError(source, found)
   return cfg

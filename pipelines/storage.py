@@ -1,6 +1,6 @@
 """Can a path hold a pipeline root, or an ML Metadata store? (no TFX import)
 
-Used by ssd/validate.py before a run starts; kept apart so each file does
+Used by pipelines/validation.py before a run starts; kept apart so each file does
 one job.
 """
 
