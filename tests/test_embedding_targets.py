@@ -34,6 +34,7 @@ from rankers import losses
 from rankers import models as rmodels
 from rankers import training as rtraining
 from runconfig import config as C
+from tests import e2e_util
 from tests import test_pseudo_labeler_executor as plx
 
 # Fixtures of the pseudo-labeller's executor tests: the same inputs and teacher.
@@ -222,3 +223,41 @@ def test_trainer_without_teacher_embeddings_says_why(tmp_path):
     module.embedding_distillation(objective, {TE.EXAMPLES_URI_KEY: str(tmp_path)},
                                   [{F.QUERY: 'q', F.DOC: 'd'}], 'student')
   assert module.embedding_distillation(C.ObjectiveConfig(), None, [], 'student') is None
+
+
+@pytest.mark.e2e   # a whole (tiny) pipeline: TFX, Beam and MLMD
+@pytest.mark.timeout(1200)
+def test_pipeline_student_learns_its_teachers_embeddings_and_mlmd_says_whose(tmp_path):
+  from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
+  from ml_metadata.proto import metadata_store_pb2
+  from pipelines import local_runner
+  base = e2e_util.tiny_pipeline_config(tmp_path, architecture='bi_encoder')
+  student_model = dict(base['teacher']['model'], encoder={   # 16 wide: T is 32, so projected
+      'num_layers': 1, 'hidden_size': 16, 'num_heads': 2, 'intermediate_size': 32})
+  raw = dict(base, data_validation=False, push={'enabled': False},
+             teacher_prime={'rounds': 0},
+             student={'model': student_model, 'train': base['teacher']['train'],
+                      'supervised_baseline': False,
+                      'objective': {'hard_weight': 0.5, 'soft_on_labelled': True,
+                                    'max_soft_lists': 10, 'embedding_loss': 'cosine'}},
+             blessing={'min_improvement': -1.0, 'retention': 0.0, 'must_beat_first_stage': False,
+                       'compare_last_blessed': False})
+  cfg = C.from_dict(C.PipelineConfig, raw)
+  local_runner.run(cfg)
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = cfg.metadata_sqlite
+  store = metadata_store.MetadataStore(config)
+  props = lambda a: {k: (v.string_value or v.int_value) for k, v in a.custom_properties.items()}
+  labelled = [props(a) | {'uri': a.uri} for a in store.get_artifacts_by_type('Examples')
+              if 'teacher_embeddings' in a.custom_properties]
+  models = [props(a) | {'uri': a.uri} for a in store.get_artifacts_by_type('Model')
+            if 'embedding_teacher_uri' in a.custom_properties]
+  assert len(labelled) == 1 and len(models) == 1   # the transfer set; the student
+  assert labelled[0]['embeddings_document_embedded'] == labelled[0]['embeddings_document_unique']
+  assert models[0]['embedding_teacher_uri'] == labelled[0]['teacher_uri']
+  assert models[0]['embedding_teacher_fingerprint'] == labelled[0]['teacher_fingerprint']
+  with open(os.path.join(models[0]['uri'], 'Format-Serving', rexport.ASSETS_EXTRA,
+                         rexport.METADATA_FILE)) as f:
+    record = json.load(f)['embedding_teacher']
+  assert record['projection'] is True and record['loss'] == 'cosine'
+  assert record['examples_uri'] == labelled[0]['uri']
