@@ -29,6 +29,15 @@ SOFT_LOSSES = ('listwise_kl', 'margin_mse', 'mse')
 # rankers/losses.py's EMBEDDING_LOSSES (student vs teacher text embeddings).
 EMBEDDING_LOSSES = ('cosine', 'mse')
 
+# Training defaults, one definition each: rankers.training (train_ranker,
+# Objective) and the user-facing schema (runconfig.config: TrainConfig,
+# ObjectiveConfig) both take them from here, since runconfig may not import
+# rankers.training (it imports TensorFlow; `ssd validate` must not).
+DEFAULT_HARD_LOSS = 'listwise_softmax_ce'   # in HARD_LOSSES
+DEFAULT_SOFT_LOSS = 'listwise_kl'           # in SOFT_LOSSES
+DEFAULT_WARMUP_FRACTION = 0.1
+DEFAULT_LOG_EVERY = 10   # steps between training log lines
+
 # Fields of EncoderConfig that describe the network's shape (they must match
 # a checkpoint); the others (dropout, stochastic depth) are free to change.
 _SHAPE_FIELDS = ('vocab_size', 'hidden_size', 'num_layers', 'num_heads',

@@ -25,6 +25,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from rankdata import features
+from rankers import config
 from rankers import losses
 from rankers.models import graph_function
 from rankers.models import Ranker
@@ -208,9 +209,9 @@ class Objective:
   have eligible pairs (0 when none has). `temperature` is used by
   listwise_kl only.
   """
-  hard_loss: str = 'listwise_softmax_ce'   # a name in losses.LOSSES
+  hard_loss: str = config.DEFAULT_HARD_LOSS   # a name in losses.LOSSES
   hard_weight: float = 1.0
-  soft_loss: str = 'listwise_kl'           # a name in losses.SOFT_LOSSES
+  soft_loss: str = config.DEFAULT_SOFT_LOSS   # a name in losses.SOFT_LOSSES
   soft_weight: float = 1.0
   temperature: float = 1.0
   soft_on_labelled: bool = False
@@ -353,8 +354,10 @@ def make_optimizer(learning_rate: float, total_steps: int,
 
 def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
                  epochs: int, batch_lists: int, learning_rate: float,
-                 warmup_fraction: float = 0.1, seed: int = 0,
-                 log_every: int = 50, tensorboard_dir: Optional[str] = None,
+                 warmup_fraction: float = config.DEFAULT_WARMUP_FRACTION,
+                 seed: int = 0,
+                 log_every: int = config.DEFAULT_LOG_EVERY,
+                 tensorboard_dir: Optional[str] = None,
                  loss_kwargs: Optional[Dict[str, Any]] = None,
                  weight_decay: float = 0.01,
                  objective: Optional[Objective] = None,

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar, Union, get_a
 import yaml
 
 from rankdata import splits as rsplits
+from rankers import config as RC
 
 T = TypeVar('T')
 
@@ -75,13 +76,13 @@ class ModelConfig:
 @dataclasses.dataclass
 class TrainConfig:
   epochs: int = 1
-  loss: str = 'listwise_softmax_ce'
+  loss: str = RC.DEFAULT_HARD_LOSS
   list_size: int = 16
   batch_lists: int = 2
   learning_rate: float = 2e-5
-  warmup_fraction: float = 0.1
+  warmup_fraction: float = RC.DEFAULT_WARMUP_FRACTION
   seed: int = 42
-  log_every: int = 10
+  log_every: int = RC.DEFAULT_LOG_EVERY
 
 
 @dataclasses.dataclass
@@ -162,9 +163,9 @@ class ObjectiveConfig:
   hard: loss on true labels (labelled pairs); soft: loss on teacher scores
   (pseudo-labelled / transfer pairs). Pairs with both get both, weighted.
   """
-  hard_loss: str = 'listwise_softmax_ce'
+  hard_loss: str = RC.DEFAULT_HARD_LOSS
   hard_weight: float = 1.0
-  soft_loss: str = 'listwise_kl'     # listwise_kl | mse | margin_mse
+  soft_loss: str = RC.DEFAULT_SOFT_LOSS     # listwise_kl | mse | margin_mse
   soft_weight: float = 1.0
   # What pseudo-labelled (unlabelled) pairs are learnt from:
   #   soft: the pseudo-labeller's soft label, softmax(teacher_score / T) with

@@ -1,5 +1,7 @@
 """The trainer module's pieces that run outside TFX: hybrid fit, config parsing."""
 
+import dataclasses
+import inspect
 import math
 
 import numpy as np
@@ -60,6 +62,60 @@ def test_custom_config_round_trip_and_errors():
   assert (args.hybrid, args.candidates_k, args.role) == (True, 30, 'student')
   with pytest.raises(C.ConfigError, match=r'train\.epoch\b'):
     module.parse_custom_config({'train': {'epoch': 1}})
+
+
+@pytest.mark.parametrize('library_type,settings_type,overrides', [
+    (rtraining.Objective, C.ObjectiveConfig, module.OBJECTIVE_OVERRIDES),
+    (rtraining.TextNoise, C.NoiseConfig, module.TEXT_NOISE_OVERRIDES)])
+def test_every_library_setting_comes_from_runconfig_or_an_override(library_type, settings_type,
+                                                                   overrides):
+  """A field added to the library type must be named in runconfig (with the same
+  default) or be overridden on purpose: it cannot silently keep its own default."""
+  # NoiseConfig's None means "the mode's default"; with no config that is the
+  # default mode's noise.
+  defaults = (C.resolve_noise(C.TeacherPrimeConfig().mode, C.NoiseConfig())
+              if settings_type is C.NoiseConfig else settings_type())
+  given = {f.name for f in dataclasses.fields(settings_type)}
+  for field in dataclasses.fields(library_type):
+    if field.name in overrides:
+      assert field.name not in given or field.name == 'temperature', field.name
+      continue
+    assert field.name in given, (
+        f'{library_type.__name__}.{field.name}: add it to {settings_type.__name__} or to '
+        'the trainer module\'s overrides')
+    assert field.default == getattr(defaults, field.name), field.name
+  assert set(overrides) <= {f.name for f in dataclasses.fields(library_type)}
+
+
+def test_library_types_take_runconfigs_values():
+  objective = C.ObjectiveConfig(hard_loss='pointwise_mse', hard_weight=0.5, soft_loss='mse',
+                                soft_weight=2.0, soft_on_labelled=True)
+  assert module.library_objective(objective) == rtraining.Objective(
+      hard_loss='pointwise_mse', hard_weight=0.5, soft_loss='mse', soft_weight=2.0,
+      temperature=1.0, soft_on_labelled=True)
+  assert module.library_text_noise(C.NOISY_STUDENT_NOISE) == rtraining.TextNoise(
+      token_dropout=0.1, mask_prob=0.1, shuffle_window=3)
+  assert module.library_text_noise(None) is None
+
+  @dataclasses.dataclass
+  class Drifted:
+    hard_loss: str = 'x'
+    new_knob: int = 3
+  with pytest.raises(TypeError, match=r'Drifted\.new_knob.*ObjectiveConfig'):
+    module.fields_from(Drifted, objective, {})
+
+
+def test_train_ranker_defaults_are_runconfigs():
+  """train_ranker's defaults for settings the user's `train:` section also
+  names are the same values (seed aside: the trainer module always passes
+  the schema's, 42 by default; the library's 0 is what its own tests pin)."""
+  params = inspect.signature(rtraining.train_ranker).parameters
+  shared = [f for f in dataclasses.fields(C.TrainConfig)
+            if f.name in params and params[f.name].default is not inspect.Parameter.empty]
+  assert {f.name for f in shared} == {'warmup_fraction', 'seed', 'log_every'}
+  for field in shared:
+    if field.name != 'seed':
+      assert params[field.name].default == field.default, field.name
 
 
 def _pseudo(qid, did, score, soft, hard, confidence, label=None):

@@ -252,6 +252,50 @@ def embedding_lineage(teacher: Dict[str, str], embedding) -> Dict[str, Any]:
           'projection': embedding.projection is not None}
 
 
+# rankers.training.Objective fields the trainer sets itself instead of copying
+# runconfig's ObjectiveConfig field of the same name (see library_objective).
+# temperature: the pseudo-labeller owns the stage's one temperature; its soft
+# labels arrive already softened (training_targets), so the loss takes them
+# at temperature 1.
+OBJECTIVE_OVERRIDES: Dict[str, Any] = {'temperature': 1.0}
+# rankers.training.TextNoise fields not copied from runconfig's NoiseConfig
+# (none: every text-noise setting has the same name and meaning there).
+TEXT_NOISE_OVERRIDES: Dict[str, Any] = {}
+
+
+def fields_from(library_type, settings, overrides: Dict[str, Any]):
+  """`library_type` built from the user-facing `settings` dataclass: each
+  field of `library_type` takes the settings field of the same name, except
+  those in `overrides`, which take the given value. One mapping for every
+  layer crossing, so a setting is defined (and defaulted) once, in runconfig
+  (tests/test_ranker_trainer_module.py checks that every field is covered)."""
+  given = {f.name for f in dataclasses.fields(settings)}
+  values = {}
+  for field in dataclasses.fields(library_type):
+    if field.name in overrides:
+      values[field.name] = overrides[field.name]
+    elif field.name in given:
+      values[field.name] = getattr(settings, field.name)
+    else:
+      raise TypeError(f'{library_type.__name__}.{field.name} has no field of that name in '
+                      f'{type(settings).__name__} and no override')
+  return library_type(**values)
+
+
+def library_objective(objective: C.ObjectiveConfig):
+  """runconfig's objective as the rankers.training.Objective of the score losses."""
+  from rankers import training as rtraining  # pylint: disable=g-import-not-at-top
+  return fields_from(rtraining.Objective, objective, OBJECTIVE_OVERRIDES)
+
+
+def library_text_noise(noise: Optional[C.NoiseConfig]):
+  """runconfig's (resolved) noise as rankers.training.TextNoise; None: no noise."""
+  from rankers import training as rtraining  # pylint: disable=g-import-not-at-top
+  if noise is None:
+    return None
+  return fields_from(rtraining.TextNoise, noise, TEXT_NOISE_OVERRIDES)
+
+
 def fit_hybrid_weight(scorer, rows: List[Dict[str, Any]], candidates_k: Optional[int],
                       batch_size: int = 64) -> Dict[str, Any]:
   """Fits w in score + w * first_stage on the calibration rows (components/hybrid.py)."""
@@ -351,13 +395,7 @@ def run_fn(fn_args) -> None:
         warmup_fraction=args.train.warmup_fraction, seed=args.train.seed,
         log_every=args.train.log_every,
         tensorboard_dir=os.path.join(fn_args.model_run_dir, 'tensorboard'),
-        objective=rtraining.Objective(
-            hard_loss=objective.hard_loss, hard_weight=objective.hard_weight,
-            soft_loss=objective.soft_loss, soft_weight=objective.soft_weight,
-            temperature=1.0, soft_on_labelled=objective.soft_on_labelled),
-        text_noise=None if args.noise is None else rtraining.TextNoise(
-            token_dropout=args.noise.token_dropout, mask_prob=args.noise.mask_prob,
-            shuffle_window=args.noise.shuffle_window),
+        objective=library_objective(objective), text_noise=library_text_noise(args.noise),
         embedding=embedding)
     history = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in history.items()}
   else:
