@@ -280,8 +280,8 @@ def ScoreCrossEncoder(pairs, model_dir: str, batch_size: int,  # pylint: disable
 def EmbedUniqueTexts(pairs, side: str, model_dir: str,  # pylint: disable=invalid-name
                      batch_size: int, emit: bool, shared: beam_shared.Shared,
                      loader: Callable[[str], Any]):
-  """Pairs -> {UNIQUE: (side, text_key) per unique text, EMB: (text_key,
-  bytes), EMBEDDED, EMBED_FAILED} for one side (EmbedTextsDoFn)."""
+  """Pairs -> {EMB: (text_key, bytes), EMBEDDED, EMBED_FAILED} for one side
+  (EmbedTextsDoFn), and with `emit` UNIQUE: (side, text_key) per unique text."""
   field = F.QUERY if side == embeddings.QUERY else F.DOC
   texts = (pairs
            | 'Texts' >> beam.Map(lambda p: p[field])
@@ -291,9 +291,10 @@ def EmbedUniqueTexts(pairs, side: str, model_dir: str,  # pylint: disable=invali
          | 'Embed' >> beam.ParDo(EmbedTextsDoFn(
              model_dir, side, batch_size, emit=emit, shared=shared,
              loader=loader)).with_outputs(EMBEDDED, EMBED_FAILED, main=EMB))
-  unique = texts | 'Keys' >> beam.Map(lambda t: (side, text_key(t)))
-  return {UNIQUE: unique, EMB: out[EMB], EMBEDDED: out[EMBEDDED],
-          EMBED_FAILED: out[EMBED_FAILED]}
+  found = {EMB: out[EMB], EMBEDDED: out[EMBEDDED], EMBED_FAILED: out[EMBED_FAILED]}
+  if emit:   # counted against the written embeddings (outputs.CountTexts)
+    found[UNIQUE] = texts | 'Keys' >> beam.Map(lambda t: (side, text_key(t)))
+  return found
 
 
 @beam.ptransform_fn
