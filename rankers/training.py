@@ -397,34 +397,14 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
     unweighted terms; loss = hard_weight * hard + soft_weight * soft),
     and with an embedding also 'embedding_loss' per step (unweighted).
   """
-  if objective is not None:
-    objective = dataclasses.replace(objective).validate()
-    if loss is not None and loss != objective.hard_loss:
-      raise ValueError(f'loss={loss!r} but objective.hard_loss='
-                       f'{objective.hard_loss!r}; pass one of them')
-    loss = objective.hard_loss
-  elif loss is None:
-    raise ValueError('train_ranker needs a loss or an objective')
-  loss_fn = losses.get_loss(loss)
+  loss, loss_fn, objective, text_noise = _checked_arguments(
+      loss, objective, text_noise, batch_lists=batch_lists, epochs=epochs,
+      log_every=log_every)
   loss_kwargs = dict(loss_kwargs or {})
-  if batch_lists < 1:
-    raise ValueError(f'batch_lists must be >= 1, got {batch_lists}')
-  if epochs < 0:
-    raise ValueError(f'epochs must be >= 0, got {epochs}')
-  if log_every < 1:
-    raise ValueError(f'log_every must be >= 1, got {log_every}')
-  if text_noise is not None:
-    text_noise = dataclasses.replace(text_noise).validate()
-    if text_noise.is_identity:
-      text_noise = None
   _check_targets(data, loss, loss_kwargs, objective)
-  history = {'loss': [], 'learning_rate': [], 'pairs_per_second': [],
-             'epoch_loss': []}
-  if objective is not None:
-    history.update(hard_loss=[], soft_loss=[])
+  history = _empty_history(objective, embedding)
   if embedding is not None:
     embedding = _prepare_embedding(embedding, ranker, seed)
-    history.update(embedding_loss=[])
   steps_per_epoch = math.ceil(len(data) / batch_lists)
   total_steps = epochs * steps_per_epoch
   if total_steps == 0:
@@ -432,7 +412,6 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
     return history
 
   tf.random.set_seed(seed)
-  rng = np.random.default_rng(seed)
   optimizer = make_optimizer(learning_rate, total_steps, warmup_fraction,
                              weight_decay)
   variables = ranker.trainable_variables + (
@@ -449,6 +428,19 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
                                 list_size)
   log = _StepLog(history, objective, embedding, tensorboard_dir, log_every,
                  total_steps)
+  _run_epochs(data, train_step, optimizer, embedding, log, history,
+              epochs=epochs, batch_lists=batch_lists, seed=seed)
+  log.close()
+  return history
+
+
+def _run_epochs(data: ListData, train_step, optimizer,
+                embedding: Optional['EmbeddingDistillation'], log: '_StepLog',
+                history: Dict[str, List[float]], epochs: int, batch_lists: int,
+                seed: int) -> None:
+  """The training loop: each epoch visits the lists in a seeded order,
+  `batch_lists` per step; appends each epoch's mean loss to the history."""
+  rng = np.random.default_rng(seed)
   for epoch in range(epochs):
     order = rng.permutation(len(data))
     epoch_losses = []
@@ -460,7 +452,46 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
     history['epoch_loss'].append(float(np.mean(epoch_losses)))
     logging.info('epoch %d/%d mean loss %.4f', epoch + 1, epochs,
                  history['epoch_loss'][-1])
-  log.close()
+
+
+def _checked_arguments(loss: Optional[str], objective: Optional[Objective],
+                       text_noise: Optional[TextNoise], batch_lists: int,
+                       epochs: int, log_every: int):
+  """train_ranker's arguments checked: (the hard loss's name and function, a
+  validated copy of the objective, the text noise or None when it changes
+  nothing)."""
+  if objective is not None:
+    objective = dataclasses.replace(objective).validate()
+    if loss is not None and loss != objective.hard_loss:
+      raise ValueError(f'loss={loss!r} but objective.hard_loss='
+                       f'{objective.hard_loss!r}; pass one of them')
+    loss = objective.hard_loss
+  elif loss is None:
+    raise ValueError('train_ranker needs a loss or an objective')
+  loss_fn = losses.get_loss(loss)
+  if batch_lists < 1:
+    raise ValueError(f'batch_lists must be >= 1, got {batch_lists}')
+  if epochs < 0:
+    raise ValueError(f'epochs must be >= 0, got {epochs}')
+  if log_every < 1:
+    raise ValueError(f'log_every must be >= 1, got {log_every}')
+  if text_noise is not None:
+    text_noise = dataclasses.replace(text_noise).validate()
+    if text_noise.is_identity:
+      text_noise = None
+  return loss, loss_fn, objective, text_noise
+
+
+def _empty_history(objective: Optional[Objective],
+                   embedding: Optional['EmbeddingDistillation']
+                   ) -> Dict[str, List[float]]:
+  """train_ranker's history before the first step: the keys it will fill."""
+  history = {'loss': [], 'learning_rate': [], 'pairs_per_second': [],
+             'epoch_loss': []}
+  if objective is not None:
+    history.update(hard_loss=[], soft_loss=[])
+  if embedding is not None:
+    history.update(embedding_loss=[])
   return history
 
 

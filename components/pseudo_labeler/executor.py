@@ -215,6 +215,101 @@ def discard_outputs(labelled_out: types.Artifact, split_dirs: Dict[str, str]) ->
   labelled_out.split_names = artifact_utils.encode_split_names([])
 
 
+def splits_to_label(configured: List[str], examples: types.Artifact):
+  """(the configured splits the input Examples have, those it lacks); raises
+  when it lacks the unlabelled split or has none of them."""
+  available = artifact_utils.decode_split_names(examples.split_names)
+  splits = [s for s in configured if s in available]
+  skipped = [s for s in configured if s not in available]
+  if F.SPLIT_UNLABELLED in skipped:
+    # Scoring only labelled data would quietly turn SSD into supervised training.
+    raise ValueError(f'the {F.SPLIT_UNLABELLED!r} split is not in the input Examples '
+                     f'{examples.uri} (has {available}); semi-supervised training needs it')
+  if skipped:
+    logging.warning('splits %s are not in the input Examples (has %s); skipping them',
+                    skipped, available)
+  if not splits:
+    raise ValueError(f'none of the configured splits {configured} is in the input '
+                     f'Examples {examples.uri} (has {available})')
+  return splits, skipped
+
+
+def checked_counts(cfg, splits: List[str], labelled_out: types.Artifact,
+                   split_dirs: Dict[str, str], report_uri: str):
+  """The pipeline's counts per split (and, with emit_embeddings, per text
+  side), checked; on a failed check the outputs are discarded and the report
+  says why before the error is raised."""
+  counts = O.counts_from_rows(_read_json(os.path.join(report_uri, S.PIPELINE_COUNTS_FILE)),
+                              splits)
+  text_counts = None
+  try:
+    check_counts(counts, report_uri)
+    check_dead_letter_fraction(counts, cfg.max_dead_letter_fraction, report_uri)
+    if cfg.emit_embeddings:
+      text_counts = read_text_counts(report_uri)
+  except Exception as e:
+    discard_outputs(labelled_out, split_dirs)
+    io_utils.write_string_file(os.path.join(report_uri, S.COUNTS_FILE), json.dumps(
+        {'failed': True, 'error': str(e), 'counts': counts}, indent=1, sort_keys=True))
+    raise
+  return counts, text_counts
+
+
+def log_outcome(result, counts: Dict[str, Dict[str, int]], seconds: float) -> Dict[str, int]:
+  """Logs what happened to the pairs (warning where Beam's metrics disagree
+  with the counted outputs); returns Beam's metrics."""
+  metrics = beam_counters(result)
+  mismatched = {f'{split}_{name}': (n, metrics[f'{split}_{name}'])
+                for split, values in counts.items() if split != S.TOTAL
+                for name, n in values.items()
+                if f'{split}_{name}' in metrics and metrics[f'{split}_{name}'] != n}
+  if mismatched:
+    logging.warning('Beam metrics differ from the counted outputs (outputs are '
+                    'authoritative): %s', mismatched)
+  total = counts[S.TOTAL]
+  logging.info('pseudo-labelled %d pairs in %.1fs (%.1f pairs/s): kept %d, filtered %d, '
+               'dead-lettered %d', total[S.PAIRS_IN], seconds,
+               total[S.PAIRS_IN] / max(seconds, 1e-9), total[S.KEPT],
+               sum(n for k, n in total.items() if k.startswith('filtered_')),
+               sum(n for k, n in total.items() if k.startswith('dead_letter_')))
+  return metrics
+
+
+def write_report(report_uri: str, cfg, teacher: Dict[str, str], splits: List[str],
+                 skipped: List[str], counts: Dict[str, Dict[str, int]], text_counts,
+                 metrics: Dict[str, int], seconds: float) -> None:
+  """The report artifact's counts.json and plot."""
+  total = counts[S.TOTAL]
+  payload = {'counts': counts, 'teacher': teacher, 'splits': splits,
+             'embeddings': text_counts,
+             'skipped_splits': skipped, 'config': C.to_dict(cfg),
+             'beam_metrics': metrics, 'pipeline_seconds': seconds,
+             'pairs_per_second': total[S.PAIRS_IN] / max(seconds, 1e-9)}
+  io_utils.write_string_file(os.path.join(report_uri, S.COUNTS_FILE),
+                             json.dumps(payload, indent=1, sort_keys=True))
+  png = R.plot_png(_read_json(os.path.join(report_uri, S.PLOT_SAMPLE_FILE)),
+                   f'{cfg.teacher_role} {teacher["teacher_id"]}: {total[S.KEPT]} kept of '
+                   f'{total[S.PAIRS_IN]} pairs')
+  with tf.io.gfile.GFile(os.path.join(report_uri, S.PLOT_FILE), 'wb') as f:
+    f.write(png)
+
+
+def record_on_artifacts(labelled_out: types.Artifact, report: types.Artifact,
+                        splits: List[str], counts: Dict[str, Dict[str, int]],
+                        teacher: Dict[str, str], text_counts) -> None:
+  """Split names, payload format, counts and the teacher on both outputs."""
+  labelled_out.split_names = artifact_utils.encode_split_names(splits)
+  examples_utils.set_payload_format(labelled_out,
+                                    example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+  for artifact in (labelled_out, report):
+    set_count_properties(artifact, counts)
+    for key in (S.TEACHER_FINGERPRINT_PROPERTY, S.TEACHER_URI_PROPERTY,
+                S.TEACHER_ROLE_PROPERTY):
+      artifact.set_string_custom_property(key, teacher[key])
+    if text_counts is not None:
+      set_text_count_properties(artifact, text_counts)
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
   """Scores splits with the teacher in Beam and writes pseudo-labelled Examples."""
 
@@ -249,20 +344,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       self._skip(cfg, examples, labelled_out, report, gates[0])
       return
 
-    available = artifact_utils.decode_split_names(examples.split_names)
-    splits = [s for s in cfg.splits if s in available]
-    skipped = [s for s in cfg.splits if s not in available]
-    if F.SPLIT_UNLABELLED in skipped:
-      # Scoring only labelled data would quietly turn SSD into supervised training.
-      raise ValueError(f'the {F.SPLIT_UNLABELLED!r} split is not in the input Examples '
-                       f'{examples.uri} (has {available}); semi-supervised training needs it')
-    if skipped:
-      logging.warning('splits %s are not in the input Examples (has %s); skipping them',
-                      skipped, available)
-    if not splits:
-      raise ValueError(f'none of the configured splits {cfg.splits} is in the input '
-                       f'Examples {examples.uri} (has {available})')
-
+    splits, skipped = splits_to_label(cfg.splits, examples)
     model_dir = path_utils.serving_model_path(model.uri)
     fingerprint = teacher_fingerprint(model_dir)
     # The teacher's content fingerprint: meaningful on every platform (an
@@ -275,83 +357,45 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                  splits, cfg.teacher_role, 'bi-encoder' if bi_encoder else 'cross-encoder',
                  model_dir, teacher_id, examples.uri)
 
-    patterns = {s: os.path.join(artifact_utils.get_split_uri([examples], s), '*')
-                for s in splits}
     split_dirs = {s: example_io.split_dir(labelled_out.uri, s) for s in splits}
-    counts_path = os.path.join(report.uri, S.PIPELINE_COUNTS_FILE)
-    sample_path = os.path.join(report.uri, S.PLOT_SAMPLE_FILE)
-
-    t0 = time.time()
-    pipeline = self._make_beam_pipeline()
-    records = pipeline | 'ReadSplits' >> P.ReadSplits(patterns)
-    outputs = records | 'PseudoLabel' >> L.PseudoLabel(
-        model_dir, bi_encoder, cfg, teacher_id.encode('utf-8'))
-    _ = outputs[K.KEPT] | 'WriteSplits' >> O.WriteSplits(split_dirs)
-    _ = outputs[K.DEAD_LETTER] | 'WriteDeadLetters' >> O.WriteDeadLetters(report.uri)
-    _ = (dict(outputs, records=records)
-         | 'CountOutcomes' >> O.CountOutcomes()
-         | 'WriteCounts' >> O.WriteJson(counts_path))
-    _ = (outputs[K.STATS]
-         | 'SampleForPlot' >> O.SampleForPlot()
-         | 'WriteSample' >> O.WriteJson(sample_path))
-    if cfg.emit_embeddings:
-      add_embedding_outputs(outputs[K.TEXTS], labelled_out.uri, report.uri)
-    result = pipeline.run()
-    result.wait_until_finish()
-    seconds = time.time() - t0
-
-    counts = O.counts_from_rows(_read_json(counts_path), splits)
-    text_counts = None
-    try:
-      check_counts(counts, report.uri)
-      check_dead_letter_fraction(counts, cfg.max_dead_letter_fraction, report.uri)
-      if cfg.emit_embeddings:
-        text_counts = read_text_counts(report.uri)
-    except Exception as e:
-      discard_outputs(labelled_out, split_dirs)
-      io_utils.write_string_file(os.path.join(report.uri, S.COUNTS_FILE), json.dumps(
-          {'failed': True, 'error': str(e), 'counts': counts}, indent=1, sort_keys=True))
-      raise
-    metrics = beam_counters(result)
-    mismatched = {f'{split}_{name}': (n, metrics[f'{split}_{name}'])
-                  for split, values in counts.items() if split != S.TOTAL
-                  for name, n in values.items()
-                  if f'{split}_{name}' in metrics and metrics[f'{split}_{name}'] != n}
-    if mismatched:
-      logging.warning('Beam metrics differ from the counted outputs (outputs are '
-                      'authoritative): %s', mismatched)
-    total = counts[S.TOTAL]
-    logging.info('pseudo-labelled %d pairs in %.1fs (%.1f pairs/s): kept %d, filtered %d, '
-                 'dead-lettered %d', total[S.PAIRS_IN], seconds,
-                 total[S.PAIRS_IN] / max(seconds, 1e-9), total[S.KEPT],
-                 sum(n for k, n in total.items() if k.startswith('filtered_')),
-                 sum(n for k, n in total.items() if k.startswith('dead_letter_')))
+    result, seconds = self._label(cfg, examples, splits, split_dirs, model_dir, bi_encoder,
+                                  teacher_id, labelled_out.uri, report.uri)
+    counts, text_counts = checked_counts(cfg, splits, labelled_out, split_dirs, report.uri)
+    metrics = log_outcome(result, counts, seconds)
 
     teacher = {S.TEACHER_FINGERPRINT_PROPERTY: fingerprint,
                S.TEACHER_URI_PROPERTY: model.uri,
                S.TEACHER_ROLE_PROPERTY: cfg.teacher_role,
                'teacher_id': teacher_id,
                'architecture': 'bi_encoder' if bi_encoder else 'cross_encoder'}
-    payload = {'counts': counts, 'teacher': teacher, 'splits': splits,
-               'embeddings': text_counts,
-               'skipped_splits': skipped, 'config': C.to_dict(cfg),
-               'beam_metrics': metrics, 'pipeline_seconds': seconds,
-               'pairs_per_second': total[S.PAIRS_IN] / max(seconds, 1e-9)}
-    io_utils.write_string_file(os.path.join(report.uri, S.COUNTS_FILE),
-                               json.dumps(payload, indent=1, sort_keys=True))
-    png = R.plot_png(_read_json(sample_path),
-                     f'{cfg.teacher_role} {teacher_id}: {total[S.KEPT]} kept of '
-                     f'{total[S.PAIRS_IN]} pairs')
-    with tf.io.gfile.GFile(os.path.join(report.uri, S.PLOT_FILE), 'wb') as f:
-      f.write(png)
+    write_report(report.uri, cfg, teacher, splits, skipped, counts, text_counts, metrics,
+                 seconds)
+    record_on_artifacts(labelled_out, report, splits, counts, teacher, text_counts)
 
-    labelled_out.split_names = artifact_utils.encode_split_names(splits)
-    examples_utils.set_payload_format(labelled_out,
-                                      example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
-    for artifact in (labelled_out, report):
-      set_count_properties(artifact, counts)
-      artifact.set_string_custom_property(S.TEACHER_FINGERPRINT_PROPERTY, fingerprint)
-      artifact.set_string_custom_property(S.TEACHER_URI_PROPERTY, model.uri)
-      artifact.set_string_custom_property(S.TEACHER_ROLE_PROPERTY, cfg.teacher_role)
-      if text_counts is not None:
-        set_text_count_properties(artifact, text_counts)
+  def _label(self, cfg, examples: types.Artifact, splits: List[str],
+             split_dirs: Dict[str, str], model_dir: str, bi_encoder: bool, teacher_id: str,
+             labelled_uri: str, report_uri: str):
+    """Builds and runs the Beam pipeline: reads the splits, scores and
+    selects (labelling.PseudoLabel), writes the kept pairs, dead letters,
+    counts, plot sample and (emit_embeddings) the teacher's embeddings.
+    Returns the pipeline result and its wall time in seconds."""
+    patterns = {s: os.path.join(artifact_utils.get_split_uri([examples], s), '*')
+                for s in splits}
+    t0 = time.time()
+    pipeline = self._make_beam_pipeline()
+    records = pipeline | 'ReadSplits' >> P.ReadSplits(patterns)
+    outputs = records | 'PseudoLabel' >> L.PseudoLabel(
+        model_dir, bi_encoder, cfg, teacher_id.encode('utf-8'))
+    _ = outputs[K.KEPT] | 'WriteSplits' >> O.WriteSplits(split_dirs)
+    _ = outputs[K.DEAD_LETTER] | 'WriteDeadLetters' >> O.WriteDeadLetters(report_uri)
+    _ = (dict(outputs, records=records)
+         | 'CountOutcomes' >> O.CountOutcomes()
+         | 'WriteCounts' >> O.WriteJson(os.path.join(report_uri, S.PIPELINE_COUNTS_FILE)))
+    _ = (outputs[K.STATS]
+         | 'SampleForPlot' >> O.SampleForPlot()
+         | 'WriteSample' >> O.WriteJson(os.path.join(report_uri, S.PLOT_SAMPLE_FILE)))
+    if cfg.emit_embeddings:
+      add_embedding_outputs(outputs[K.TEXTS], labelled_uri, report_uri)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return result, time.time() - t0

@@ -338,77 +338,113 @@ def _count_truncated(ranker, examples: List[Dict[str, Any]], role: str) -> Dict[
 
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point."""
-  from rankers import export as rexport  # pylint: disable=g-import-not-at-top
-  from rankers import models as rmodels
-  from rankers import training as rtraining
-
   args = parse_custom_config(fn_args.custom_config)
   role = args.role
   t0 = time.time()
-  train_examples = example_io.read_files(fn_args.train_files) if args.train.epochs > 0 else []
   objective = args.objective or C.ObjectiveConfig(hard_loss=args.train.loss, soft_weight=0.0)
-  train_examples = training_targets(train_examples, objective)
-  usable = [ex for ex in train_examples
-            if ex.get(F.LABEL) is not None or ex.get(TARGET_KEY) is not None]
-
+  usable = read_training_pairs(fn_args.train_files, args.train.epochs, objective)
   if args.train.epochs > 0 and not usable:
-    if not fn_args.base_model:
-      raise ValueError(f'[{role}] no labelled or pseudo-labelled examples in {fn_args.train_files}')
-    # A skipped round (its pseudo-labeller was gated off): pass the teacher through.
-    logging.info('[%s] no training data (round skipped): exporting base model %s unchanged',
-                 role, fn_args.base_model)
-    fileio.copy_tree(fn_args.base_model, fn_args.serving_model_dir)
+    pass_base_model_through(fn_args, role)
     return
 
-  warm_from = None
-  if args.warm_start:
-    if not fn_args.base_model:
-      raise ValueError(f'[{role}] warm_start needs a base_model input')
-    warm_from = rexport.checkpoint_dir_of(fn_args.base_model)
-  ranker_cfg = ranker_config_from(args.model, args.checkpoint_uri, args.noise,
-                                  checkpoint_override=warm_from)
-  if args.check_size_against_base:
-    check_not_smaller_than_base(ranker_cfg, fn_args.base_model, role)
-  logging.info('[%s] building %s (checkpoint=%s, keep_layers=%s, noise=%s)', role,
-               ranker_cfg.architecture, ranker_cfg.checkpoint_dir, ranker_cfg.keep_layers, args.noise)
-  # Seeded: initial weights (random init, a fresh head) are part of what the
-  # seed must fix for two runs of one config to give the same model.
-  ranker = rmodels.build_ranker(ranker_cfg, seed=args.train.seed)
-
-  history: Dict[str, Any] = {'epochs': args.train.epochs}
+  ranker, warm_from = build_model(args, fn_args.base_model)
+  trained: Dict[str, Any] = {'history': {'epochs': args.train.epochs}}
   if args.train.epochs > 0:
-    # A fixed order, whatever order the (Beam-written, sharded) files came in:
-    # grouping and the seeded shuffles then see the same sequence every run.
-    usable.sort(key=lambda ex: (str(ex.get(F.QUERY_ID)), str(ex.get(F.DOC_ID))))
-    usable = sample_soft_lists(usable, objective.max_soft_lists, args.train.seed)
-    truncation = _count_truncated(ranker, usable, role)
-    embedding = embedding_distillation(objective, args.embedding_teacher, usable, role)
-    data = rtraining.group_into_lists(usable, list_size=args.train.list_size, seed=args.train.seed,
-                                      teacher_key=TARGET_KEY, weight_key=WEIGHT_KEY)
-    logging.info('[%s] %d pairs (%d labelled, %d with teacher targets) in %d lists (read in %.1fs)',
-                 role, len(usable), sum(ex.get(F.LABEL) is not None for ex in usable),
-                 sum(ex.get(TARGET_KEY) is not None for ex in usable), len(data),
-                 time.time() - t0)
-    history = rtraining.train_ranker(
-        ranker, data, loss=objective.hard_loss, epochs=args.train.epochs,
-        batch_lists=args.train.batch_lists, learning_rate=args.train.learning_rate,
-        warmup_fraction=args.train.warmup_fraction, seed=args.train.seed,
-        log_every=args.train.log_every,
-        tensorboard_dir=os.path.join(fn_args.model_run_dir, 'tensorboard'),
-        objective=library_objective(objective), text_noise=library_text_noise(args.noise),
-        embedding=embedding)
-    history = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in history.items()}
+    trained = train_model(ranker, usable, objective, args, fn_args.model_run_dir, t0)
   else:
     logging.info('[%s] epochs=0: exporting the initial model without training', role)
 
   metadata: Dict[str, Any] = {
       'role': role, 'model': C.to_dict(args.model), 'train': C.to_dict(args.train),
       'objective': C.to_dict(objective), 'noise': C.to_dict(args.noise) if args.noise else None,
-      'warm_start_from': warm_from, 'checkpoint_uri': args.checkpoint_uri, 'history': history}
+      'warm_start_from': warm_from, 'checkpoint_uri': args.checkpoint_uri,
+      'history': trained['history']}
   if args.train.epochs > 0:
-    metadata['truncation'] = truncation
-    if embedding is not None:
-      metadata['embedding_teacher'] = embedding_lineage(args.embedding_teacher, embedding)
+    metadata['truncation'] = trained['truncation']
+    if trained['embedding'] is not None:
+      metadata['embedding_teacher'] = embedding_lineage(args.embedding_teacher,
+                                                        trained['embedding'])
+  export_model(ranker, args, fn_args, metadata)
+  logging.info('[%s] exported SavedModel to %s (%.0fs)', role, fn_args.serving_model_dir,
+               time.time() - t0)
+
+
+def read_training_pairs(train_files, epochs: int, objective: C.ObjectiveConfig
+                        ) -> List[Dict[str, Any]]:
+  """The training pairs with their targets (training_targets), keeping those
+  with something to learn from: a label or a teacher target."""
+  examples = example_io.read_files(train_files) if epochs > 0 else []
+  examples = training_targets(examples, objective)
+  return [ex for ex in examples
+          if ex.get(F.LABEL) is not None or ex.get(TARGET_KEY) is not None]
+
+
+def pass_base_model_through(fn_args, role: str) -> None:
+  """A skipped round (its pseudo-labeller was gated off): no training data,
+  so the teacher (base model) is exported unchanged."""
+  if not fn_args.base_model:
+    raise ValueError(f'[{role}] no labelled or pseudo-labelled examples in {fn_args.train_files}')
+  logging.info('[%s] no training data (round skipped): exporting base model %s unchanged',
+               role, fn_args.base_model)
+  fileio.copy_tree(fn_args.base_model, fn_args.serving_model_dir)
+
+
+def build_model(args: TrainerArgs, base_model: Optional[str]):
+  """The ranker to train, seeded, and the checkpoint it warm-starts from (or None)."""
+  from rankers import export as rexport  # pylint: disable=g-import-not-at-top
+  from rankers import models as rmodels
+  role = args.role
+  warm_from = None
+  if args.warm_start:
+    if not base_model:
+      raise ValueError(f'[{role}] warm_start needs a base_model input')
+    warm_from = rexport.checkpoint_dir_of(base_model)
+  ranker_cfg = ranker_config_from(args.model, args.checkpoint_uri, args.noise,
+                                  checkpoint_override=warm_from)
+  if args.check_size_against_base:
+    check_not_smaller_than_base(ranker_cfg, base_model, role)
+  logging.info('[%s] building %s (checkpoint=%s, keep_layers=%s, noise=%s)', role,
+               ranker_cfg.architecture, ranker_cfg.checkpoint_dir, ranker_cfg.keep_layers, args.noise)
+  # Seeded: initial weights (random init, a fresh head) are part of what the
+  # seed must fix for two runs of one config to give the same model.
+  return rmodels.build_ranker(ranker_cfg, seed=args.train.seed), warm_from
+
+
+def train_model(ranker, usable: List[Dict[str, Any]], objective: C.ObjectiveConfig,
+          args: TrainerArgs, model_run_dir: str, t0: float) -> Dict[str, Any]:
+  """Trains `ranker` in place on lists of `usable` pairs; returns
+  {history, truncation (counts), embedding (the distillation or None)}."""
+  from rankers import training as rtraining  # pylint: disable=g-import-not-at-top
+  role, train_cfg = args.role, args.train
+  # A fixed order, whatever order the (Beam-written, sharded) files came in:
+  # grouping and the seeded shuffles then see the same sequence every run.
+  usable = sorted(usable, key=lambda ex: (str(ex.get(F.QUERY_ID)), str(ex.get(F.DOC_ID))))
+  usable = sample_soft_lists(usable, objective.max_soft_lists, train_cfg.seed)
+  truncation = _count_truncated(ranker, usable, role)
+  embedding = embedding_distillation(objective, args.embedding_teacher, usable, role)
+  data = rtraining.group_into_lists(usable, list_size=train_cfg.list_size, seed=train_cfg.seed,
+                                    teacher_key=TARGET_KEY, weight_key=WEIGHT_KEY)
+  logging.info('[%s] %d pairs (%d labelled, %d with teacher targets) in %d lists (read in %.1fs)',
+               role, len(usable), sum(ex.get(F.LABEL) is not None for ex in usable),
+               sum(ex.get(TARGET_KEY) is not None for ex in usable), len(data),
+               time.time() - t0)
+  history = rtraining.train_ranker(
+      ranker, data, loss=objective.hard_loss, epochs=train_cfg.epochs,
+      batch_lists=train_cfg.batch_lists, learning_rate=train_cfg.learning_rate,
+      warmup_fraction=train_cfg.warmup_fraction, seed=train_cfg.seed,
+      log_every=train_cfg.log_every,
+      tensorboard_dir=os.path.join(model_run_dir, 'tensorboard'),
+      objective=library_objective(objective), text_noise=library_text_noise(args.noise),
+      embedding=embedding)
+  history = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in history.items()}
+  return {'history': history, 'truncation': truncation, 'embedding': embedding}
+
+
+def export_model(ranker, args: TrainerArgs, fn_args, metadata: Dict[str, Any]) -> None:
+  """Exports the SavedModel (with the hybrid weight, fitted here, when
+  args.hybrid; metadata['hybrid'] records the fit) and writes
+  training_summary.json."""
+  from rankers import export as rexport  # pylint: disable=g-import-not-at-top
   if args.hybrid:
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     plain_dir = os.path.join(fn_args.model_run_dir, 'plain_model')
@@ -423,5 +459,3 @@ def run_fn(fn_args) -> None:
   tf.io.gfile.makedirs(fn_args.model_run_dir)
   with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'training_summary.json'), 'w') as f:
     json.dump(metadata, f, indent=1, default=str)
-  logging.info('[%s] exported SavedModel to %s (%.0fs)', role, fn_args.serving_model_dir,
-               time.time() - t0)
