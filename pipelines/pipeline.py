@@ -44,7 +44,7 @@ from tfx import v1 as tfx
 
 from components.pretrained_checkpoint import spec as ckpt_spec
 from components.pretrained_checkpoint.component import PretrainedCheckpointComponent
-from components import code_version
+from components.common import code_version
 from components.anomalies_gate.component import AnomaliesGate
 from components.splits_gate.component import SplitsGate
 from components.pseudo_labeler import spec as pl_spec

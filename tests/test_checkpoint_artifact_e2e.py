@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from components import fileio
+from components.common import fileio
 from components.pretrained_checkpoint import spec as ckpt_spec
 from components.ranker_trainer import component as trainer_component
 from pipelines import local_runner

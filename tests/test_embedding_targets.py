@@ -20,8 +20,8 @@ import tf_keras
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-from components import example_io
-from components import teacher_embeddings as TE
+from components.common import example_io
+from components.common import teacher_embeddings as TE
 from components.pseudo_labeler import labelling as L
 from components.pseudo_labeler import outputs as O
 from components.pseudo_labeler import spec as S

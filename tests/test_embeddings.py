@@ -1,10 +1,10 @@
-"""components/embeddings.py: the one bi-encoder path (batch scoring and Beam)."""
+"""components/common/embeddings.py: the one bi-encoder path (batch scoring and Beam)."""
 
 import numpy as np
 import pytest
 
-from components import embeddings
-from components import scoring
+from components.common import embeddings
+from components.common import scoring
 
 
 class CountingBiEncoder:

@@ -13,8 +13,8 @@ import tensorflow as tf
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
-from components import example_io
-from components import fileio
+from components.common import example_io
+from components.common import fileio
 from components.ranking_example_gen import executor as ingest
 from components.ranking_example_gen import spec as S
 from rankdata import features as F
@@ -173,7 +173,7 @@ def test_readers_and_executors_use_gfile_only():
         path = os.path.join(folder, name)
         found += [f'{os.path.relpath(path, ROOT)}:{line}: {call}'
                   for line, call in _local_only_calls(path)]
-  assert found == [], 'use rankdata/reading.py or components/fileio.py (tf.io.gfile):\n' + \
+  assert found == [], 'use rankdata/reading.py or components/common/fileio.py (tf.io.gfile):\n' + \
       '\n'.join(found)
 
 

@@ -15,7 +15,7 @@ import os
 import pytest
 from tfx.utils import path_utils
 
-from components import example_io
+from components.common import example_io
 from components.pseudo_labeler import spec as pl_spec
 from components.ranking_evaluator import spec as eval_spec
 from pipelines import local_runner

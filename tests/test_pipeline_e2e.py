@@ -10,7 +10,7 @@ import os
 import pytest
 from tfx.utils import path_utils
 
-from components import example_io
+from components.common import example_io
 from components.ranking_evaluator import spec as eval_spec
 from components.ranking_example_gen import spec as ingest_spec
 from pipelines import local_runner

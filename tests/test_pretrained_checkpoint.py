@@ -10,7 +10,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from components import fileio
+from components.common import fileio
 from components.pretrained_checkpoint import executor as E
 from components.pretrained_checkpoint import spec as S
 from rankers import checkpoint as rcheckpoint

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import example_io
+from components.common import example_io
 from components.pseudo_labeler import canonical
 from components.pseudo_labeler import common as K
 from components.pseudo_labeler import labelling as L

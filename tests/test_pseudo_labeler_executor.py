@@ -27,7 +27,7 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-from components import example_io
+from components.common import example_io
 from components.pseudo_labeler import outputs as O
 from components.pseudo_labeler import executor as E
 from components.pseudo_labeler import spec as S

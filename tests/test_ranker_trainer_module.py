@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from components import hybrid
+from components.common import hybrid
 from components.ranker_trainer import module
 from rankdata import features as F
 from rankers import config as RC

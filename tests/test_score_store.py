@@ -73,7 +73,7 @@ def test_candidates_are_read_in_a_fixed_order(tmp_path):
   """Whatever order Beam wrote the split in, the evaluator scores the top-k
   in (query id, rank, doc id) order, so its batches (and its scores' last
   bits, and the rows' key) are the same in every run."""
-  from components import example_io  # pylint: disable=g-import-not-at-top
+  from components.common import example_io  # pylint: disable=g-import-not-at-top
   from components.ranking_evaluator import executor as E  # pylint: disable=g-import-not-at-top
   rows = [{F.QUERY_ID: q, F.DOC_ID: f'd{r}', F.QUERY: f'query {q}', F.DOC: f'doc {r}',
            F.FIRST_STAGE_RANK: r, F.FIRST_STAGE_SCORE: float(10 - r), F.LABEL: 0.0}

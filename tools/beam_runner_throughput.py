@@ -28,7 +28,7 @@ from tfx.utils import path_utils
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from components import example_io  # pylint: disable=g-import-not-at-top,wrong-import-position
+from components.common import example_io  # pylint: disable=g-import-not-at-top,wrong-import-position
 from components.pseudo_labeler import executor as E  # pylint: disable=wrong-import-position
 from components.pseudo_labeler import spec as S  # pylint: disable=wrong-import-position
 from rankdata import features as F  # pylint: disable=wrong-import-position

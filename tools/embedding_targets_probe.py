@@ -38,8 +38,8 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-from components import example_io
-from components import scoring
+from components.common import example_io
+from components.common import scoring
 from components.pseudo_labeler import executor as E
 from components.pseudo_labeler import spec as S
 from components.ranker_trainer import component as RT

@@ -19,7 +19,7 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
-from components import fileio
+from components.common import fileio
 from components.pretrained_checkpoint import spec as S
 from rankers import checkpoint as rcheckpoint
 from runconfig import config as C

@@ -3,7 +3,7 @@
 from tfx import types
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components import code_version
+from components.common import code_version
 
 # Parameters.
 SOURCE_KEY = 'source'        # what the config named: `minilm-l6`, a path or a URI
@@ -12,7 +12,7 @@ CACHE_DIR_KEY = 'cache_dir'  # where named checkpoints live ('' when the source 
 CHECKPOINT_KEY = 'checkpoint'
 
 # Custom properties of the output artifact.
-SHA256_PROPERTY = 'sha256'   # components.fileio.sha256_files over the copied files
+SHA256_PROPERTY = 'sha256'   # components.common.fileio.sha256_files over the copied files
 SOURCE_PROPERTY = 'source'
 NUM_LAYERS_PROPERTY = 'num_layers'
 HIDDEN_SIZE_PROPERTY = 'hidden_size'

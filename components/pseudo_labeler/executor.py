@@ -26,8 +26,8 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 from tfx.utils import path_utils
 
-from components import example_io
-from components import teacher_embeddings as TE
+from components.common import example_io
+from components.common import teacher_embeddings as TE
 from components.pseudo_labeler import common as K
 from components.pseudo_labeler import labelling as L
 from components.pseudo_labeler import outputs as O

@@ -10,7 +10,7 @@ from typing import Any, Dict, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 
-from components import teacher_embeddings as TE
+from components.common import teacher_embeddings as TE
 from components.pseudo_labeler import spec as S
 from components.pseudo_labeler.common import DEAD_LETTER
 from components.pseudo_labeler.common import EMBED_FAILED

@@ -9,7 +9,7 @@ from tfx import types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components import code_version
+from components.common import code_version
 from components.pseudo_labeler.config import CONFIDENCE_ENTROPY  # pylint: disable=unused-import
 from components.pseudo_labeler.config import CONFIDENCE_MARGIN  # pylint: disable=unused-import
 from components.pseudo_labeler.config import CONFIDENCE_MEASURES  # pylint: disable=unused-import
@@ -88,7 +88,7 @@ TEXTS_EMBEDDED = 'embedded'
 TEXTS_FAILED = 'failed'
 EMBEDDING_COUNTS_FILE = 'embedding_counts.json'
 # On both outputs when embeddings were written: the folder inside the
-# pseudo_labelled artifact (components/teacher_embeddings.py).
+# pseudo_labelled artifact (components/common/teacher_embeddings.py).
 TEACHER_EMBEDDINGS_PROPERTY = 'teacher_embeddings'
 
 # Custom properties on both outputs naming the teacher.

@@ -18,8 +18,8 @@ called from `DoFn.setup()`, which runs once per DoFn instance in the worker
 the DoFns of one worker process (the bi-encoder's embed and score steps, the
 threads of a multi-threaded worker) share one loaded model.
 
-Bi-encoders are scored from embeddings with components/embeddings.py (the
-same code as batch scoring in components/scoring.py): each unique query text
+Bi-encoders are scored from embeddings with components/common/embeddings.py (the
+same code as batch scoring in components/common/scoring.py): each unique query text
 and each unique document text is embedded once (`beam.Distinct` on the
 text), and embeddings are joined back to pairs with CoGroupByKey on a hash
 of the text (see `ScoreBiEncoder` for why a join and not a side input).
@@ -37,7 +37,7 @@ import apache_beam as beam
 from apache_beam.utils import shared as beam_shared
 import numpy as np
 
-from components import embeddings
+from components.common import embeddings
 from components.pseudo_labeler import canonical
 from components.pseudo_labeler import joins
 from components.pseudo_labeler import spec as S

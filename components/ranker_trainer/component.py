@@ -27,7 +27,7 @@ from tfx.types import standard_component_specs as specs
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils
 
-from components import teacher_embeddings as TE
+from components.common import teacher_embeddings as TE
 from components.pretrained_checkpoint import spec as ckpt_spec
 from components.pseudo_labeler import spec as pl_spec
 from runconfig import config as C
@@ -54,7 +54,7 @@ def embedding_teacher(custom_config: Dict[str, Any],
   objective learns them (objective.embedding_loss set), else None.
 
   They are in the `examples` input (a PseudoLabeler's pseudo_labelled
-  output, components/teacher_embeddings.py), whose teacher_uri and
+  output, components/common/teacher_embeddings.py), whose teacher_uri and
   teacher_fingerprint properties name the teacher that wrote them.
   """
   objective = custom_config.get('objective') or {}

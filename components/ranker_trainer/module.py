@@ -33,7 +33,7 @@ which:
   embedding_teacher: {examples_uri, teacher_uri, teacher_fingerprint}, added
               by the RankerTrainer executor (not by the pipeline) when
               objective.embedding_loss is on: the teacher embeddings to
-              learn (components/teacher_embeddings.py) and whose they are,
+              learn (components/common/teacher_embeddings.py) and whose they are,
               recorded in training_summary.json and the export's metadata
 """
 
@@ -47,9 +47,9 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from components import example_io
-from components import fileio
-from components import teacher_embeddings as TE
+from components.common import example_io
+from components.common import fileio
+from components.common import teacher_embeddings as TE
 from rankdata import features as F
 from runconfig import config as C
 
@@ -298,9 +298,9 @@ def library_text_noise(noise: Optional[C.NoiseConfig]):
 
 def fit_hybrid_weight(scorer, rows: List[Dict[str, Any]], candidates_k: Optional[int],
                       batch_size: int = 64) -> Dict[str, Any]:
-  """Fits w in score + w * first_stage on the calibration rows (components/hybrid.py)."""
-  from components import hybrid  # pylint: disable=g-import-not-at-top
-  from components import scoring
+  """Fits w in score + w * first_stage on the calibration rows (components/common/hybrid.py)."""
+  from components.common import hybrid  # pylint: disable=g-import-not-at-top
+  from components.common import scoring
   scored, qrels = hybrid.calibration_rows(rows, candidates_k)
   if not scored:
     raise ValueError('hybrid scoring needs labelled rows with first-stage scores in the '

@@ -13,11 +13,11 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 from tfx.utils import path_utils
 
-from components import example_io
-from components import embeddings
-from components import hybrid
-from components import fileio
-from components import scoring
+from components.common import example_io
+from components.common import embeddings
+from components.common import hybrid
+from components.common import fileio
+from components.common import scoring
 from components.ranking_evaluator import production
 from components.ranking_evaluator import rules
 from components.ranking_evaluator import score_store
@@ -79,7 +79,7 @@ class _Scorers:
   """Loads each model once; scores rows; knows each model's hybrid weight.
 
   A model exported with a hybrid weight keeps it (that is what serves);
-  other models get one fitted on the calibration split (components/hybrid.py)
+  other models get one fitted on the calibration split (components/common/hybrid.py)
   when there is one, so every report row has a plain and a hybrid score.
   Scores a prior evaluation computed for the same model content and rows
   are reused, not recomputed (score_store.py).

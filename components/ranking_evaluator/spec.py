@@ -7,7 +7,7 @@ from tfx import types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components import code_version
+from components.common import code_version
 
 # Inputs.
 EXAMPLES_KEY = 'examples'

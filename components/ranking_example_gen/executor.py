@@ -21,8 +21,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from components import example_io
-from components import fileio
+from components.common import example_io
+from components.common import fileio
 from components.ranking_example_gen import spec as S
 from components.splits_gate import required as required_lib
 from rankdata import features as F

@@ -4,7 +4,7 @@ from tfx import types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components import code_version
+from components.common import code_version
 
 # Parameters.
 DATA_FORMAT_KEY = 'data_format'
@@ -17,7 +17,7 @@ REQUIRED_SPLITS_CONFIG_KEY = 'required_splits'
 EXAMPLES_KEY = 'examples'
 
 # Custom properties of the output, computed at run time from the bytes read
-# (components.fileio.sha256_files): the dataset directory (or file) and the
+# (components.common.fileio.sha256_files): the dataset directory (or file) and the
 # extra unlabelled JSONL corpus when `data.unlabelled_pairs` is set.
 DATA_FINGERPRINT_PROPERTY = 'data_fingerprint'
 UNLABELLED_FINGERPRINT_PROPERTY = 'unlabelled_fingerprint'

@@ -44,7 +44,7 @@ def padded_lengths(tokens: Sequence[int], sort_keys: Optional[Sequence[int]],
   """The length each item is padded to when items are scored in calls of
   `chunk` items, each call sorted by `sort_keys` (None: input order) and cut
   into batches of `batch_size` padded to their longest item (as
-  rankers.export.Scorer does, called by components/scoring.py)."""
+  rankers.export.Scorer does, called by components/common/scoring.py)."""
   tokens = np.asarray(tokens, np.int64)
   out = np.zeros_like(tokens)
   for start in range(0, len(tokens), chunk):

@@ -250,8 +250,8 @@ def shared_speed(row: str, key: Optional[str], by_shape: Dict[str, tuple],
 def model_speed(summary: Dict[str, Any], cfg: C.PipelineConfig, role: str,
                 max_pairs: int = SPEED_PAIRS) -> Dict[str, float]:
   """Parameters and reranking throughput (pairs/s) of a role's model."""
-  from components import scoring  # pylint: disable=g-import-not-at-top
-  from components import example_io
+  from components.common import scoring  # pylint: disable=g-import-not-at-top
+  from components.common import example_io
   from rankdata import features as F
   from rankers import checkpoint as rcheckpoint
   from rankers import export as rexport

@@ -5,7 +5,7 @@ Everything runs in one process run, side by side, so ratios hold on a noisy
 machine; each timing is the median of `repeats`. What is compared:
 - the PseudoLabeler executor (real Beam, DirectRunner) at 1 worker
   (in_memory) and 2 workers (multi_processing);
-- a plain batched loop calling the same SavedModel (components/scoring.py,
+- a plain batched loop calling the same SavedModel (components/common/scoring.py,
   which for a bi-encoder embeds each unique text once, as the Beam path);
 - TFX's stock BulkInferrer executor on the same Examples, through the
   export's `score_examples` signature (serialized tf.Example in);
@@ -27,7 +27,7 @@ from runconfig import config as C
 from ssd.bench import flops as FL
 
 SPLIT = 'unlabelled'
-CHUNK_BATCHES = 16   # components/scoring.py scores 16 batches per Scorer call
+CHUNK_BATCHES = 16   # components/common/scoring.py scores 16 batches per Scorer call
 
 
 def _sizes(quick: bool, tiny: bool = False) -> Dict[str, Any]:
@@ -118,7 +118,7 @@ def write_examples(uri: str, rows) -> Any:
   from tfx.components.util import examples_utils  # pylint: disable=g-import-not-at-top
   from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
   from tfx.types import artifact_utils, standard_artifacts  # pylint: disable=g-import-not-at-top
-  from components import example_io  # pylint: disable=g-import-not-at-top
+  from components.common import example_io  # pylint: disable=g-import-not-at-top
   examples = standard_artifacts.Examples()
   examples.uri = uri
   n = example_io.write_split(uri, SPLIT, rows)
@@ -227,7 +227,7 @@ def run_bulk_inferrer(examples, model_uri: str, work_dir: str) -> int:
 
 
 def read_pairs(examples) -> Dict[str, List[str]]:
-  from components import example_io  # pylint: disable=g-import-not-at-top
+  from components.common import example_io  # pylint: disable=g-import-not-at-top
   from rankdata import features as F  # pylint: disable=g-import-not-at-top
   rows = example_io.read_split(examples.uri, SPLIT)
   return {'query': [r[F.QUERY] for r in rows], 'doc': [r[F.DOC] for r in rows]}
@@ -273,7 +273,7 @@ def token_counts(model: Dict[str, Any], queries: Sequence[str], docs: Sequence[s
 
 def model_flops(model: Dict[str, Any], queries, docs, batch_size: int) -> Dict[str, float]:
   """FLOPs of scoring the pairs: `useful` over real tokens, `executed` with
-  the padding of length-sorted batches (components/scoring.py's order)."""
+  the padding of length-sorted batches (components/common/scoring.py's order)."""
   dims = (model['hidden'], model['layers'], model['intermediate'])
   chunk = batch_size * CHUNK_BATCHES
   if model['architecture'] == 'cross_encoder':

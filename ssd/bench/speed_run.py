@@ -49,7 +49,7 @@ def loop_threads(model_uri: str, n_pairs: int, intra: int, inter: int, batch_siz
           'import tensorflow as tf\n'
           'tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[3]))\n'
           'tf.config.threading.set_inter_op_parallelism_threads(int(sys.argv[4]))\n'
-          'from components import scoring\n'
+          'from components.common import scoring\n'
           'from rankers import export\n'
           'from rankdata import features as F\n'
           'from ssd.bench import flops, speed\n'
@@ -111,7 +111,7 @@ def loop_wins(model_uri: str, queries, docs, repeats: int) -> Dict[str, Any]:
 
 def run(work_dir: str, quick: bool, log=print, tiny: bool = False) -> Dict[str, Any]:
   """All measurements; `log` gets progress lines; `tiny`: test sizes."""
-  from components import scoring  # pylint: disable=g-import-not-at-top
+  from components.common import scoring  # pylint: disable=g-import-not-at-top
   from rankers import export  # pylint: disable=g-import-not-at-top
   t_start = time.time()
   say = log

@@ -6,7 +6,7 @@ pairs are scored from the cached vectors with the model's own similarity
 several times cheaper than encoding every pair.
 
 Two callers share these functions:
-- components/scoring.py (evaluator, trainer, benchmarks) holds all texts of
+- components/common/scoring.py (evaluator, trainer, benchmarks) holds all texts of
   a call in memory and uses `score_pairs`;
 - the PseudoLabeler's Beam DoFns (pseudo_labeler/teacher.py) see one batch
   at a time: `embed` for a batch of unique texts, `to_bytes` to ship a

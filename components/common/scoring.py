@@ -1,6 +1,6 @@
 """Batch scoring of (query, document) pairs with an exported ranker.
 
-Bi-encoders are scored from embeddings (components/embeddings.py, shared
+Bi-encoders are scored from embeddings (components/common/embeddings.py, shared
 with the PseudoLabeler's Beam DoFns): each unique query and document is
 encoded once and pairs are scored from the cached vectors. Cross-encoders
 score pairs in batches. Both report progress (pairs or texts per second).
@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 from absl import logging
 import numpy as np
 
-from components import embeddings
+from components.common import embeddings
 
 # Items handed to the Scorer per call: it sorts each call's inputs by length
 # before batching (less padding), so chunks much larger than a batch pad

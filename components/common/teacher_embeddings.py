@@ -19,14 +19,14 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.example import example_pb2
 
-from components import example_io
+from components.common import example_io
 
 DIR = 'TeacherEmbeddings'
 FILE_PREFIX = 'embeddings'
 SIDE = 'side'
 TEXT = 'text'
 EMBEDDING = 'embedding'
-QUERY = 'query'        # components.embeddings.SIDES
+QUERY = 'query'        # components.common.embeddings.SIDES
 DOCUMENT = 'document'
 SIDES = (QUERY, DOCUMENT)
 
