@@ -24,6 +24,7 @@ import pytest
 
 from pipelines import code_fingerprint
 from pipelines import local_runner
+from pipelines import validation
 from pipelines import pipeline as P
 from ssd import cli
 from runconfig import config as C
@@ -36,6 +37,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # six pipeline runs i
 _STATE = S._STATE  # pylint: disable=protected-access
 TEACHER_STAGE = (P.EXAMPLE_GEN, P.TEACHER_TRAINER, P.TEACHER_PRETRAINED, P.TEACHER_EVALUATOR)
 CHANGED_FILE = 'rankers/losses.py'
+RULES_FILE = 'components/ranking_evaluator/rules.py'
 
 
 def _raw(tmp, root_name):
@@ -86,8 +88,16 @@ def stores(tmp_path_factory):
     out['killed'][node] = crash_util.run_and_kill(
         config_path, cfg_k.metadata_sqlite, cfg_k.pipeline_name, node, str(tmp / f'{node}.log'))
   out['resumed'] = local_runner.run(cfg_k)
-  with pytest.raises(Exception):
+  # A config the one validation function refuses never starts a run (no run context).
+  runs_before = len(S.open_store(cfg_k.metadata_sqlite).get_contexts_by_type(
+      S.PIPELINE_RUN_CONTEXT_TYPE))
+  with pytest.raises(validation.ValidationError, match='student.objective.soft_loss'):
     local_runner.run(_cfg(raw_k, **{'student.objective.soft_loss': 'no_such_loss'}))
+  out['runs_after_refusal'] = (runs_before, len(S.open_store(cfg_k.metadata_sqlite)
+                                                .get_contexts_by_type(S.PIPELINE_RUN_CONTEXT_TYPE)))
+  # What only the run can find (data on the machine that runs it) fails in the run.
+  with pytest.raises(Exception):
+    local_runner.run(_cfg(raw_k, **{'data.path': str(tmp / 'no_such_dataset')}))
 
   sources = tmp / 'sources'
   root = code_fingerprint.source_root()
@@ -99,6 +109,10 @@ def stores(tmp_path_factory):
     f.write('\n# a change to the ranker code\n')
   out['fp_changed'] = code_fingerprint.compute(str(sources))
   out['sources'] = str(sources)
+  local_runner.run(_cfg(raw_k, semi_supervised=False), code_root=str(sources))
+  # Then a change to the blessing rules only (on top of the first change).
+  with open(sources / RULES_FILE, 'a') as f:
+    f.write('\n# a comment in the blessing rules\n')
   local_runner.run(_cfg(raw_k, semi_supervised=False), code_root=str(sources))
   return out
 
@@ -172,14 +186,24 @@ def test_changed_ranker_code_retrains(stores):
   """A change to rankers/losses.py reruns the nodes whose code reaches it, and what follows."""
   assert stores['fp_changed'] != stores['fp_copy']
   store = S.open_store(stores['K'].metadata_sqlite)
-  last = _run_states(store, -1)
-  assert sorted(last) == sorted(TEACHER_STAGE)
+  changed = _run_states(store, -2)
+  assert sorted(changed) == sorted(TEACHER_STAGE)
+  # Ingestion's code does not reach the ranker code: it comes from the cache.
   ingest_module = importlib.import_module('components.ranking_example_gen.component')
-  ingest_reaches = CHANGED_FILE in code_fingerprint.closure(
+  assert CHANGED_FILE not in code_fingerprint.closure(
       stores['sources'], [ingest_module.RankingExampleGen.EXECUTOR_SPEC.executor_class.__module__])
-  assert last[P.EXAMPLE_GEN] == ('COMPLETE' if ingest_reaches else 'CACHED'), last
+  assert changed[P.EXAMPLE_GEN] == 'CACHED', changed
   for node in (P.TEACHER_TRAINER, P.TEACHER_PRETRAINED, P.TEACHER_EVALUATOR):
-    assert last[node] == 'COMPLETE', last
+    assert changed[node] == 'COMPLETE', changed
+
+
+def test_a_rules_only_edit_reruns_only_the_evaluator(stores):
+  """Issue 22's case: ingestion and every trainer come from the cache; the evaluator
+  (and, in an SSD run, what follows it) reruns."""
+  store = S.open_store(stores['K'].metadata_sqlite)
+  last = _run_states(store, -1)
+  assert last == {P.EXAMPLE_GEN: 'CACHED', P.TEACHER_TRAINER: 'CACHED',
+                  P.TEACHER_PRETRAINED: 'CACHED', P.TEACHER_EVALUATOR: 'COMPLETE'}, last
 
 
 # --- 3. resume after SIGKILL ----------------------------------------------------
@@ -217,10 +241,11 @@ def test_resumed_run_reuses_completed_steps_and_matches_the_uninterrupted_run(st
 def test_runs_shows_status_cached_steps_and_decision(stores, capsys):
   doc = _json(['lineage', 'runs'], stores['K'], capsys)
   statuses = [r['status'] for r in doc['runs']]
-  assert statuses == ['complete', 'interrupted', 'interrupted', 'complete', 'failed', 'complete']
+  assert statuses == ['complete', 'interrupted', 'interrupted', 'complete', 'failed', 'complete',
+                      'complete']
   killed, failed = doc['runs'][1], doc['runs'][4]
   assert killed['unfinished'] == [P.pseudo_labeler_id(1)]
-  assert failed['unfinished'] == [P.STUDENT_TRAINER] and failed['steps']['FAILED'] == 1
+  assert failed['unfinished'] == [P.EXAMPLE_GEN] and failed['steps']['FAILED'] == 1
   resumed = doc['runs'][3]
   assert set(TEACHER_STAGE) <= set(resumed['cached'])
   assert resumed['final_decision']['node'] == P.STUDENT_EVALUATOR
@@ -284,13 +309,17 @@ def test_explain_names_teacher_chain_checkpoint_data_settings_and_decision(store
 
 
 def test_diff_of_runs_shows_changed_parameter_and_outcome(stores, capsys):
-  doc = _json(['lineage', 'diff', 'run:4', 'run:5'], stores['K'], capsys)
-  changed = {(r['node'], r['key']): (r['a'], r['b']) for r in doc['parameters']}
-  assert changed[(P.STUDENT_TRAINER, 'custom_config.objective.soft_loss')] == ('listwise_kl', 'no_such_loss')
-  assert {r['node'] for r in doc['parameters']} == {P.STUDENT_TRAINER}
-  assert {'node': P.STUDENT_TRAINER, 'a': 'COMPLETE', 'b': 'FAILED'} in doc['states']
-  assert P.STUDENT_EVALUATOR in doc['only_in_a']
-  assert any(r['node'] == P.STUDENT_EVALUATOR for r in doc['decisions'])
+  # The refused config left no run behind.
+  before, after = stores['runs_after_refusal']
+  assert after == before
+  # run:6 changed the ranker code, run:7 the blessing rules only: the one changed
+  # parameter is the evaluator's code fingerprint, and the trainers went from the
+  # run that retrained them to the cache.
+  doc = _json(['lineage', 'diff', 'run:6', 'run:7'], stores['K'], capsys)
+  assert {(r['node'], r['key']) for r in doc['parameters']} == {
+      (P.TEACHER_EVALUATOR, 'code_fingerprint')}
+  assert {'node': P.TEACHER_TRAINER, 'a': 'COMPLETE', 'b': 'CACHED'} in doc['states']
+  assert not doc['only_in_a'] and not doc['only_in_b']
   same = _json(['lineage', 'diff', 'run:2', 'run:3'], stores['L'], capsys)
   assert same['parameters'] == []
   # Only the comparison with the model in production differs: run #3's
