@@ -413,3 +413,25 @@ def test_short_form_helpers_find_kfp_tasks_by_task_name(kfp):
   assert by_id[ids['evaluator_2']]['type'] == 'RankingEvaluator'
   assert by_id[ids['labeler']]['outputs'] == {'pseudo_labelled': [f'Examples#{ids["labelled"].id}'],
                                               'report': [f'ssd.PseudoLabelReport#{ids["report"].id}']}
+
+
+def test_lineage_imports_no_tfx():
+  """`ssd lineage` answers in well under a second: it names artifact types and
+  properties from the components' TFX-free keys modules, never their specs."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  code = ('import sys; import ssd.lineage.runs, ssd.lineage.explain, ssd.lineage.graph, '
+          'ssd.lineage.diff, ssd.lineage.resolve; '
+          'print(sorted({m.split(".")[0] for m in sys.modules} & {"tfx", "tensorflow"}))')
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
+  assert out.stdout.strip() == '[]'
+
+
+def test_keys_modules_are_what_the_specs_use():
+  from components.pretrained_checkpoint import keys as CK  # pylint: disable=g-import-not-at-top
+  from components.pretrained_checkpoint import spec as CS
+  from components.ranking_evaluator import keys as EK
+  from components.ranking_evaluator import spec as ES
+  assert CS.PretrainedCheckpoint.TYPE_NAME == CK.CHECKPOINT_TYPE_NAME
+  assert set(ES.RankingEvaluatorSpec.INPUTS) <= {v for k, v in vars(EK).items() if k.endswith('_KEY')}
+  assert ES.LAST_BLESSED_PROPERTY is EK.LAST_BLESSED_PROPERTY

@@ -4,6 +4,7 @@ from tfx import types
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.common import code_version
+from components.pretrained_checkpoint import keys
 
 # Parameters.
 SOURCE_KEY = 'source'        # what the config named: `minilm-l6`, a path or a URI
@@ -24,7 +25,7 @@ NODE_ID = 'pretrained_checkpoint'
 
 class PretrainedCheckpoint(types.Artifact):
   """A Hugging Face-format BERT directory: config.json, vocab.txt, model.safetensors."""
-  TYPE_NAME = 'ssd.PretrainedCheckpoint'
+  TYPE_NAME = keys.CHECKPOINT_TYPE_NAME
 
 
 class PretrainedCheckpointSpec(types.ComponentSpec):

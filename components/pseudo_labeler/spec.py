@@ -18,17 +18,8 @@ from components.pseudo_labeler.config import parse_config  # pylint: disable=unu
 from components.pseudo_labeler.config import PseudoLabelConfig  # pylint: disable=unused-import
 from rankdata import features as F
 
-# Inputs.
-EXAMPLES_KEY = 'examples'
-MODEL_KEY = 'model'
-# Optional: when this ModelBlessing is not blessed (e.g. the previous round's
-# T' did not beat its teacher), the component writes empty splits and skips.
-GATE_BLESSING_KEY = 'gate_blessing'
-# Parameters.
-CONFIG_KEY = 'config_json'   # PseudoLabelConfig as JSON (runconfig.config.to_json)
-# Outputs.
-PSEUDO_LABELLED_KEY = 'pseudo_labelled'
-REPORT_KEY = 'report'
+# The keys and teacher properties (TFX-free, in keys.py for `ssd lineage`).
+from components.pseudo_labeler.keys import *  # noqa: F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
 
 # Files inside the report artifact.
 COUNTS_FILE = 'counts.json'                  # exact counts, teacher, config, timing
@@ -91,10 +82,6 @@ EMBEDDING_COUNTS_FILE = 'embedding_counts.json'
 # pseudo_labelled artifact (components/common/teacher_embeddings.py).
 TEACHER_EMBEDDINGS_PROPERTY = 'teacher_embeddings'
 
-# Custom properties on both outputs naming the teacher.
-TEACHER_FINGERPRINT_PROPERTY = 'teacher_fingerprint'
-TEACHER_URI_PROPERTY = 'teacher_uri'
-TEACHER_ROLE_PROPERTY = 'teacher_role'
 
 
 class PseudoLabelReport(types.Artifact):

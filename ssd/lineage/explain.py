@@ -19,9 +19,9 @@ from typing import Any, Dict, List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
-from components.pretrained_checkpoint.spec import PretrainedCheckpoint
-from components.pseudo_labeler import spec as PL
-from components.ranking_evaluator import spec as EV
+from components.pretrained_checkpoint import keys as CK
+from components.pseudo_labeler import keys as PL
+from components.ranking_evaluator import keys as EV
 from pipelines import mlmd_store as S
 from ssd.lineage import upstream as U
 
@@ -30,7 +30,7 @@ TRAINER_SUFFIX = 'Trainer'
 EVALUATOR_SUFFIX = 'RankingEvaluator'
 PSEUDO_LABELER_SUFFIX = 'PseudoLabeler'
 PUSHER_SUFFIX = 'Pusher'
-CHECKPOINT_TYPE = PretrainedCheckpoint.TYPE_NAME
+CHECKPOINT_TYPE = CK.CHECKPOINT_TYPE_NAME
 MODEL_TYPE = 'Model'
 MODEL_METADATA = ('Format-Serving', 'assets.extra', 'metadata.json')
 # Ids older local stores recorded before models were named by URI; read only

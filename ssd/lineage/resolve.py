@@ -18,7 +18,7 @@ from typing import List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
-from components.ranking_evaluator import spec as EV
+from components.ranking_evaluator import keys as EV
 from pipelines import mlmd_store as S
 
 LATEST_BLESSED = 'latest-blessed'
