@@ -35,7 +35,7 @@ import hashlib
 import importlib
 import os
 from importlib import metadata
-from typing import Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import List, Optional, Set, Tuple
 
 PACKAGES = ('rankdata', 'rankers', 'runconfig', 'components', 'pipelines')
 SUFFIXES = ('.py', '.json', '.yaml')
