@@ -19,7 +19,8 @@ from rankers.config import EncoderConfig
 _MASK_BIAS = -1e9
 
 
-def _initializer() -> keras.initializers.Initializer:
+def initializer() -> keras.initializers.Initializer:
+  """BERT's (and MPNet's) weight initialiser."""
   return keras.initializers.TruncatedNormal(stddev=0.02)
 
 
@@ -33,18 +34,16 @@ def layer_drop_rate(config: EncoderConfig, index: int) -> float:
   return config.stochastic_depth * (index + 1) / config.num_layers
 
 
-class BertEmbeddings(keras.layers.Layer):
-  """Word + position + token-type embeddings, LayerNorm, dropout."""
+class TokenEmbeddings(keras.layers.Layer):
+  """What BERT's and MPNet's embeddings share: word and position tables,
+  LayerNorm, dropout. Subclasses say how positions (and token types) add up."""
 
   def __init__(self, config: EncoderConfig, **kwargs):
     super().__init__(**kwargs)
     self.config = config
     self.word_embeddings = keras.layers.Embedding(
         config.vocab_size, config.hidden_size,
-        embeddings_initializer=_initializer(), name='word_embeddings')
-    self.token_type_embeddings = keras.layers.Embedding(
-        config.type_vocab_size, config.hidden_size,
-        embeddings_initializer=_initializer(), name='token_type_embeddings')
+        embeddings_initializer=initializer(), name='word_embeddings')
     self.layer_norm = keras.layers.LayerNormalization(
         epsilon=config.layer_norm_eps, name='layer_norm')
     self.dropout = keras.layers.Dropout(config.hidden_dropout)
@@ -53,15 +52,28 @@ class BertEmbeddings(keras.layers.Layer):
     self.position_embeddings = self.add_weight(
         'position_embeddings',
         shape=[self.config.max_position_embeddings, self.config.hidden_size],
-        initializer=_initializer())
+        initializer=initializer())
     super().build(input_shape)
+
+  def normalise(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+    return self.dropout(self.layer_norm(x), training=training)
+
+
+class BertEmbeddings(TokenEmbeddings):
+  """Word + position + token-type embeddings, LayerNorm, dropout."""
+
+  def __init__(self, config: EncoderConfig, **kwargs):
+    super().__init__(config, **kwargs)
+    self.token_type_embeddings = keras.layers.Embedding(
+        config.type_vocab_size, config.hidden_size,
+        embeddings_initializer=initializer(), name='token_type_embeddings')
 
   def call(self, word_ids: tf.Tensor, type_ids: tf.Tensor,
            training: bool = False) -> tf.Tensor:
     length = tf.shape(word_ids)[1]
     x = (self.word_embeddings(word_ids) + self.token_type_embeddings(type_ids)
          + self.position_embeddings[tf.newaxis, :length])
-    return self.dropout(self.layer_norm(x), training=training)
+    return self.normalise(x, training)
 
 
 class TransformerLayer(keras.layers.Layer):
@@ -74,7 +86,7 @@ class TransformerLayer(keras.layers.Layer):
     hidden = config.hidden_size
 
     def dense(units, name):
-      return keras.layers.Dense(units, kernel_initializer=_initializer(),
+      return keras.layers.Dense(units, kernel_initializer=initializer(),
                                 name=name)
 
     def norm(name):

@@ -23,15 +23,11 @@ import tf_keras as keras
 
 from rankers import tokenization
 from rankers.config import EncoderConfig
-from rankers.encoder import TransformerLayer, layer_drop_rate
+from rankers.encoder import TokenEmbeddings, TransformerLayer, initializer, layer_drop_rate
 
 # HF hard-codes it (MPNetEncoder.relative_position_bucket's max_distance).
 MAX_DISTANCE = 128
 _MASK_BIAS = -1e9
-
-
-def _initializer() -> keras.initializers.Initializer:
-  return keras.initializers.TruncatedNormal(stddev=0.02)
 
 
 def bucket_thresholds(num_buckets: int, max_distance: int = MAX_DISTANCE) -> List[int]:
@@ -85,32 +81,15 @@ def position_ids(input_mask: tf.Tensor, pad_token_id: int) -> tf.Tensor:
   return tf.cumsum(mask, axis=1) * mask + pad_token_id
 
 
-class MPNetEmbeddings(keras.layers.Layer):
-  """Word + (offset) position embeddings, LayerNorm, dropout."""
-
-  def __init__(self, config: EncoderConfig, **kwargs):
-    super().__init__(**kwargs)
-    self.config = config
-    self.word_embeddings = keras.layers.Embedding(
-        config.vocab_size, config.hidden_size,
-        embeddings_initializer=_initializer(), name='word_embeddings')
-    self.layer_norm = keras.layers.LayerNormalization(
-        epsilon=config.layer_norm_eps, name='layer_norm')
-    self.dropout = keras.layers.Dropout(config.hidden_dropout)
-
-  def build(self, input_shape):
-    self.position_embeddings = self.add_weight(
-        'position_embeddings',
-        shape=[self.config.max_position_embeddings, self.config.hidden_size],
-        initializer=_initializer())
-    super().build(input_shape)
+class MPNetEmbeddings(TokenEmbeddings):
+  """Word + (offset) position embeddings, LayerNorm, dropout; no token types."""
 
   def call(self, word_ids: tf.Tensor, input_mask: tf.Tensor,
            training: bool = False) -> tf.Tensor:
     positions = position_ids(input_mask, self.config.pad_token_id)
     x = (self.word_embeddings(word_ids)
          + tf.gather(self.position_embeddings, positions))
-    return self.dropout(self.layer_norm(x), training=training)
+    return self.normalise(x, training)
 
 
 class MPNetEncoder(keras.layers.Layer):
@@ -125,7 +104,7 @@ class MPNetEncoder(keras.layers.Layer):
     self.embeddings = MPNetEmbeddings(config, name='embeddings')
     self.relative_attention_bias = keras.layers.Embedding(
         config.relative_attention_num_buckets, config.num_heads,
-        embeddings_initializer=_initializer(), name='relative_attention_bias')
+        embeddings_initializer=initializer(), name='relative_attention_bias')
     self.transformer_layers = [
         TransformerLayer(config, drop_rate=layer_drop_rate(config, i),
                          name=f'layer_{i}')
