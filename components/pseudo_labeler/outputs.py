@@ -40,12 +40,18 @@ def CountOutcomes(pcolls: Dict[str, Any]):  # pylint: disable=invalid-name
       pcolls[STATS] | 'EmptyOnly' >> beam.Filter(lambda s: s[4])
       | 'TallyEmpty' >> beam.Map(lambda s: (s[0], S.EMPTY_TEXT_SCORED)),
   )
-  return (tallies
-          | 'FlattenTallies' >> beam.Flatten()
-          | 'CountTallies' >> beam.combiners.Count.PerElement()
-          | 'Rows' >> beam.Map(lambda kv: [kv[0][0], kv[0][1], int(kv[1])])
-          | 'AllRows' >> beam.combiners.ToList()
-          | 'RowsJson' >> beam.Map(lambda rows: json.dumps(sorted(rows))))
+  return rows_json(tallies, 'Tallies')
+
+
+def rows_json(tallies: Sequence[Any], label: str):
+  """PCollections of (key, name) tallies -> one JSON list of sorted [key, name, count]
+  rows; `label` prefixes the stage names (unique per call in a pipeline)."""
+  return (tuple(tallies)
+          | f'Flatten{label}' >> beam.Flatten()
+          | f'Count{label}' >> beam.combiners.Count.PerElement()
+          | f'{label}Rows' >> beam.Map(lambda kv: [kv[0][0], kv[0][1], int(kv[1])])
+          | f'All{label}Rows' >> beam.combiners.ToList()
+          | f'{label}RowsJson' >> beam.Map(lambda rows: json.dumps(sorted(rows))))
 
 
 def counts_from_rows(rows: Sequence[Sequence[Any]],
@@ -145,12 +151,7 @@ def CountTexts(texts):  # pylint: disable=invalid-name
                       (EMBED_FAILED, S.TEXTS_FAILED)):
       tallies.append(texts[side][tag]
                      | f'Tally[{side},{name}]' >> beam.Map(lambda _, k=(side, name): k))
-  return (tallies
-          | 'FlattenTextTallies' >> beam.Flatten()
-          | 'CountTextTallies' >> beam.combiners.Count.PerElement()
-          | 'TextRows' >> beam.Map(lambda kv: [kv[0][0], kv[0][1], int(kv[1])])
-          | 'AllTextRows' >> beam.combiners.ToList()
-          | 'TextRowsJson' >> beam.Map(lambda rows: json.dumps(sorted(rows))))
+  return rows_json(tallies, 'TextTallies')
 
 
 def text_counts_from_rows(rows: Sequence[Sequence[Any]]) -> Dict[str, Dict[str, int]]:
