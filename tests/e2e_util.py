@@ -63,6 +63,23 @@ def tiny_pipeline_config(tmp_path, architecture: str = 'bi_encoder', **overrides
   return raw
 
 
+def ssd_loop_config(tmp_path, pipeline_name: str) -> Dict[str, Any]:
+  """The full SSD loop that tests/test_loop_e2e.py (run A) and
+  tests/test_kubeflow_harness_e2e.py (LocalDagRunner vs. the compiled KFP
+  spec) both check: a cross-encoder teacher, 2 SSD rounds, a bi-encoder
+  student, loose blessing rules (so the student is blessed and pushed).
+  One local run of it serves both (tests/conftest.py: `ssd_loop_run`)."""
+  raw = tiny_pipeline_config(tmp_path, architecture='cross_encoder')
+  train = raw['teacher']['train']
+  raw.update(
+      pipeline_name=pipeline_name, data_validation=False,
+      teacher_prime={'mode': 'ssd', 'rounds': 2, 'train': train,
+                     'objective': {'max_soft_lists': 20}},
+      student={'model': dict(raw['teacher']['model'], architecture='bi_encoder'), 'train': train},
+      blessing={'min_improvement': -1.0, 'retention': 0.0, 'must_beat_first_stage': False})
+  return raw
+
+
 def write_tiny_checkpoint(directory: str, vocab_file: str, seed: int = 0, **encoder) -> str:
   """A Hugging Face-format BERT directory with random weights (a stand-in for a
   pretrained checkpoint that a test can build); encoder fields overridable."""

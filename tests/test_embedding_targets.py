@@ -104,9 +104,16 @@ def _train(config, data, embedding):
   return ranker, history
 
 
+@pytest.fixture(scope='module')
+def plain_export(tiny_bi_config, tmp_path_factory):
+  """The same ranker trained without embedding targets, exported (one for every teacher width)."""
+  ranker, _ = _train(tiny_bi_config, _tiny_lists(), None)
+  return rexport.export_ranker(ranker, str(tmp_path_factory.mktemp('embedding') / 'plain'))
+
+
 @pytest.mark.parametrize('teacher_width', [32, 48])
-def test_projection_only_when_widths_differ_and_never_exported(tiny_bi_config, tmp_path,
-                                                               teacher_width):
+def test_projection_only_when_widths_differ_and_never_exported(tiny_bi_config, plain_export,
+                                                               tmp_path, teacher_width):
   data = _tiny_lists()
   queries, docs = _teacher_table(data, teacher_width)
   embedding = rtraining.EmbeddingDistillation('cosine', 1.0, queries, docs)
@@ -119,7 +126,7 @@ def test_projection_only_when_widths_differ_and_never_exported(tiny_bi_config, t
     initial = tf_keras.initializers.GlorotUniform(seed=0)((32, 48)).numpy()   # train seed
     assert not np.allclose(embedding.projection.kernel.numpy(), initial)  # trained
   with_feature = rexport.export_ranker(ranker, str(tmp_path / 'with'))
-  plain = rexport.export_ranker(_train(tiny_bi_config, data, None)[0], str(tmp_path / 'plain'))
+  plain = plain_export
   shapes = lambda d: sorted((name, tuple(shape)) for name, shape in tf.train.list_variables(
       os.path.join(d, 'variables', 'variables')))
   assert shapes(with_feature) == shapes(plain)   # same variables: no projection
@@ -193,7 +200,8 @@ def test_trainer_learns_the_teachers_embeddings_and_records_whose(emitted, bi_te
                    'role': 'student'}
   teacher = trainer_component.embedding_teacher(custom_config, [emitted['out']])
   assert teacher == {TE.EXAMPLES_URI_KEY: emitted['out'].uri, 'teacher_uri': bi_teacher.uri,
-                     'teacher_fingerprint': emitted['payload']['teacher']['teacher_fingerprint']}
+                     'teacher_fingerprint': emitted['payload']['teacher']['teacher_fingerprint'],
+                     S.TEMPERATURE_PROPERTY: plx.CONFIG.temperature}
   off = dict(custom_config, objective=C.to_dict(C.ObjectiveConfig()))
   assert trainer_component.embedding_teacher(off, [emitted['out']]) is None
   module.run_fn(_fn_args(tmp_path, emitted['out'].uri, dict(custom_config,

@@ -3,11 +3,13 @@
 `ssd compile`'s spec for a tiny SSD config (tests/e2e_util.py) runs under
 tests/kfp_harness.py: every task is its container command with a
 launcher-style ExecutorInput, in a subprocess, recorded in an ML Metadata
-store with KFP's names. The same config also runs under LocalDagRunner; every
-evaluator's metrics and decisions must be equal. A second harness run takes
-every task from KFP's cache except the student evaluator (never cached: it
-reads the model in production) and what follows it. `ssd lineage` reads the
-store the harness wrote. The demo config's root tasks run the same way.
+store with KFP's names. The same config also runs under LocalDagRunner (the
+run tests/test_loop_e2e.py checks as its run A: one run serves both files,
+tests/conftest.py); every evaluator's metrics and decisions must be equal. A
+second harness run takes every task from KFP's cache except the student
+evaluator (never cached: it reads the model in production) and what follows
+it. `ssd lineage` reads the store the harness wrote. The demo config's root
+tasks run the same way.
 """
 
 import json
@@ -19,7 +21,6 @@ import pytest
 
 from components.ranking_evaluator import spec as eval_spec
 from pipelines import kubeflow_runner
-from pipelines import local_runner
 from pipelines import pipeline as P
 from runconfig import config as C
 from tests import e2e_util
@@ -31,21 +32,14 @@ SSD = os.path.join(os.path.dirname(sys.executable), 'ssd')
 
 
 def _config(root, name):
-  raw = e2e_util.tiny_pipeline_config(root, architecture='cross_encoder')
-  raw.update(pipeline_name=name, data_validation=False)
-  raw['teacher_prime'] = {'mode': 'ssd', 'rounds': 1, 'train': raw['teacher']['train']}
-  raw['student'] = {'model': dict(raw['teacher']['model'], architecture='bi_encoder'),
-                    'train': raw['teacher']['train']}
-  # Loose rules, so the student is blessed and pushed.
-  raw['blessing'] = {'min_improvement': -1.0, 'retention': 0.0, 'must_beat_first_stage': False}
-  return C.from_dict(C.PipelineConfig, raw)
+  return C.from_dict(C.PipelineConfig, e2e_util.ssd_loop_config(root, name))
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, ssd_loop_run):
+  # The LocalDagRunner side is test_loop_e2e.py's run A, run once for both (tests/conftest.py).
+  local_cfg, _ = ssd_loop_run
   tmp = tmp_path_factory.mktemp('kfp')
-  local_cfg = _config(tmp / 'local', 'ssd-tiny-local')
-  local_runner.run(local_cfg)
   kf_cfg = _config(tmp / 'kfp', 'ssd-tiny-kfp')
   job = kubeflow_runner.compile_job(kf_cfg, image='registry.example.com/ssd-rankers:test')
   harness = H.KfpHarness(job, str(tmp / 'kfp' / 'kfp_mlmd.sqlite'), str(tmp / 'kfp' / 'work'))
@@ -67,8 +61,9 @@ def _kfp_metrics(result):
     return json.load(f)
 
 
-def _evaluators():
-  return [P.TEACHER_EVALUATOR, P.teacher_prime_evaluator_id(1), P.STUDENT_EVALUATOR]
+def _evaluators(cfg):
+  rounds = [P.teacher_prime_evaluator_id(r) for r in range(1, cfg.teacher_prime.rounds + 1)]
+  return [P.TEACHER_EVALUATOR, *rounds, P.STUDENT_EVALUATOR]
 
 
 def test_every_task_runs_under_its_container_command(runs):
@@ -78,7 +73,8 @@ def test_every_task_runs_under_its_container_command(runs):
 
 
 def test_metrics_and_decisions_equal_the_local_run(runs):
-  for node in _evaluators():
+  assert runs['local'].teacher_prime.rounds == 2
+  for node in _evaluators(runs['local']):
     local, kfp = _local_metrics(runs['local'], node), _kfp_metrics(runs['first'][node])
     assert kfp['metrics'] == local['metrics'], node
     for key in ('blessed', 'selected_role', 'checks', 'reason'):

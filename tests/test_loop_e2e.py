@@ -42,15 +42,9 @@ def _tiny_model(raw, architecture):
 
 
 @pytest.fixture(scope='module')
-def run_a(tmp_path_factory):
-  tmp = tmp_path_factory.mktemp('loop')
-  base = e2e_util.tiny_pipeline_config(tmp / 'a', architecture='cross_encoder')
-  student_model = _tiny_model(base, 'bi_encoder')
-  return _run(tmp, 'a', teacher={**base['teacher']}, teacher_prime={
-      'mode': 'ssd', 'rounds': 2, 'train': base['teacher']['train'],
-      'objective': {'max_soft_lists': 20}},
-      student={'model': student_model, 'train': base['teacher']['train']},
-      blessing={'min_improvement': -1.0, 'retention': 0.0, 'must_beat_first_stage': False})
+def run_a(ssd_loop_run):
+  # e2e_util.ssd_loop_config, run once for this file and the KFP harness's (tests/conftest.py).
+  return ssd_loop_run
 
 
 @pytest.fixture(scope='module')
