@@ -323,9 +323,15 @@ def _check_embedding_targets(out: _Problems, key: str, objective: C.ObjectiveCon
     return
   found = [model.architecture] + [t.architecture for t in teachers]
   if any(a != 'bi_encoder' for a in found):
-    out.add(f'{key}.embedding_loss', f'{objective.embedding_loss!r} needs a bi_encoder '
-            f'model and bi_encoder teachers (embeddings of single texts); got model '
-            f'{model.architecture}, teachers {found[1:]}')
+    if objective.embedding_loss != C.EMBEDDING_LOSS_OFF:
+      what, setting = f'{key}.embedding_loss', repr(objective.embedding_loss)
+    else:
+      what, setting = f'{key}.in_batch_negatives', 'true'
+    out.add(what, f'{setting} needs a bi_encoder model and bi_encoder teachers (embeddings '
+            f'of single texts); got model {model.architecture}, teachers {found[1:]}')
+  if objective.in_batch_negatives and objective.pseudo_targets != 'soft':
+    out.add(f'{key}.in_batch_negatives', 'needs pseudo_targets: soft (it distils the '
+            f"teacher's scores), got {objective.pseudo_targets!r}")
 
 
 def _check_noise(out: _Problems, key: str, noise: C.NoiseConfig) -> None:

@@ -28,6 +28,8 @@ HARD_LOSSES = ('listwise_softmax_ce', 'pointwise_mse', 'pointwise_sigmoid_ce')
 SOFT_LOSSES = ('listwise_kl', 'margin_mse', 'mse')
 # rankers/losses.py's EMBEDDING_LOSSES (student vs teacher text embeddings).
 EMBEDDING_LOSSES = ('cosine', 'mse')
+# No embedding loss (the embeddings may still serve in-batch negatives).
+EMBEDDING_LOSS_OFF = 'none'
 
 # Training defaults, one definition each: rankers.training (train_ranker,
 # Objective) and the user-facing schema (runconfig.config: TrainConfig,

@@ -200,6 +200,15 @@ def checkpoint_dir_of(export_dir: str) -> str:
   return directory
 
 
+def read_ranker_config(export_dir: str) -> RankerConfig:
+  """The RankerConfig an export was written with, without loading it."""
+  path = os.path.join(export_dir, ASSETS_EXTRA, CONFIG_FILE)
+  if not tf.io.gfile.exists(path):
+    raise FileNotFoundError(f'{export_dir} holds no {ASSETS_EXTRA}/{CONFIG_FILE} (not '
+                            'written by export_ranker)')
+  return RankerConfig.from_dict(_read_json(path))
+
+
 def _read_json(path: str) -> Dict[str, Any]:
   if not tf.io.gfile.exists(path):
     return {}

@@ -102,6 +102,23 @@ class BiEncoder(keras.Model):
       scale = 1.0
     return scale * tf.reduce_sum(query_embedding * document_embedding, -1)
 
+  def score_matrix(self, query_embedding: tf.Tensor,
+                   document_embedding: tf.Tensor) -> tf.Tensor:
+    """Every query with every document: [B, H], [P, H] -> [B, P], each entry
+    what score_embeddings gives for that pair."""
+    return similarity_matrix(query_embedding, document_embedding, self.similarity,
+                             self.cosine_scale)
+
+
+def similarity_matrix(query_embedding: tf.Tensor, document_embedding: tf.Tensor,
+                      similarity: str, cosine_scale: float) -> tf.Tensor:
+  """[B, H], [P, H] -> [B, P]: cosine x cosine_scale, or the dot product."""
+  if similarity == 'cosine':
+    query_embedding = tf.math.l2_normalize(query_embedding, axis=-1)
+    document_embedding = tf.math.l2_normalize(document_embedding, axis=-1)
+    return cosine_scale * tf.matmul(query_embedding, document_embedding, transpose_b=True)
+  return tf.matmul(query_embedding, document_embedding, transpose_b=True)
+
   def call(self, inputs: Dict[str, Inputs], training: bool = False):
     """{'query': ids, 'doc': ids} -> scores [B]."""
     return self.score_embeddings(self.embed(inputs['query'], training),
@@ -164,6 +181,11 @@ class Ranker(tf.Module):
   @property
   def trainable_variables(self):
     return self.model.trainable_variables
+
+  @property
+  def word_embedding_table(self) -> tf.Variable:
+    """The encoder's word-piece embedding table [vocab, hidden]."""
+    return self.encoder.embeddings.word_embeddings.embeddings
 
   @property
   def variables(self):

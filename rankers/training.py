@@ -27,6 +27,7 @@ import tf_keras as keras
 from rankdata import features
 from rankers import config
 from rankers import losses
+from rankers import models as rmodels
 from rankers.models import graph_function
 from rankers.models import Ranker
 from rankers.noise import DocumentNoise
@@ -245,13 +246,29 @@ class EmbeddingDistillation:
   text, over the texts of a batch that have one, times `weight`. p is a
   linear map (no bias) from the student's width to the teacher's, made by
   `build` only when the widths differ, trained with the student and held
-  here, never by the ranker: the export does not contain it.
+  here, never by the ranker: the export does not contain it. `loss` may be
+  EMBEDDING_LOSS_OFF ('none') when only `in_batch` uses the embeddings.
+
+  With `in_batch` (in-batch negatives), every query of a batch is also
+  scored against the documents of the batch's other lists, for free: the
+  embeddings are there. The teacher's score of any such pair comes from its
+  embeddings (`teacher_similarity`; logits x `teacher_logit_scale`, its
+  cosine scale over the pseudo-labeller's temperature, so that they match
+  the soft labels of the pairs it scored), and a listwise KL over each
+  query's row of the batch [B, P] is added with the objective's soft weight.
   """
   loss: str
   weight: float
   queries: Dict[str, np.ndarray]     # query text -> teacher embedding [Ht]
   documents: Dict[str, np.ndarray]   # document text -> teacher embedding [Ht]
   projection: Optional[keras.layers.Dense] = None
+  in_batch: bool = False
+  teacher_similarity: str = 'cosine'
+  teacher_logit_scale: float = 20.0
+
+  @property
+  def learns_embeddings(self) -> bool:
+    return self.loss != config.EMBEDDING_LOSS_OFF
 
   @property
   def teacher_dim(self) -> int:
@@ -261,7 +278,17 @@ class EmbeddingDistillation:
     raise ValueError('EmbeddingDistillation has no teacher embedding')
 
   def validate(self) -> 'EmbeddingDistillation':
-    losses.get_embedding_loss(self.loss)
+    if self.learns_embeddings:
+      losses.get_embedding_loss(self.loss)
+    elif not self.in_batch:
+      raise ValueError('EmbeddingDistillation with loss none and no in_batch has '
+                       'nothing to learn')
+    if self.teacher_similarity not in config.SIMILARITIES:
+      raise ValueError(f'teacher_similarity must be one of {config.SIMILARITIES}, '
+                       f'got {self.teacher_similarity!r}')
+    if not (math.isfinite(self.teacher_logit_scale) and self.teacher_logit_scale > 0):
+      raise ValueError(f'teacher_logit_scale must be finite and > 0, got '
+                       f'{self.teacher_logit_scale}')
     if not (math.isfinite(self.weight) and self.weight >= 0):
       raise ValueError(f'EmbeddingDistillation.weight must be finite and >= 0, '
                        f'got {self.weight}')
@@ -302,6 +329,8 @@ class EmbeddingDistillation:
   def term(self, query_embedding, doc_embedding, positions, q_target, q_mask,
            d_target, d_mask) -> tf.Tensor:
     """The loss over a batch's texts (score_lists_with_embeddings' outputs)."""
+    if not self.learns_embeddings:
+      return tf.zeros([])
     dim = tf.shape(d_target)[-1]
     student = tf.concat([query_embedding, doc_embedding], axis=0)
     teacher = tf.concat([q_target, tf.gather(tf.reshape(d_target, [-1, dim]),
@@ -311,6 +340,24 @@ class EmbeddingDistillation:
     if self.projection is not None:
       student = self.projection(student)
     return losses.get_embedding_loss(self.loss)(student, teacher, mask)
+
+  def in_batch_term(self, score_matrix, query_embedding, doc_embedding, positions,
+                    q_target, q_mask, d_target, d_mask) -> tf.Tensor:
+    """Listwise KL between the teacher's and the student's scores of every
+    query of the batch with every document of it ([B, P]: P the batch's
+    unmasked documents, in `positions` order); pairs where either text has
+    no teacher embedding are left out. `score_matrix` is the student's
+    (models.BiEncoder.score_matrix)."""
+    if not self.in_batch:
+      return tf.zeros([])
+    del query_embedding, doc_embedding  # in score_matrix already
+    dim = tf.shape(d_target)[-1]
+    teacher_docs = tf.gather(tf.reshape(d_target, [-1, dim]), positions)
+    doc_mask = tf.gather(tf.reshape(d_mask, [-1]), positions)
+    teacher = self.teacher_logit_scale * rmodels.similarity_matrix(
+        q_target, teacher_docs, self.teacher_similarity, 1.0)
+    mask = q_mask[:, tf.newaxis] & doc_mask[tf.newaxis, :]
+    return losses.listwise_kl(score_matrix, teacher, mask)
 
   def input_signature(self, list_size: int) -> List[tf.TensorSpec]:
     return [tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.bool),
@@ -362,7 +409,8 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
                  weight_decay: float = 0.01,
                  objective: Optional[Objective] = None,
                  text_noise: Optional[TextNoise] = None,
-                 embedding: Optional[EmbeddingDistillation] = None
+                 embedding: Optional[EmbeddingDistillation] = None,
+                 freeze_word_embeddings: bool = False
                  ) -> Dict[str, List[float]]:
   """Trains `ranker` in place on lists; returns the history.
 
@@ -389,13 +437,17 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
     embedding: the teacher's embeddings of the texts, learnt beside the
       score losses (bi-encoders only; see EmbeddingDistillation). Its
       projection, if any, is built and trained here and left on it.
+    freeze_word_embeddings: keep the word-piece embedding table as loaded
+      (most of a small BERT's parameters: 11.7 M of a 2-layer MiniLM's
+      15.5 M); every other variable trains.
 
   Returns:
     {'loss': per-step losses, 'learning_rate': per-step rates,
      'pairs_per_second': one value per log line, 'epoch_loss': per epoch},
     and with an objective also 'hard_loss' and 'soft_loss' per step (the
     unweighted terms; loss = hard_weight * hard + soft_weight * soft),
-    and with an embedding also 'embedding_loss' per step (unweighted).
+    and with an embedding also 'embedding_loss' per step (unweighted), and
+    'in_batch_loss' with in-batch negatives (unweighted).
   """
   loss, loss_fn, objective, text_noise = _checked_arguments(
       loss, objective, text_noise, batch_lists=batch_lists, epochs=epochs,
@@ -414,7 +466,7 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
   tf.random.set_seed(seed)
   optimizer = make_optimizer(learning_rate, total_steps, warmup_fraction,
                              weight_decay)
-  variables = ranker.trainable_variables + (
+  variables = trained_variables(ranker, freeze_word_embeddings) + (
       embedding.trainable_variables if embedding is not None else [])
   # Creating the slots now, not inside the first step, avoids a second trace.
   optimizer.build(variables)
@@ -432,6 +484,18 @@ def train_ranker(ranker: Ranker, data: ListData, loss: Optional[str],
               epochs=epochs, batch_lists=batch_lists, seed=seed)
   log.close()
   return history
+
+
+def trained_variables(ranker: Ranker, freeze_word_embeddings: bool) -> list:
+  """The ranker's variables a step updates."""
+  if not freeze_word_embeddings:
+    return list(ranker.trainable_variables)
+  table = ranker.word_embedding_table
+  kept = [v for v in ranker.trainable_variables if v is not table]
+  logging.info('Word embeddings frozen: %d of %d parameters train',
+               sum(int(np.prod(v.shape)) for v in kept),
+               sum(int(np.prod(v.shape)) for v in ranker.trainable_variables))
+  return kept
 
 
 def _run_epochs(data: ListData, train_step, optimizer,
@@ -492,6 +556,8 @@ def _empty_history(objective: Optional[Objective],
     history.update(hard_loss=[], soft_loss=[])
   if embedding is not None:
     history.update(embedding_loss=[])
+    if embedding.in_batch:
+      history.update(in_batch_loss=[])
   return history
 
 
@@ -499,7 +565,8 @@ def _make_train_step(ranker: Ranker, objective: Optional[Objective], loss_fn,
                      loss_kwargs: Dict[str, Any],
                      embedding: Optional[EmbeddingDistillation], doc_noise,
                      optimizer, variables, list_size: int):
-  """The traced step: one update, returns [total, hard, soft, embedding]."""
+  """The traced step: one update, returns [total, hard, soft, embedding,
+  in-batch]."""
 
   def objective_terms(scores, labels, teacher, mask, label_mask,
                       teacher_mask, weights):
@@ -517,26 +584,31 @@ def _make_train_step(ranker: Ranker, objective: Optional[Objective], loss_fn,
     return total, hard, soft
 
   def forward(queries, docs, mask, targets):
-    """Scores [B, L] and the (unweighted) embedding term."""
+    """Scores [B, L] and the (unweighted) embedding and in-batch terms."""
     if embedding is None:
-      return ranker.score_lists(queries, docs, mask, training=True,
-                                doc_noise=doc_noise), tf.zeros([])
+      return (ranker.score_lists(queries, docs, mask, training=True,
+                                 doc_noise=doc_noise), tf.zeros([]), tf.zeros([]))
     scores, *embedded = ranker.score_lists_with_embeddings(
         queries, docs, mask, doc_noise=doc_noise)
-    return scores, embedding.term(*embedded, *targets)
+    in_batch = (embedding.in_batch_term(
+        ranker.model.score_matrix(embedded[0], embedded[1]), *embedded, *targets)
+                if embedding.in_batch else tf.zeros([]))
+    return scores, embedding.term(*embedded, *targets), in_batch
 
   def train_step(queries, docs, labels, teacher, mask, label_mask,
                  teacher_mask, weights, *targets):
     with tf.GradientTape() as tape:
-      scores, emb = forward(queries, docs, mask, targets)
+      scores, emb, in_batch = forward(queries, docs, mask, targets)
       total, hard, soft = objective_terms(scores, labels, teacher, mask,
                                           label_mask, teacher_mask, weights)
       if embedding is not None:
         total += embedding.weight * emb
+        if embedding.in_batch:
+          total += (objective.soft_weight if objective is not None else 1.0) * in_batch
     gradients = tape.gradient(total, variables)
     gradients, _ = tf.clip_by_global_norm(gradients, CLIP_NORM)
     optimizer.apply_gradients(zip(gradients, variables))
-    return tf.stack([total, hard, soft, emb])
+    return tf.stack([total, hard, soft, emb, in_batch])
 
   lists = lambda dtype: tf.TensorSpec([None, list_size], dtype)
   return graph_function(train_step, [
@@ -561,6 +633,11 @@ def _step_inputs(batch: ListData,
               tf.constant(t) for t in targets]
 
 
+# What _StepLog records per step (history keys and TensorBoard scalars).
+_SCALARS = ('loss', 'learning_rate', 'hard_loss', 'soft_loss', 'embedding_loss',
+            'in_batch_loss')
+
+
 class _StepLog:
   """Per-step history, TensorBoard scalars and the windowed log lines."""
 
@@ -577,8 +654,9 @@ class _StepLog:
     self.window_start = time.perf_counter()
 
   def step(self, values, rate: float, num_pairs: int) -> float:
-    """Records one step's [total, hard, soft, embedding]; returns total."""
-    value, hard, soft, emb = (float(v) for v in values)
+    """Records one step's [total, hard, soft, embedding, in-batch]; returns
+    total."""
+    value, hard, soft, emb, in_batch = (float(v) for v in values)
     self.steps += 1
     if not math.isfinite(value):
       raise FloatingPointError(f'loss is {value} at step {self.steps} (hard '
@@ -588,16 +666,16 @@ class _StepLog:
       scalars.update(hard_loss=hard, soft_loss=soft)
     if self.embedding is not None:
       scalars.update(embedding_loss=emb)
-    for name in ('loss', 'learning_rate', 'hard_loss', 'soft_loss',
-                 'embedding_loss'):
+      if self.embedding.in_batch:
+        scalars.update(in_batch_loss=in_batch)
+    for name in _SCALARS:
       if name in scalars:
         self.history[name].append(scalars[name])
     self.window_losses.append((value, hard, soft))
     self.window_pairs += num_pairs
     if self.writer is not None:
       with self.writer.as_default(step=self.steps):
-        for name in ('loss', 'hard_loss', 'soft_loss', 'embedding_loss',
-                     'learning_rate'):
+        for name in _SCALARS:
           if name in scalars:
             tf.summary.scalar(name, scalars[name])
     if self.steps % self.log_every == 0 or self.steps == self.total_steps:
@@ -635,9 +713,12 @@ def _prepare_embedding(embedding: EmbeddingDistillation, ranker: Ranker,
                      f'ranker is a {ranker.config.architecture}')
   embedding.validate()
   embedding.build(ranker.embedding_dim, seed)
-  logging.info('Embedding distillation: %s x %s on %d query and %d document '
+  logging.info('Embedding distillation: %s x %s%s on %d query and %d document '
                'teacher embeddings (width %d, student %d%s)', embedding.loss,
-               embedding.weight, len(embedding.queries), len(embedding.documents),
+               embedding.weight,
+               (f', in-batch negatives (teacher {embedding.teacher_similarity} x '
+                f'{embedding.teacher_logit_scale:g})' if embedding.in_batch else ''),
+               len(embedding.queries), len(embedding.documents),
                embedding.teacher_dim, ranker.embedding_dim,
                ', projected' if embedding.projection is not None else '')
   return embedding

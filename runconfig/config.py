@@ -83,6 +83,7 @@ class TrainConfig:
   warmup_fraction: float = RC.DEFAULT_WARMUP_FRACTION
   seed: int = 42
   log_every: int = RC.DEFAULT_LOG_EVERY
+  freeze_word_embeddings: bool = False   # the word-piece table stays as loaded
 
 
 @dataclasses.dataclass
@@ -123,13 +124,14 @@ SELECTION_DEV, SELECTION_ALWAYS = 'dev', 'always'
 SELECTIONS = (SELECTION_DEV, SELECTION_ALWAYS)
 PSEUDO_TARGETS = ('soft', 'hard')
 # ObjectiveConfig.embedding_loss: off, or a name in rankers.config.EMBEDDING_LOSSES.
-EMBEDDING_LOSS_OFF = 'none'
+EMBEDDING_LOSS_OFF = RC.EMBEDDING_LOSS_OFF
 
 
 def uses_teacher_embeddings(objective: Optional['ObjectiveConfig']) -> bool:
   """Whether a trainer with this objective learns the teacher's embeddings
   (so its pseudo-labeller must write them)."""
-  return objective is not None and objective.embedding_loss != EMBEDDING_LOSS_OFF
+  return objective is not None and (objective.embedding_loss != EMBEDDING_LOSS_OFF
+                                    or objective.in_batch_negatives)
 
 
 def teacher_prime_size_problem(teacher: Tuple[int, int],
@@ -194,6 +196,11 @@ class ObjectiveConfig:
   embedding_loss: str = 'none'
   # Weight of that term beside the hard and soft losses.
   embedding_weight: float = 1.0
+  # In-batch negatives (bi-encoder teacher and student only): each query of a
+  # training batch is also scored against the other lists' documents, and a
+  # listwise KL to the teacher's scores of those pairs (from its embeddings,
+  # which the pseudo-labeller then writes) is added with `soft_weight`.
+  in_batch_negatives: bool = False
 
 
 @dataclasses.dataclass

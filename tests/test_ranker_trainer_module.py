@@ -112,7 +112,7 @@ def test_train_ranker_defaults_are_runconfigs():
   params = inspect.signature(rtraining.train_ranker).parameters
   shared = [f for f in dataclasses.fields(C.TrainConfig)
             if f.name in params and params[f.name].default is not inspect.Parameter.empty]
-  assert {f.name for f in shared} == {'warmup_fraction', 'seed', 'log_every'}
+  assert {f.name for f in shared} == {'warmup_fraction', 'seed', 'log_every', 'freeze_word_embeddings'}
   for field in shared:
     if field.name != 'seed':
       assert params[field.name].default == field.default, field.name

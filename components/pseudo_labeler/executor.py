@@ -371,6 +371,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     write_report(report.uri, cfg, teacher, splits, skipped, counts, text_counts, metrics,
                  seconds)
     record_on_artifacts(labelled_out, report, splits, counts, teacher, text_counts)
+    labelled_out.set_float_custom_property(S.TEMPERATURE_PROPERTY, float(cfg.temperature))
 
   def _label(self, cfg, examples: types.Artifact, splits: List[str],
              split_dirs: Dict[str, str], model_dir: str, bi_encoder: bool, teacher_id: str,

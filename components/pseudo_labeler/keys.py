@@ -20,3 +20,7 @@ REPORT_KEY = 'report'
 TEACHER_FINGERPRINT_PROPERTY = 'teacher_fingerprint'
 TEACHER_URI_PROPERTY = 'teacher_uri'
 TEACHER_ROLE_PROPERTY = 'teacher_role'
+# Float property of the pseudo_labelled output: the temperature T of its soft
+# labels, softmax(teacher_score / T); in-batch negatives rescale the
+# teacher's embedding scores by it.
+TEMPERATURE_PROPERTY = 'soft_label_temperature'

@@ -37,7 +37,8 @@ CHECKPOINT_KEY = 'checkpoint'
 CHECKPOINT_URI_CONFIG_KEY = 'checkpoint_uri'
 # custom_config key under which run_fn finds the teacher's embeddings
 # ({EXAMPLES_URI: the examples artifact holding them, teacher_uri,
-# teacher_fingerprint}); set only when objective.embedding_loss is on.
+# teacher_fingerprint, soft_label_temperature}); set only when the objective
+# uses them (embedding_loss or in_batch_negatives).
 EMBEDDING_TEACHER_CONFIG_KEY = 'embedding_teacher'
 EXAMPLES_URI = TE.EXAMPLES_URI_KEY
 EMBEDDING_TEACHER_FIELDS = (pl_spec.TEACHER_URI_PROPERTY, pl_spec.TEACHER_FINGERPRINT_PROPERTY)
@@ -51,18 +52,23 @@ class RankerTrainerSpec(specs.TrainerSpec):
 def embedding_teacher(custom_config: Dict[str, Any],
                       examples: List[types.Artifact]) -> Optional[Dict[str, str]]:
   """Where the teacher's embeddings are and whose they are, when the
-  objective learns them (objective.embedding_loss set), else None.
+  objective uses them (embedding_loss or in_batch_negatives), else None.
 
   They are in the `examples` input (a PseudoLabeler's pseudo_labelled
   output, components/common/teacher_embeddings.py), whose teacher_uri and
   teacher_fingerprint properties name the teacher that wrote them.
   """
-  objective = custom_config.get('objective') or {}
-  if objective.get('embedding_loss', C.EMBEDDING_LOSS_OFF) == C.EMBEDDING_LOSS_OFF:
+  objective = custom_config.get('objective')
+  if not objective or not C.uses_teacher_embeddings(
+      C.from_dict(C.ObjectiveConfig, objective, prefix='objective')):
     return None
   found = artifact_utils.get_single_instance(examples)
-  return {EXAMPLES_URI: found.uri,
-          **{name: found.get_string_custom_property(name) for name in EMBEDDING_TEACHER_FIELDS}}
+  out = {EXAMPLES_URI: found.uri,
+         **{name: found.get_string_custom_property(name) for name in EMBEDDING_TEACHER_FIELDS}}
+  if found.has_custom_property(pl_spec.TEMPERATURE_PROPERTY):
+    out[pl_spec.TEMPERATURE_PROPERTY] = found.get_float_custom_property(
+        pl_spec.TEMPERATURE_PROPERTY)
+  return out
 
 
 def record_embedding_teacher(model: types.Artifact, teacher: Dict[str, str]) -> None:

@@ -50,6 +50,7 @@ import tensorflow as tf
 from components.common import example_io
 from components.common import fileio
 from components.common import teacher_embeddings as TE
+from components.pseudo_labeler import keys as pl_keys
 from rankdata import features as F
 from runconfig import config as C
 
@@ -226,7 +227,8 @@ def embedding_distillation(objective: C.ObjectiveConfig, teacher: Optional[Dict[
   if not C.uses_teacher_embeddings(objective):
     return None
   if not teacher or not TE.exists(teacher[TE.EXAMPLES_URI_KEY]):
-    raise ValueError(f'[{role}] objective.embedding_loss is {objective.embedding_loss!r} but '
+    raise ValueError(f'[{role}] objective.embedding_loss is {objective.embedding_loss!r} and '
+                     f'in_batch_negatives {objective.in_batch_negatives}, but '
                      f'the input Examples hold no teacher embeddings ({teacher}); the '
                      'pseudo-labeller writes them for bi-encoder teachers (emit_embeddings)')
   wanted = {TE.QUERY: {ex[F.QUERY] for ex in examples},
@@ -237,9 +239,27 @@ def embedding_distillation(objective: C.ObjectiveConfig, teacher: Optional[Dict[
                len(wanted[TE.QUERY]), len(table[TE.DOCUMENT]), len(wanted[TE.DOCUMENT]))
   if not table[TE.QUERY] and not table[TE.DOCUMENT]:
     raise ValueError(f'[{role}] none of the training texts has a teacher embedding')
+  similarity, logit_scale = teacher_logits(teacher) if objective.in_batch_negatives else (
+      'cosine', 1.0)
   return rtraining.EmbeddingDistillation(
       loss=objective.embedding_loss, weight=objective.embedding_weight,
-      queries=table[TE.QUERY], documents=table[TE.DOCUMENT])
+      queries=table[TE.QUERY], documents=table[TE.DOCUMENT],
+      in_batch=objective.in_batch_negatives, teacher_similarity=similarity,
+      teacher_logit_scale=logit_scale)
+
+
+def teacher_logits(teacher: Dict[str, Any]):
+  """(similarity, scale): the teacher scores a pair from its embeddings as
+  similarity x its cosine scale (1 for dot), and its soft labels are
+  softmax(score / T); so logits comparable with them are similarity x
+  scale / T. Read from the teacher's export and the pseudo-labelled
+  artifact's temperature (1 where an older artifact records none)."""
+  from rankers import export as rexport  # pylint: disable=g-import-not-at-top
+  from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
+  config = rexport.read_ranker_config(path_utils.serving_model_path(teacher['teacher_uri']))
+  temperature = float(teacher.get(pl_keys.TEMPERATURE_PROPERTY, 1.0))
+  scale = config.cosine_scale if config.similarity == 'cosine' else 1.0
+  return config.similarity, scale / temperature
 
 
 def embedding_lineage(teacher: Dict[str, str], embedding) -> Dict[str, Any]:
@@ -249,7 +269,8 @@ def embedding_lineage(teacher: Dict[str, str], embedding) -> Dict[str, Any]:
           'examples_uri': teacher.get(TE.EXAMPLES_URI_KEY), 'loss': embedding.loss,
           'weight': embedding.weight, 'query_texts': len(embedding.queries),
           'document_texts': len(embedding.documents), 'teacher_dim': embedding.teacher_dim,
-          'projection': embedding.projection is not None}
+          'projection': embedding.projection is not None, 'in_batch': embedding.in_batch,
+          'teacher_logit_scale': embedding.teacher_logit_scale if embedding.in_batch else None}
 
 
 # rankers.training.Objective fields the trainer sets itself instead of copying
@@ -435,7 +456,7 @@ def train_model(ranker, usable: List[Dict[str, Any]], objective: C.ObjectiveConf
       log_every=train_cfg.log_every,
       tensorboard_dir=os.path.join(model_run_dir, 'tensorboard'),
       objective=library_objective(objective), text_noise=library_text_noise(args.noise),
-      embedding=embedding)
+      embedding=embedding, freeze_word_embeddings=train_cfg.freeze_word_embeddings)
   history = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in history.items()}
   return {'history': history, 'truncation': truncation, 'embedding': embedding}
 
