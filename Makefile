@@ -45,7 +45,7 @@ test: setup
 	$(VENV)/bin/ssd weights --model=mpnet-base --cache_dir=$(CACHE)
 	SSD_MINILM_DIR=$$($(PY) -c 'from ssd import weights; print(weights.checkpoint_dir("$(CACHE)"))') \
 	SSD_MPNET_DIR=$$($(PY) -c 'from ssd import weights; print(weights.checkpoint_dir("$(CACHE)", "mpnet-base"))') \
-	  $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup --no-loadscope-reorder --durations=15 tests
+	  $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests
 
 # Unit tests only: tests marked `e2e` (real TFX pipelines, multi-process Beam)
 # are left out. Per-test timeouts come from pyproject.toml (pytest-timeout).

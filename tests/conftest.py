@@ -1,4 +1,7 @@
-"""Shared fixtures: a tiny BERT vocabulary and encoder config for fast tests."""
+"""Shared fixtures: a tiny BERT vocabulary and encoder config for fast tests; the
+SSD loop run two e2e files share; how xdist schedules the files."""
+
+import sys
 
 import pytest
 
@@ -50,10 +53,13 @@ def ssd_loop_run(tmp_path_factory):
 
 # --- xdist: which worker runs what, and in what order ---------------------------
 #
-# `make test` runs `pytest -n 2 --dist loadgroup --no-loadscope-reorder`: a
-# group's tests all run on one worker, groups are handed out in the order
-# below. Every test file is its own group (so its module fixtures run once, as
-# with --dist loadfile), except files that share a session fixture.
+# `make test` runs `pytest -n 2 --dist loadfile --no-loadscope-reorder`: each
+# test file runs on one worker (its module fixtures run once), except that
+# files sharing a session fixture go to one worker together (the scheduler
+# below); files are handed out in the order below, the costliest first.
+# (--dist loadgroup would do the grouping with xdist_group markers, but
+# pytest-xdist 3.8 renames node ids through an attribute pytest 9 no longer
+# reads, so its groups are ignored.)
 SHARED_GROUPS = {
     'test_loop_e2e.py': 'ssd_loop',                  # ssd_loop_run
     'test_kubeflow_harness_e2e.py': 'ssd_loop',
@@ -62,10 +68,10 @@ SHARED_GROUPS = {
 # test files fill in the end of both workers' queues instead of leaving one
 # worker finishing a long end-to-end file alone.
 HEAVY_FIRST = (
-    'ssd_loop',                             # ~260: one local loop + two KFP harness runs
+    'ssd_loop',                             # ~280: one local loop + two KFP harness runs
     'test_lineage_e2e.py',                  # ~120: eight runs
     'test_bench_speed.py',                  # ~85
-    'test_embedding_targets.py',            # ~65
+    'test_embedding_targets.py',            # ~60
     'test_pseudo_labeler_executor.py',      # ~55
     'test_concurrency_e2e.py',              # ~40
     'test_checkpoint_artifact_e2e.py',      # ~30
@@ -75,16 +81,29 @@ HEAVY_FIRST = (
 )
 
 
-def xdist_group_of(item) -> str:
-  name = item.nodeid.split('::', 1)[0].rsplit('/', 1)[-1]
+def group_of(nodeid: str) -> str:
+  """The scheduling unit of a test: its file's name, or the name of a shared group."""
+  name = nodeid.split('::', 1)[0].rsplit('/', 1)[-1]
   return SHARED_GROUPS.get(name, name)
 
 
-@pytest.hookimpl(tryfirst=True)   # before xdist's own hook reads the markers
 def pytest_collection_modifyitems(items):
   rank = {group: i for i, group in enumerate(HEAVY_FIRST)}
   position = {id(item): i for i, item in enumerate(items)}
-  for item in items:
-    item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
   # Stable: within a group, files and tests keep their collection order.
-  items.sort(key=lambda item: (rank.get(xdist_group_of(item), len(rank)), position[id(item)]))
+  items.sort(key=lambda item: (rank.get(group_of(item.nodeid), len(rank)), position[id(item)]))
+
+
+def pytest_xdist_make_scheduler(config, log):
+  """--dist loadfile, with SHARED_GROUPS' files scheduled as one unit."""
+  if config.getvalue('dist') != 'loadfile':
+    return None   # xdist's own scheduler
+  # Loaded: xdist is what calls this hook (no import, so no BUILD dependency).
+  scheduler = sys.modules['xdist.scheduler']
+
+  class GroupedFileScheduling(scheduler.LoadScopeScheduling):
+
+    def _split_scope(self, nodeid: str) -> str:
+      return group_of(nodeid)
+
+  return GroupedFileScheduling(config, log)
