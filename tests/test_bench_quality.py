@@ -49,8 +49,8 @@ def test_plan_rows_and_seeds():
       'ladder_L1', 'ladder_L2', 'ladder_L4', 'ladder_L6']
   assert not any(name.startswith('budget') for name in names)
   assert all(v.seeds == [0] for v in full if v.name.startswith('ladder'))
-  # Every rung, the default's 2 layers included, learns from 150 of the 400 lists.
-  assert cfg.student.objective.max_soft_lists == 400
+  # Every rung, the default's 2 layers included, learns from 150 of the 800 lists.
+  assert cfg.student.objective.max_soft_lists == 800
   assert all('student.objective.max_soft_lists=150' in v.overrides
              for v in full if v.name.startswith('ladder'))
   # A rung reports its student only, so it trains no S_sup of its own.

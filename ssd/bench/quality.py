@@ -98,12 +98,13 @@ FULL_OVERRIDES = {
 SPEED_PAIRS = 512
 LADDER_LAYERS = (1, 2, 4, 6)
 # Ladder rungs learn from this fraction of the student's transfer lists (the
-# config's student.objective.max_soft_lists: 150 of Cranfield's 400), every
-# rung alike, the 2-layer one included, so the rungs compare like with like.
-# At the full 400 lists the 4- and 6-layer rungs alone took 13 + 24 min of the
-# 128-min Cranfield run; at 200 lists the 4 rungs took 26.6 min, at 150 25.0
-# min (2026-11-30, seed 0's cached T'), for up to -0.008 nDCG@10 on a rung.
-LADDER_LIST_FRACTION = 0.375
+# config's student.objective.max_soft_lists: 150 of Cranfield's 800; 150 of
+# its 400 until 2026-12-03), every rung alike, the 2-layer one included, so
+# the rungs compare like with like. At 400 lists the 4- and 6-layer rungs
+# alone took 13 + 24 min of the 128-min Cranfield run; at 200 lists the 4
+# rungs took 26.6 min, at 150 25.0 min (2026-11-30, seed 0's cached T'), for
+# up to -0.008 nDCG@10 on a rung.
+LADDER_LIST_FRACTION = 0.1875
 # A rung reports its student only (the table's Δ vs S_sup compares with the
 # main S_sup row), so it trains no label-only baseline of its size: ~25 of a
 # rung's ~125 training steps, plus that model's evaluation, saved per rung.
