@@ -341,8 +341,8 @@ class EmbeddingDistillation:
       student = self.projection(student)
     return losses.get_embedding_loss(self.loss)(student, teacher, mask)
 
-  def in_batch_term(self, score_matrix, query_embedding, doc_embedding, positions,
-                    q_target, q_mask, d_target, d_mask) -> tf.Tensor:
+  def in_batch_term(self, score_matrix, positions, q_target, q_mask, d_target,
+                    d_mask) -> tf.Tensor:
     """Listwise KL between the teacher's and the student's scores of every
     query of the batch with every document of it ([B, P]: P the batch's
     unmasked documents, in `positions` order); pairs where either text has
@@ -350,7 +350,6 @@ class EmbeddingDistillation:
     (models.BiEncoder.score_matrix)."""
     if not self.in_batch:
       return tf.zeros([])
-    del query_embedding, doc_embedding  # in score_matrix already
     dim = tf.shape(d_target)[-1]
     teacher_docs = tf.gather(tf.reshape(d_target, [-1, dim]), positions)
     doc_mask = tf.gather(tf.reshape(d_mask, [-1]), positions)
@@ -588,12 +587,13 @@ def _make_train_step(ranker: Ranker, objective: Optional[Objective], loss_fn,
     if embedding is None:
       return (ranker.score_lists(queries, docs, mask, training=True,
                                  doc_noise=doc_noise), tf.zeros([]), tf.zeros([]))
-    scores, *embedded = ranker.score_lists_with_embeddings(
-        queries, docs, mask, doc_noise=doc_noise)
+    scores, query_embedding, doc_embedding, positions = (
+        ranker.score_lists_with_embeddings(queries, docs, mask, doc_noise=doc_noise))
     in_batch = (embedding.in_batch_term(
-        ranker.model.score_matrix(embedded[0], embedded[1]), *embedded, *targets)
+        ranker.model.score_matrix(query_embedding, doc_embedding), positions, *targets)
                 if embedding.in_batch else tf.zeros([]))
-    return scores, embedding.term(*embedded, *targets), in_batch
+    return scores, embedding.term(query_embedding, doc_embedding, positions,
+                                  *targets), in_batch
 
   def train_step(queries, docs, labels, teacher, mask, label_mask,
                  teacher_mask, weights, *targets):

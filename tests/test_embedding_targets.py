@@ -73,11 +73,11 @@ def test_targets_and_term_follow_the_texts_of_a_batch():
   assert float(term) == pytest.approx(2.0 / 3.0)
 
 
-def _tiny_lists():
-  queries = np.array(['wing flow', 'heat plate', 'shock drag'], object)
-  docs = np.array([['wing lift', 'heat flow', 'drag body'],
-                   ['plate heat', 'jet nozzle', 'wing'],
-                   ['shock wave', 'drag', 'cone flow']], object)
+def _tiny_lists(queries=('wing flow', 'heat plate', 'shock drag'),
+                docs=(('wing lift', 'heat flow', 'drag body'), ('plate heat', 'jet nozzle', 'wing'),
+                      ('shock wave', 'drag', 'cone flow'))):
+  """3 lists of 3 pairs with teacher scores (3 queries, 3 x 3 documents)."""
+  queries, docs = np.array(queries, object), np.array(docs, object)
   teacher = np.array([[3.0, 1.0, 0.0], [2.0, 0.0, 1.0], [3.0, 2.0, 0.0]], np.float32)
   return rtraining.ListData(queries, docs, np.zeros([3, 3], np.float32), np.ones([3, 3], bool),
                             teacher=teacher, label_mask=np.zeros([3, 3], bool))

@@ -55,18 +55,17 @@ def test_in_batch_term_is_the_kl_over_every_query_document_pair_of_the_batch():
   emb = rtraining.EmbeddingDistillation(
       RC.EMBEDDING_LOSS_OFF, 1.0, {}, {}, in_batch=True, teacher_similarity='cosine',
       teacher_logit_scale=10.0)
-  got = emb.in_batch_term(tf.constant(student), None, None, positions, q_target, q_mask,
-                          d_target, d_mask)
+  got = emb.in_batch_term(tf.constant(student), positions, q_target, q_mask, d_target, d_mask)
   teacher = 10.0 * q_target @ np.stack([d_target[0, 0], d_target[0, 1], d_target[1, 0]]).T
   mask = q_mask[:, None] & np.array([True, True, True])[None, :]
   assert float(got) == pytest.approx(_kl_rows(student, teacher, mask), rel=1e-5)
   # A student that scores as the teacher does has nothing left to learn.
-  assert float(emb.in_batch_term(tf.constant(teacher), None, None, positions, q_target, q_mask,
-                                 d_target, d_mask)) == pytest.approx(0.0, abs=1e-6)
+  assert float(emb.in_batch_term(tf.constant(teacher), positions, q_target, q_mask, d_target,
+                                 d_mask)) == pytest.approx(0.0, abs=1e-6)
   # Off: no term; and the embedding-level loss is off too (loss none).
   off = rtraining.EmbeddingDistillation(RC.EMBEDDING_LOSS_OFF, 1.0, {}, {}, in_batch=False)
-  assert float(off.in_batch_term(tf.constant(student), None, None, positions, q_target, q_mask,
-                                 d_target, d_mask)) == 0.0
+  assert float(off.in_batch_term(tf.constant(student), positions, q_target, q_mask, d_target,
+                                 d_mask)) == 0.0
   with pytest.raises(ValueError, match='nothing to learn'):
     rtraining.EmbeddingDistillation(RC.EMBEDDING_LOSS_OFF, 1.0, {'q': q_target[0]}, {}).validate()
   assert float(emb.term(None, None, None, None, None, None, None)) == 0.0
@@ -86,15 +85,12 @@ tiny_bi_config = emb_tests.tiny_bi_config
 
 
 def _word_lists():
-  """3 lists of 3 pairs in the tiny vocabulary (tests/conftest.py), so that
-  texts differ after tokenisation (the embedding tests' texts are all [UNK])."""
-  queries = np.array(['apple', 'cat', 'red'], object)
-  docs = np.array([['apple banana', 'cherry grape', 'lemon mango'],
-                   ['cat dog', 'horse mouse', 'tiger zebra'],
-                   ['red blue', 'green black', 'white olive']], object)
-  teacher = np.array([[3.0, 1.0, 0.0], [2.0, 0.0, 1.0], [3.0, 2.0, 0.0]], np.float32)
-  return rtraining.ListData(queries, docs, np.zeros([3, 3], np.float32), np.ones([3, 3], bool),
-                            teacher=teacher, label_mask=np.zeros([3, 3], bool))
+  """The embedding tests' 3 lists in the tiny vocabulary (tests/conftest.py),
+  so that texts differ after tokenisation (theirs are all [UNK])."""
+  return emb_tests._tiny_lists(  # pylint: disable=protected-access
+      ('apple', 'cat', 'red'), (('apple banana', 'cherry grape', 'lemon mango'),
+                                ('cat dog', 'horse mouse', 'tiger zebra'),
+                                ('red blue', 'green black', 'white olive')))
 
 
 def test_training_with_in_batch_negatives_records_the_term_and_lowers_it(tiny_bi_config):
