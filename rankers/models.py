@@ -109,6 +109,11 @@ class BiEncoder(keras.Model):
     return similarity_matrix(query_embedding, document_embedding, self.similarity,
                              self.cosine_scale)
 
+  def call(self, inputs: Dict[str, Inputs], training: bool = False):
+    """{'query': ids, 'doc': ids} -> scores [B]."""
+    return self.score_embeddings(self.embed(inputs['query'], training),
+                                 self.embed(inputs['doc'], training))
+
 
 def similarity_matrix(query_embedding: tf.Tensor, document_embedding: tf.Tensor,
                       similarity: str, cosine_scale: float) -> tf.Tensor:
@@ -118,11 +123,6 @@ def similarity_matrix(query_embedding: tf.Tensor, document_embedding: tf.Tensor,
     document_embedding = tf.math.l2_normalize(document_embedding, axis=-1)
     return cosine_scale * tf.matmul(query_embedding, document_embedding, transpose_b=True)
   return tf.matmul(query_embedding, document_embedding, transpose_b=True)
-
-  def call(self, inputs: Dict[str, Inputs], training: bool = False):
-    """{'query': ids, 'doc': ids} -> scores [B]."""
-    return self.score_embeddings(self.embed(inputs['query'], training),
-                                 self.embed(inputs['doc'], training))
 
 
 class Ranker(tf.Module):

@@ -79,6 +79,12 @@ def test_score_matrix_entries_equal_the_row_wise_scores(tiny_bi_config):
   for i in range(3):
     rows = ranker.score_embeddings(tf.repeat(q[i:i + 1], 4, axis=0), d).numpy()
     np.testing.assert_allclose(matrix[i], rows, rtol=1e-5, atol=1e-5)
+  # The Keras model's own call still scores pairs (score_matrix sits beside it).
+  inputs = ranker.tokenizer.single(tf.constant(['apple', 'cat dog']), 8)
+  np.testing.assert_allclose(
+      ranker.model({'query': inputs, 'doc': inputs}).numpy(),
+      ranker.model.score_embeddings(ranker.model.embed(inputs), ranker.model.embed(inputs)).numpy(),
+      rtol=1e-6)
 
 
 tiny_bi_config = emb_tests.tiny_bi_config
