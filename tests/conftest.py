@@ -94,6 +94,7 @@ def pytest_collection_modifyitems(items):
   items.sort(key=lambda item: (rank.get(group_of(item.nodeid), len(rank)), position[id(item)]))
 
 
+@pytest.hookimpl(optionalhook=True)   # xdist's hook: absent under -p no:xdist
 def pytest_xdist_make_scheduler(config, log):
   """--dist loadfile, with SHARED_GROUPS' files scheduled as one unit."""
   if config.getvalue('dist') != 'loadfile':
