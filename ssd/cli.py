@@ -63,6 +63,9 @@ flags.DEFINE_integer('seeds', None, '`ssd bench quality`: training seeds per dat
 flags.DEFINE_bool('quick', False, '`ssd bench`: small budgets (minutes), to check the harness.')
 flags.DEFINE_bool('levers', False, '`ssd bench quality`: the lever study (one config change '
                   'per row, one seed) instead of the main table.')
+flags.DEFINE_enum('variant', None, ['larger_teacher'], '`ssd bench quality`: a study of '
+                  'its own section instead of the main table: larger_teacher (T\' = MPNet, '
+                  'students with embedding targets; one seed).')
 flags.DEFINE_list('budgets', None, '`ssd bench quality`: label-budget fractions of the '
                  'NFCorpus label-efficiency curve (default 0.1,0.25; 100% is the main table).')
 flags.DEFINE_string('work_dir', 'outputs/bench', '`ssd bench`: pipeline roots and JSON results.')
@@ -397,7 +400,7 @@ class Command:
 STORE_FLAGS = ('metadata', 'mysql_host', 'mysql_port', 'mysql_database', 'mysql_user',
                'mysql_password') + CONFIG_FLAGS
 LINEAGE_FLAGS = STORE_FLAGS + ('format',)
-BENCH_FLAGS = ('dataset', 'seeds', 'quick', 'levers', 'budgets', 'work_dir', 'report', 'set',
+BENCH_FLAGS = ('dataset', 'seeds', 'quick', 'levers', 'variant', 'budgets', 'work_dir', 'report', 'set',
                'library_logs')
 
 # The one table of commands and their flags: dispatch and the flag check read it.

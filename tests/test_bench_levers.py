@@ -11,7 +11,7 @@ from ssd.bench import quality as Q
 def test_every_lever_is_a_valid_config_change(dataset):
   extra = list(Q.FULL_OVERRIDES[dataset])
   base = C.load_config(Q.DATASET_CONFIGS[dataset], extra)
-  for lever in L.LEVERS:
+  for lever in [lever for _, _, levers in L.STUDIES.values() for lever in levers]:
     overrides = lever.overrides(base)
     assert overrides, lever.name
     cfg = C.load_config(Q.DATASET_CONFIGS[dataset], extra + overrides)   # validates
@@ -29,6 +29,25 @@ def test_every_lever_is_a_valid_config_change(dataset):
   more = C.load_config(Q.DATASET_CONFIGS[dataset], extra + five_x.overrides(base))
   assert (more.teacher_prime.objective.max_soft_lists
           == 5 * base.teacher_prime.objective.max_soft_lists)
+
+
+@pytest.mark.parametrize('dataset', sorted(Q.DATASET_CONFIGS))
+def test_larger_teacher_study_trains_an_mpnet_tp_at_ts_lengths(dataset):
+  extra = list(Q.FULL_OVERRIDES[dataset])
+  base = C.load_config(Q.DATASET_CONFIGS[dataset], extra)
+  _, _, study = L.STUDIES['larger_teacher']
+  cfgs = [C.load_config(Q.DATASET_CONFIGS[dataset], extra + lever.overrides(base))
+          for lever in study]
+  # The student-only row first: it reuses the baseline's T' (cache).
+  assert cfgs[0].teacher_prime == base.teacher_prime
+  assert cfgs[0].student.objective.embedding_loss == 'mse'
+  for cfg in cfgs[1:]:
+    tp = cfg.teacher_prime.model
+    assert (tp.checkpoint, tp.architecture) == ('mpnet-base', 'bi_encoder')
+    assert (tp.max_length, tp.query_max_length) == (base.teacher.model.max_length,
+                                                     base.teacher.model.query_max_length)
+    assert cfg.teacher.model == base.teacher.model   # T stays MiniLM-L6
+  assert [c.student.objective.embedding_loss for c in cfgs] == ['mse', 'none', 'mse']
 
 
 def test_row_reads_the_last_round_and_the_student():

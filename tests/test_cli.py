@@ -60,6 +60,14 @@ def test_bench_levers_needs_quality_at_full_size(tmp_path, capsys):
   assert 'not --quick' in capsys.readouterr().err
 
 
+def test_bench_variant_needs_quality_at_full_size_without_levers(tmp_path, capsys):
+  work = str(tmp_path / 'bench')
+  for command, extra in ((['bench', 'speed'], []), (['bench', 'quality'], ['--quick']),
+                         (['bench', 'quality'], ['--levers'])):
+    assert _main(command, ['--variant=larger_teacher', f'--work_dir={work}'] + extra) == 2
+    assert '--variant goes with `ssd bench quality`' in capsys.readouterr().err
+
+
 def test_bench_budgets_must_be_fractions(tmp_path, capsys):
   work = str(tmp_path / 'bench')
   for bad in ('0.1,x', '0.1,1.5', '0'):

@@ -1,7 +1,9 @@
 """`ssd bench quality | speed | all`: runs benchmarks, writes docs/benchmarks.md.
 
 `all` runs quality, then speed. `quality --levers` runs the lever study
-(one config change per row, one seed) instead of the main table.
+(one config change per row, one seed) instead of the main table;
+`quality --variant=larger_teacher` runs the larger-T' study the same way
+(T' = MPNet, embedding targets for S), in its own section.
 
 The last line printed is a JSON summary, for scripts.
 """
@@ -63,30 +65,34 @@ def run_quality(datasets: Sequence[str], seeds: int, quick: bool, work_dir: str,
 
 
 def run_levers(datasets: Sequence[str], work_dir: str, report_path: str,
-               overrides: Sequence[str], argv: Sequence[str]) -> Dict[str, Any]:
-  """Runs the lever study of `datasets`; rewrites its report section after
-  every pipeline run; returns the JSON summary."""
+               overrides: Sequence[str], argv: Sequence[str],
+               study: str = 'levers') -> Dict[str, Any]:
+  """Runs a lever study (levers.STUDIES) of `datasets`; rewrites its report
+  section after every pipeline run; returns the JSON summary."""
   from ssd.bench import levers  # pylint: disable=g-import-not-at-top
+  suffix, heading, study_levers = levers.STUDIES[study]
   machine = machine_lib.describe()
   command = ' '.join(shlex.quote(a) for a in ['ssd'] + list(argv[1:]))
-  summary: Dict[str, Any] = {'benchmark': 'levers', 'datasets': {}}
+  summary: Dict[str, Any] = {'benchmark': study, 'datasets': {}}
   for dataset in datasets:
-    name = f'quality-{dataset}-levers'
+    name = f'quality-{dataset}-{suffix}'
     base = list(Q.FULL_OVERRIDES.get(dataset, ())) + list(overrides)
 
-    def on_row(rows, lever_overrides, dataset=dataset, name=name, base=base):
+    def on_row(rows, lever_overrides, walls, dataset=dataset, name=name, base=base):
       body = '\n'.join([
-          f'## Levers: {dataset} (one seed)', '',
+          f'## {heading}: {dataset} (one seed)', '',
           *machine_lib.provenance_lines(command, machine, versions=False),
           f'Config: `{Q.DATASET_CONFIGS[dataset]}`, seed 0, overrides of every row: '
           + (', '.join(f'`{o}`' for o in base) or 'none'), '',
           'nDCG@10, plain scores. Dev decides, test is reported; in brackets the '
           'difference to the baseline (the main table\'s `ssd` variant, same seed). '
           'One seed: differences below the main table\'s seed std are noise.', '',
-          levers.table(rows, lever_overrides), ''])
+          levers.table(rows, lever_overrides), '',
+          'Wall minutes per run (cache hits included): '
+          + '; '.join(f'{row} {seconds / 60:.1f}' for row, seconds in walls.items()), ''])
       report.replace_section(report_path, name, body)
 
-    result = levers.run(dataset, 0, work_dir, overrides, on_row)
+    result = levers.run(dataset, 0, work_dir, overrides, on_row, levers=study_levers)
     with open(os.path.join(work_dir, f'{name}.json'), 'w') as f:
       json.dump({**result, 'machine': machine}, f, indent=1, default=str)
     print(levers.table(result['rows'], result['overrides']))
@@ -133,12 +139,16 @@ def _fractions(values: Sequence[str]):
 def main(args: List[str], flags) -> int:
   if not args or args[0] not in ('quality', 'speed', 'all'):
     print('usage: ssd bench quality|speed|all [--dataset=cranfield|nfcorpus] [--seeds=3] '
-          '[--quick] [--levers] [--budgets=0.1,0.25] [--work_dir=DIR] [--report=docs/benchmarks.md] [--set=key=value ...]',
+          '[--quick] [--levers | --variant=larger_teacher] [--budgets=0.1,0.25] [--work_dir=DIR] [--report=docs/benchmarks.md] [--set=key=value ...]',
           file=sys.stderr)
     return 2
   if flags.levers and (args[0] != 'quality' or flags.quick):
     print('error: --levers goes with `ssd bench quality` (full sizes, not --quick)',
           file=sys.stderr)
+    return 2
+  if flags.variant is not None and (args[0] != 'quality' or flags.quick or flags.levers):
+    print('error: --variant goes with `ssd bench quality` (full sizes, not --quick '
+          'or --levers)', file=sys.stderr)
     return 2
   os.makedirs(flags.work_dir, exist_ok=True)
   if args[0] == 'speed':
@@ -152,8 +162,9 @@ def main(args: List[str], flags) -> int:
       print(f'error: unknown dataset {d!r}; known: {", ".join(Q.DATASET_CONFIGS)}',
             file=sys.stderr)
       return 2
-  if flags.levers:
-    summary = run_levers(datasets, flags.work_dir, flags.report, list(flags.set), sys.argv)
+  if flags.levers or flags.variant is not None:
+    summary = run_levers(datasets, flags.work_dir, flags.report, list(flags.set), sys.argv,
+                         study=flags.variant or 'levers')
     print(json.dumps(summary, sort_keys=True))
     return 0
   budgets = Q.BUDGET_FRACTIONS if flags.budgets is None else _fractions(flags.budgets)

@@ -1,4 +1,5 @@
-"""`ssd bench quality --levers`: what each lever of the recipe buys, one seed.
+"""`ssd bench quality --levers` / `--variant=larger_teacher`: what each lever
+of the recipe buys, one seed.
 
 Each lever is one config change on top of the dataset's full-run config (the
 sizes of the main table), run as a real pipeline with the first seed. The runs
@@ -51,6 +52,34 @@ LEVERS = (
 )
 
 
+def _mpnet_tp(cfg: C.PipelineConfig) -> List[str]:
+  """T' = MPNet (all-mpnet-base-v2, 12 x 768: 5x T's MiniLM-L6), a bi-encoder
+  with T's input lengths, trained on T's pseudo-labels (teacher_prime.model
+  whole: a dotted override would leave its lengths at the defaults)."""
+  t = cfg.teacher.model
+  return [f'teacher_prime.model={{architecture: bi_encoder, checkpoint: mpnet-base, '
+          f'max_length: {t.max_length}, query_max_length: {t.query_max_length}, '
+          f'similarity: {t.similarity}}}']
+
+
+_EMBEDDING_TARGETS = ['student.objective.embedding_loss=mse']
+
+# `--variant=larger_teacher` (issue 21): a T' larger than T, and students fed
+# with the teacher's text embeddings beside its scores. Student-only rows
+# first (they reuse the baseline's T' from TFX's cache), MPNet's last.
+LARGER_TEACHER = (
+    Lever("S with embedding targets (mse, from MiniLM T')", lambda cfg: list(_EMBEDDING_TARGETS)),
+    Lever("T' = MPNet (S from T'(MPNet))", _mpnet_tp),
+    Lever("T' = MPNet, S with embedding targets (768 -> 384 projection)",
+          lambda cfg: _mpnet_tp(cfg) + _EMBEDDING_TARGETS),
+)
+# Study name -> (report section suffix, heading, levers).
+STUDIES = {
+    'levers': ('levers', 'Levers', LEVERS),
+    'larger_teacher': ('larger-teacher', "Larger T' and embedding targets", LARGER_TEACHER),
+}
+
+
 def row(summary: Dict[str, Any], cfg: C.PipelineConfig) -> Dict[str, Any]:
   """Dev and test nDCG@10 of T' (the last round) and S in one run's summary,
   and the teacher S was distilled from (the dev split's choice)."""
@@ -90,11 +119,11 @@ def table(rows: Dict[str, Dict[str, Any]], overrides: Dict[str, List[str]]) -> s
 
 
 def run(dataset: str, seed: int, work_dir: str, extra: Sequence[str],
-        on_row: Callable[[Dict[str, Any], Dict[str, List[str]]], None],
+        on_row: Callable[[Dict[str, Any], Dict[str, List[str]], Dict[str, float]], None],
         config_path: Optional[str] = None,
         levers: Sequence[Lever] = LEVERS) -> Dict[str, Any]:
-  """Runs the baseline and each lever; calls `on_row(rows, overrides)` after
-  each run, so an interrupted bench has reported what it measured."""
+  """Runs the baseline and each lever; calls `on_row(rows, overrides, walls)`
+  after each run, so an interrupted bench has reported what it measured."""
   config_path = config_path or Q.DATASET_CONFIGS[dataset]
   extra = list(Q.FULL_OVERRIDES.get(dataset, ())) + list(extra)
   base_cfg = C.load_config(config_path, list(extra))
@@ -108,6 +137,6 @@ def run(dataset: str, seed: int, work_dir: str, extra: Sequence[str],
     rows[name] = row(out['summary'], out['cfg'])
     overrides[name] = lever_overrides
     walls[name] = round(out['wall_seconds'], 1)
-    on_row(rows, overrides)
+    on_row(rows, overrides, walls)
   return {'dataset': dataset, 'seed': seed, 'rows': rows, 'overrides': overrides,
           'base_overrides': extra, 'variant_wall_seconds': walls}
