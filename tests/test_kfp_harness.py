@@ -181,3 +181,81 @@ def test_a_spec_2_0_constant_is_refused(setup):
       'runtimeValue': {'constantValue': {'stringValue': 'hello'}}}
   with pytest.raises(ValueError, match='constantValue'):
     _harness(job, tmp).run('run-1')
+
+
+MODULE_TASK = textwrap.dedent('''
+    import json, os, sys
+    ei = json.loads(sys.argv[-1])
+    name = sys.argv[-2]
+    with open(os.path.join(os.environ['SEEN_DIR'], name + '.json'), 'w') as f:
+        json.dump({'executor_input': ei, 'cwd': os.getcwd(), 'home': os.environ['HOME'],
+                   'argv': sys.argv, 'path0': sys.path[0], 'main': __name__,
+                   'pid': os.getpid(), 'zygote_only': 'json' in sys.modules and
+                   'ml_metadata' in sys.modules}, f)
+    print('task', name, 'ran')
+    if name == 'fail':
+        sys.exit(3)
+    if name == 'crash':
+        raise ValueError('a bug in the task')
+    out = {}
+    for key, arts in ei['outputs']['artifacts'].items():
+        os.makedirs(arts['artifacts'][0]['uri'], exist_ok=True)
+        out[key] = {'artifacts': [{'uri': arts['artifacts'][0]['uri'], 'metadata': {'who': name}}]}
+    os.makedirs(os.path.dirname(ei['outputs']['outputFile']), exist_ok=True)
+    with open(ei['outputs']['outputFile'], 'w') as f:
+        json.dump({'artifacts': out}, f)
+''')
+
+
+def _module_job(root, tasks):
+  job = _job('unused', root, tasks)
+  for executor in job['pipelineSpec']['deploymentSpec']['executors'].values():
+    if 'container' in executor:
+      executor['container']['command'] = ['python', '-m', 'toytask']
+  return job
+
+
+@pytest.mark.parametrize('failing', ['fail', 'crash'])
+def test_a_zygote_runs_python_m_as_a_fresh_interpreter_does(setup, monkeypatch, failing):
+  _, seen, root, tmp = setup
+  modules = tmp / 'modules'
+  modules.mkdir()
+  (modules / 'toytask.py').write_text(MODULE_TASK)
+  monkeypatch.setenv('PYTHONPATH', str(modules))
+  runs = {}
+  for mode, preload in (('fresh', ()), ('zygote', ('ml_metadata',))):
+    harness = H.KfpHarness(_module_job(f'{root}-{mode}', ('make', 'use')),
+                           str(tmp / f'{mode}.sqlite'), str(tmp / f'work-{mode}'),
+                           preload=preload)
+    try:
+      results = harness.run('run-1')
+      runs[mode] = {name: _seen(seen, name) for name in ('make', 'use')}
+      assert {n: r.state for n, r in results.items()} == {
+          'import_data': 'COMPLETE', 'make': 'COMPLETE', 'use': 'COMPLETE'}
+      assert 'task use ran' in results['use'].log
+      # A failing task: its exit status, and its log, come back.
+      failing_harness = H.KfpHarness(_module_job(f'{root}-{mode}-f', ('make', failing)),
+                                     str(tmp / f'{mode}-f.sqlite'), str(tmp / f'work-{mode}-f'),
+                                     preload=preload)
+      with pytest.raises(H.TaskFailed, match=r'use: exit (3|1) ') as raised:
+        try:
+          failing_harness.run('run-1')
+        finally:
+          failing_harness.close()
+      assert ('exit 3' if failing == 'fail' else 'ValueError: a bug in the task') in str(
+          raised.value)
+    finally:
+      harness.close()
+  for name in ('make', 'use'):
+    fresh, forked = runs['fresh'][name], runs['zygote'][name]
+    for seen_run, mode in ((fresh, 'fresh'), (forked, 'zygote')):
+      # `python -m`: __main__, argv[0] the module's file, sys.path[0] the
+      # task's empty working directory (its HOME too), nothing of the checkout.
+      assert seen_run['main'] == '__main__'
+      assert seen_run['argv'][0] == str(modules / 'toytask.py')
+      assert seen_run['argv'][1:-1] == [name]
+      assert seen_run['cwd'] == seen_run['path0'] == seen_run['home']
+      assert seen_run['home'].endswith(f'work-{mode}/run-1/{name}/home')
+    assert forked['zygote_only'] and not fresh['zygote_only']   # the preload was there
+    assert fresh['executor_input'] == json.loads(json.dumps(forked['executor_input']).replace(
+        f'{root}-zygote', f'{root}-fresh').replace('work-zygote', 'work-fresh'))

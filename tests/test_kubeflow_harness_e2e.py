@@ -2,14 +2,16 @@
 
 `ssd compile`'s spec for a tiny SSD config (tests/e2e_util.py) runs under
 tests/kfp_harness.py: every task is its container command with a
-launcher-style ExecutorInput, in a subprocess, recorded in an ML Metadata
-store with KFP's names. The same config also runs under LocalDagRunner (the
+launcher-style ExecutorInput, in a child process forked from a zygote that
+imported the TFX entrypoint's libraries once (tests/kfp_zygote.py: the
+same module, arguments, empty directory and HOME as `python -m`, ~7 CPU-s
+less per task), recorded in an ML Metadata store with KFP's names. The same config also runs under LocalDagRunner (the
 run tests/test_loop_e2e.py checks as its run A: one run serves both files,
 tests/conftest.py); every evaluator's metrics and decisions must be equal. A
 second harness run takes every task from KFP's cache except the student
 evaluator (never cached: it reads the model in production) and what follows
 it. `ssd lineage` reads the store the harness wrote. The demo config's root
-tasks run the same way.
+tasks run as fresh interpreters, exactly as a container starts them.
 """
 
 import json
@@ -42,9 +44,13 @@ def runs(tmp_path_factory, ssd_loop_run):
   tmp = tmp_path_factory.mktemp('kfp')
   kf_cfg = _config(tmp / 'kfp', 'ssd-tiny-kfp')
   job = kubeflow_runner.compile_job(kf_cfg, image='registry.example.com/ssd-rankers:test')
-  harness = H.KfpHarness(job, str(tmp / 'kfp' / 'kfp_mlmd.sqlite'), str(tmp / 'kfp' / 'work'))
-  first = harness.run('run-1')
-  second = harness.run('run-2')
+  harness = H.KfpHarness(job, str(tmp / 'kfp' / 'kfp_mlmd.sqlite'), str(tmp / 'kfp' / 'work'),
+                         preload=H.ENTRYPOINT_PRELOAD)
+  try:
+    first = harness.run('run-1')
+    second = harness.run('run-2')
+  finally:
+    harness.close()
   return {'local': local_cfg, 'job': job, 'harness': harness, 'first': first, 'second': second}
 
 
