@@ -57,6 +57,8 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 import yaml
 
+from tests import kfp_zygote
+
 PIPELINE_CONTEXT = 'system.Pipeline'
 RUN_CONTEXT = 'system.PipelineRun'
 DAG_EXECUTION = 'system.DAGExecution'
@@ -70,7 +72,7 @@ _STATE = metadata_store_pb2.Execution
 # What the TFX KFP v2 entrypoint imports at its top (TFX, TensorFlow, Beam,
 # TFMA): a zygote's preload for tasks whose command runs that entrypoint.
 ENTRYPOINT_PRELOAD = ('tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor',)
-ZYGOTE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kfp_zygote.py')
+ZYGOTE = os.path.abspath(kfp_zygote.__file__)   # run as a script, never imported there
 
 
 class TaskFailed(RuntimeError):

@@ -26,9 +26,6 @@ import os
 import select
 import sys
 
-# As `python -m` in this (empty) working directory: nothing of the checkout.
-sys.path[0] = os.getcwd()
-
 
 def _child(request) -> None:
   """Runs in the forked child; never returns."""
@@ -73,6 +70,8 @@ def _child(request) -> None:
 
 
 def main(modules) -> None:
+  # As `python -m` in this (empty) working directory: nothing of the checkout.
+  sys.path[0] = os.getcwd()
   for module in modules:
     __import__(module)
   sys.stdout.flush()
