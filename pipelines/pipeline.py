@@ -194,18 +194,21 @@ def checkpoint_nodes(cfg: C.PipelineConfig, fps: code_fp.NodeFingerprints
                      ) -> Dict[str, PretrainedCheckpointComponent]:
   """One PretrainedCheckpoint node per distinct checkpoint source, by source.
 
-  Node id `pretrained_checkpoint`, or `pretrained_checkpoint_<slug>` when
-  there are several (slugs made unique by a counter).
+  The first source in DAG order (the teacher's, when it has one) is node
+  `pretrained_checkpoint`; every other one `pretrained_checkpoint_<slug>`
+  (slugs made unique by a counter). So giving T' or S a checkpoint of its
+  own adds a node and leaves the first one's id, and with it the cache of
+  everything built from it (T, S_sup), unchanged.
   """
   sources = list(dict.fromkeys(m.checkpoint for m in checkpoint_models(cfg)))
   nodes: Dict[str, PretrainedCheckpointComponent] = {}
   used = set()
-  for source in sources:
+  for index, source in enumerate(sources):
     node_id = ckpt_spec.NODE_ID
-    if len(sources) > 1:
+    if index:
       node_id = f'{ckpt_spec.NODE_ID}_{checkpoint_slug(source)}'
       base, n = node_id, 2
-      while node_id in used:
+      while node_id in used or node_id == ckpt_spec.NODE_ID:
         node_id, n = f'{base}_{n}', n + 1
     used.add(node_id)
     # The weights cache only matters for the name it resolves (local runs).

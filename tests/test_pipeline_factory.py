@@ -55,6 +55,26 @@ def test_the_student_evaluator_reads_production_from_the_push_destination(tmp_pa
   assert P.uncached_nodes(cfg) == [P.STUDENT_EVALUATOR]
 
 
+def test_a_second_checkpoint_adds_a_node_and_keeps_the_teachers(tmp_path):
+  # Before 2026-12-03 a second checkpoint renamed the first node
+  # (pretrained_checkpoint_minilm_l6), so T and S_sup lost their cache.
+  base = C.load_config('configs/cranfield_demo.yaml', [f'pipeline_root={tmp_path}'])
+  mpnet = C.load_config('configs/cranfield_demo.yaml', [
+      f'pipeline_root={tmp_path}',
+      'teacher_prime.model={architecture: bi_encoder, checkpoint: mpnet-base}'])
+  nodes = {source: node.id for source, node in P.checkpoint_nodes(
+      base, P.code_fp.NodeFingerprints()).items()}
+  assert nodes == {'minilm-l6': 'pretrained_checkpoint'}
+  nodes = {source: node.id for source, node in P.checkpoint_nodes(
+      mpnet, P.code_fp.NodeFingerprints()).items()}
+  assert nodes == {'minilm-l6': 'pretrained_checkpoint',
+                   'mpnet-base': 'pretrained_checkpoint_mpnet_base'}
+  # The teacher's trainer reads the same node in both DAGs.
+  for cfg in (base, mpnet):
+    trainer = next(c for c in P.create_pipeline(cfg).components if c.id == P.TEACHER_TRAINER)
+    assert trainer.inputs['checkpoint'].producer_component_id == 'pretrained_checkpoint'
+
+
 def test_smaller_teacher_prime_is_rejected(tmp_path):
   raw = e2e_util.tiny_pipeline_config(tmp_path)
   small = dict(raw['teacher']['model'], encoder=dict(raw['teacher']['model']['encoder'], num_layers=1))
