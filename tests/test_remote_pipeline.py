@@ -111,8 +111,11 @@ def test_distinct_checkpoints_get_their_own_nodes_and_size_check_moves_to_run_ti
   cfg = remote_config(teacher_prime={'model': {'checkpoint': other}})
   p = P.create_pipeline(cfg)
   nodes = {c.id: c for c in p.components}
-  assert f'{ckpt_spec.NODE_ID}_minilm_l6_h384_uncased' in nodes
-  assert f'{ckpt_spec.NODE_ID}_bert_base_uncased' in nodes
+  # The teacher's checkpoint keeps the plain node id (and its cache); the other gets a slug.
+  assert nodes[ckpt_spec.NODE_ID].exec_properties[ckpt_spec.SOURCE_KEY] == CKPT
+  assert f'{ckpt_spec.NODE_ID}_minilm_l6_h384_uncased' not in nodes
+  assert nodes[f'{ckpt_spec.NODE_ID}_bert_base_uncased'].exec_properties[
+      ckpt_spec.SOURCE_KEY] == other
   tp = nodes[P.teacher_prime_trainer_id(1)]
   assert tp.inputs['checkpoint'].producer_component_id == f'{ckpt_spec.NODE_ID}_bert_base_uncased'
   assert json.loads(tp.exec_properties['custom_config'])['check_size_against_base'] is True
