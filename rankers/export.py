@@ -209,6 +209,13 @@ def read_ranker_config(export_dir: str) -> RankerConfig:
   return RankerConfig.from_dict(_read_json(path))
 
 
+def read_hybrid_weight(export_dir: str) -> Optional[float]:
+  """w of a hybrid export (Scorer.hybrid_weight), None for a plain one,
+  read from its metadata.json without loading the SavedModel."""
+  weight = _read_json(os.path.join(export_dir, ASSETS_EXTRA, METADATA_FILE)).get(HYBRID_WEIGHT)
+  return None if weight is None else float(weight)
+
+
 def _read_json(path: str) -> Dict[str, Any]:
   if not tf.io.gfile.exists(path):
     return {}
@@ -254,8 +261,8 @@ class Scorer:
     self._serving_inputs = (
         set(serve.structured_input_signature[1]) if serve is not None
         else set())
+    self.hybrid_weight = read_hybrid_weight(export_dir)
     weight = self.metadata.get(HYBRID_WEIGHT)
-    self.hybrid_weight = None if weight is None else float(weight)
     if (self.hybrid_weight is not None) != self.is_hybrid:
       raise ValueError(
           f'{export_dir}: metadata.json {HYBRID_WEIGHT}={weight} but '

@@ -85,3 +85,26 @@ def test_candidates_are_read_in_a_fixed_order(tmp_path):
     got.append([(r[F.QUERY_ID], r[F.DOC_ID]) for r in E.read_candidates(uri, 'test', 3)])
   assert got[0] == got[1] == [('q1', 'd1'), ('q1', 'd2'), ('q1', 'd3'),
                               ('q2', 'd1'), ('q2', 'd2'), ('q2', 'd3')]
+
+
+def test_a_model_whose_scores_are_all_reused_is_never_loaded(tmp_path):
+  from components.ranking_evaluator import executor  # pylint: disable=g-import-not-at-top
+  from rankers import export  # pylint: disable=g-import-not-at-top
+  # Not a SavedModel: loading it would fail. Its key, scores and hybrid
+  # weight are all an evaluation needs once a prior one scored these rows.
+  model = _model(tmp_path, 'hybrid_model')
+  extra = os.path.join(model, export.ASSETS_EXTRA)
+  os.makedirs(extra)
+  with open(os.path.join(extra, export.METADATA_FILE), 'w') as f:
+    f.write('{"hybrid_weight": 0.25}')
+  rows = _rows(6)
+  prior = SS.ScoreStore()
+  prior.put(SS.model_key(model), SS.rows_key(rows), np.arange(6, dtype=np.float32))
+  prior.save(str(tmp_path / 'eval1'))
+  store = SS.ScoreStore()
+  store.load(str(tmp_path / 'eval1'))
+  scorers = executor._Scorers(8, None, 3, True, store)  # pylint: disable=protected-access
+  np.testing.assert_array_equal(scorers.scores(model, rows, 'teacher/dev'), np.arange(6))
+  assert scorers.hybrid(model, 'teacher') == {'weight': 0.25, 'source': 'exported'}
+  assert store.reused == ['teacher/dev']
+  assert export.read_hybrid_weight(str(tmp_path / 'eval1')) is None   # no metadata: plain

@@ -76,7 +76,8 @@ def hybrid_run(examples: List[Dict[str, Any]], scores, weight: float) -> Run:
 
 
 class _Scorers:
-  """Loads each model once; scores rows; knows each model's hybrid weight.
+  """Loads each model once, and only to score rows no prior evaluation scored;
+  knows each model's hybrid weight (from its metadata.json).
 
   A model exported with a hybrid weight keeps it (that is what serves);
   other models get one fitted on the calibration split (components/common/hybrid.py)
@@ -125,7 +126,10 @@ class _Scorers:
   def hybrid(self, model_dir: str, role: str) -> Optional[Dict[str, Any]]:
     """{'weight', 'source', ...} or None when the model has no hybrid score."""
     if model_dir not in self._weights:
-      exported = self.scorer(model_dir).hybrid_weight
+      # From metadata.json: a model whose scores all come from a prior
+      # evaluation is never loaded (a SavedModel load costs ~1-3 s).
+      from rankers import export as rexport  # pylint: disable=g-import-not-at-top
+      exported = rexport.read_hybrid_weight(model_dir)
       if exported is not None:
         self._weights[model_dir] = {'weight': float(exported), 'source': 'exported'}
       elif self.fit_missing and self.calibration:
