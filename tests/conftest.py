@@ -64,16 +64,17 @@ SHARED_GROUPS = {
     'test_loop_e2e.py': 'ssd_loop',                  # ssd_loop_run
     'test_kubeflow_harness_e2e.py': 'ssd_loop',
 }
-# The costliest groups first (CPU seconds alone, measured), so the cheap unit
+# The costliest groups first (CPU seconds, measured per test with
+# getrusage on 2026-12-03, the KFP harness forking its tasks from a zygote), so the cheap unit
 # test files fill in the end of both workers' queues instead of leaving one
 # worker finishing a long end-to-end file alone.
 HEAVY_FIRST = (
-    'ssd_loop',                             # ~280: one local loop + two KFP harness runs
-    'test_lineage_e2e.py',                  # ~120: eight runs
-    'test_bench_speed.py',                  # ~85
-    'test_embedding_targets.py',            # ~60
-    'test_pseudo_labeler_executor.py',      # ~55
-    'test_concurrency_e2e.py',              # ~40
+    'ssd_loop',                             # ~240: two local loops + two KFP harness runs
+    'test_lineage_e2e.py',                  # ~140: eight runs
+    'test_bench_speed.py',                  # ~110
+    'test_embedding_targets.py',            # ~65
+    'test_pseudo_labeler_executor.py',      # ~60
+    'test_concurrency_e2e.py',              # ~50
     'test_checkpoint_artifact_e2e.py',      # ~30
     'test_pipeline_e2e.py',                 # ~25
     'test_pseudo_labeler_portable.py',      # ~15
