@@ -70,7 +70,7 @@ _EMBEDDING_TARGETS = ['student.objective.embedding_loss=mse']
 LARGER_TEACHER = (
     Lever("S with embedding targets (mse, from MiniLM T')", lambda cfg: list(_EMBEDDING_TARGETS)),
     Lever("T' = MPNet (S from T'(MPNet))", _mpnet_tp),
-    Lever("T' = MPNet, S with embedding targets (768 -> 384 projection)",
+    Lever("T' = MPNet, S with embedding targets (384 -> 768 projection)",
           lambda cfg: _mpnet_tp(cfg) + _EMBEDDING_TARGETS),
 )
 # Study name -> (report section suffix, heading, levers).
