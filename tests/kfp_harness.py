@@ -447,7 +447,6 @@ def _task_dirs(task_dir: str):
   return home, os.path.join(task_dir, 'log.txt')
 
 
-
 class Zygote:
   """tests/kfp_zygote.py as a subprocess: forks a child per `python -m` command."""
 
