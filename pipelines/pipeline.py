@@ -208,7 +208,7 @@ def checkpoint_nodes(cfg: C.PipelineConfig, fps: code_fp.NodeFingerprints
     if index:
       node_id = f'{ckpt_spec.NODE_ID}_{checkpoint_slug(source)}'
       base, n = node_id, 2
-      while node_id in used or node_id == ckpt_spec.NODE_ID:
+      while node_id in used:
         node_id, n = f'{base}_{n}', n + 1
     used.add(node_id)
     # The weights cache only matters for the name it resolves (local runs).

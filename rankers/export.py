@@ -212,7 +212,11 @@ def read_ranker_config(export_dir: str) -> RankerConfig:
 def read_hybrid_weight(export_dir: str) -> Optional[float]:
   """w of a hybrid export (Scorer.hybrid_weight), None for a plain one,
   read from its metadata.json without loading the SavedModel."""
-  weight = _read_json(os.path.join(export_dir, ASSETS_EXTRA, METADATA_FILE)).get(HYBRID_WEIGHT)
+  return _hybrid_weight(_read_json(os.path.join(export_dir, ASSETS_EXTRA, METADATA_FILE)))
+
+
+def _hybrid_weight(metadata: Dict[str, Any]) -> Optional[float]:
+  weight = metadata.get(HYBRID_WEIGHT)
   return None if weight is None else float(weight)
 
 
@@ -261,8 +265,8 @@ class Scorer:
     self._serving_inputs = (
         set(serve.structured_input_signature[1]) if serve is not None
         else set())
-    self.hybrid_weight = read_hybrid_weight(export_dir)
     weight = self.metadata.get(HYBRID_WEIGHT)
+    self.hybrid_weight = _hybrid_weight(self.metadata)
     if (self.hybrid_weight is not None) != self.is_hybrid:
       raise ValueError(
           f'{export_dir}: metadata.json {HYBRID_WEIGHT}={weight} but '

@@ -190,8 +190,7 @@ MODULE_TASK = textwrap.dedent('''
     with open(os.path.join(os.environ['SEEN_DIR'], name + '.json'), 'w') as f:
         json.dump({'executor_input': ei, 'cwd': os.getcwd(), 'home': os.environ['HOME'],
                    'argv': sys.argv, 'path0': sys.path[0], 'main': __name__,
-                   'pid': os.getpid(), 'zygote_only': 'json' in sys.modules and
-                   'ml_metadata' in sys.modules}, f)
+                   'preloaded': 'ml_metadata' in sys.modules}, f)
     print('task', name, 'ran')
     if name == 'fail':
         sys.exit(3)
@@ -256,6 +255,6 @@ def test_a_zygote_runs_python_m_as_a_fresh_interpreter_does(setup, monkeypatch, 
       assert seen_run['argv'][1:-1] == [name]
       assert seen_run['cwd'] == seen_run['path0'] == seen_run['home']
       assert seen_run['home'].endswith(f'work-{mode}/run-1/{name}/home')
-    assert forked['zygote_only'] and not fresh['zygote_only']   # the preload was there
+    assert forked['preloaded'] and not fresh['preloaded']   # the zygote's import was there
     assert fresh['executor_input'] == json.loads(json.dumps(forked['executor_input']).replace(
         f'{root}-zygote', f'{root}-fresh').replace('work-zygote', 'work-fresh'))
