@@ -16,6 +16,7 @@ tasks run as fresh interpreters, exactly as a container starts them.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -78,13 +79,33 @@ def test_every_task_runs_under_its_container_command(runs):
   assert not any(t.startswith('latest_blessed') for t in tasks)   # no resolver task
 
 
+def _gate_named(reason, uris):
+  """`reason` with the gate's blessing URI (a skipped round names it) replaced
+  by the node that wrote it: the URIs differ by runner (each lays out its own
+  root), the node must not. `uris`: {blessing uri: node} of that run."""
+  def name(match):
+    assert match.group(1) in uris, (match.group(1), uris)
+    return f'gate blessing <{uris[match.group(1)]}> is not blessed'
+  return re.sub(r'gate blessing (\S+) is not blessed', name, reason)
+
+
 def test_metrics_and_decisions_equal_the_local_run(runs):
+  from pipelines import mlmd_store  # pylint: disable=g-import-not-at-top
   assert runs['local'].teacher_prime.rounds == 2
-  for node in _evaluators(runs['local']):
-    local, kfp = _local_metrics(runs['local'], node), _kfp_metrics(runs['first'][node])
+  local_cfg = runs['local']
+  store = mlmd_store.open_store(local_cfg.metadata_sqlite)
+  evaluators = _evaluators(local_cfg)
+  local_uris = {mlmd_store.latest_output(store, local_cfg.pipeline_name, node,
+                                         eval_spec.BLESSING_KEY).uri: node for node in evaluators}
+  kfp_uris = {runs['first'][node].outputs[eval_spec.BLESSING_KEY][0].uri: node
+              for node in evaluators}
+  for node in evaluators:
+    local, kfp = _local_metrics(local_cfg, node), _kfp_metrics(runs['first'][node])
     assert kfp['metrics'] == local['metrics'], node
-    for key in ('blessed', 'selected_role', 'checks', 'reason'):
+    for key in ('blessed', 'selected_role', 'checks'):
       assert kfp['decision'][key] == local['decision'][key], (node, key)
+    assert (_gate_named(kfp['decision']['reason'], kfp_uris)
+            == _gate_named(local['decision']['reason'], local_uris)), node
   student = _kfp_metrics(runs['first'][P.STUDENT_EVALUATOR])['decision']
   assert student['blessed'] is True
   pushed = runs['first'][P.STUDENT_PUSHER].outputs['pushed_model'][0]

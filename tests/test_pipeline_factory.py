@@ -77,9 +77,9 @@ def test_a_second_checkpoint_adds_a_node_and_keeps_the_teachers(tmp_path):
 
 def test_smaller_teacher_prime_is_rejected(tmp_path):
   raw = e2e_util.tiny_pipeline_config(tmp_path)
-  small = dict(raw['teacher']['model'], encoder=dict(raw['teacher']['model']['encoder'], num_layers=1))
+  small = dict(raw['teacher']['model'], encoder=dict(raw['teacher']['model']['encoder'], hidden_size=16))
   cfg = C.from_dict(C.PipelineConfig, dict(raw, teacher_prime={'model': small}))
-  with pytest.raises(C.ConfigError, match=r"1 layers x 32 hidden < 2 x 32.*equal or larger"):
+  with pytest.raises(C.ConfigError, match=r"1 layers x 16 hidden < 1 x 32.*equal or larger"):
     P.create_pipeline(cfg)
 
 

@@ -99,9 +99,9 @@ def test_train_loss_is_refused_when_an_objective_decides(tmp_path):
 def test_smaller_teacher_prime_is_rejected(tmp_path):
   found = _problems(tmp_path, ['teacher_prime.model={checkpoint: null, vocab_file: '
                                f'{tmp_path}/vocab.txt, encoder: {{num_layers: 1, '
-                               'hidden_size: 32, num_heads: 2}}'])
+                               'hidden_size: 16, num_heads: 2}}'])
   assert len(found) == 1 and found[0].startswith('teacher_prime.model: smaller than')
-  assert '1 layers x 32 hidden < 2 x 32' in found[0]
+  assert '1 layers x 16 hidden < 1 x 32' in found[0]
 
 
 def test_named_checkpoints_are_sized_without_their_files(tmp_path):
