@@ -48,7 +48,8 @@ def _raw(tmp, root_name):
       pipeline_name='ssd-lineage', data_validation=False,
       pipeline_root=os.path.join(str(tmp), root_name),
       teacher_prime={'mode': 'ssd', 'rounds': 1, 'train': train, 'objective': {'max_soft_lists': 10}},
-      student={'model': raw['teacher']['model'], 'train': train},
+      # No S_sup: nothing here reads it, and it would train in every full run.
+      student={'model': raw['teacher']['model'], 'train': train, 'supervised_baseline': False},
       blessing={'min_improvement': -1.0, 'retention': 0.0, 'must_beat_first_stage': False})
   return raw
 

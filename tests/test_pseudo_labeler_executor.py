@@ -126,7 +126,7 @@ def _teacher(workdir, vocab, architecture):
   with open(vocab, encoding='utf-8') as f:
     size = sum(1 for _ in f)
   config = RankerConfig(architecture, encoder=EncoderConfig(
-      vocab_size=size, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+      vocab_size=size, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
       max_position_embeddings=64), vocab_file=vocab, max_length=48, query_max_length=16)
   model = standard_artifacts.Model()
   model.uri = os.path.join(workdir, f'model_{architecture}')
@@ -372,7 +372,7 @@ def poisoned_teacher(workdir, vocab):
   with open(vocab, encoding='utf-8') as f:
     tokens = [line.rstrip('\n') for line in f]
   config = RankerConfig('cross_encoder', encoder=EncoderConfig(
-      vocab_size=len(tokens), hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+      vocab_size=len(tokens), hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
       max_position_embeddings=64), vocab_file=vocab, max_length=48, query_max_length=16)
   ranker = models.build_ranker(config, seed=3)
   table = ranker.model.encoder.embeddings.word_embeddings.embeddings
