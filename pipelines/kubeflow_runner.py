@@ -10,7 +10,8 @@ import dataclasses
 import json
 from typing import Any, Dict, Optional
 
-from tfx import v1 as tfx
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 from tfx.dsl.components.base import base_component
 from tfx.dsl.io import fileio
 from tfx.orchestration.kubeflow.v2 import compiler_utils
@@ -101,7 +102,7 @@ def resource_spec(default: C.ResourcesConfig, node: Optional[C.ResourcesConfig],
   return spec if spec.ListFields() else None
 
 
-def set_resources(pipeline: tfx.dsl.Pipeline, kf: C.KubeflowConfig) -> None:
+def set_resources(pipeline: tfx_pipeline.Pipeline, kf: C.KubeflowConfig) -> None:
   """Gives each container its ResourceSpec (TFX's V2 runner reads `platform_config`)."""
   containers = {c.id: c for c in pipeline.components
                 if isinstance(c, base_component.BaseComponent)}
@@ -117,7 +118,7 @@ def set_resources(pipeline: tfx.dsl.Pipeline, kf: C.KubeflowConfig) -> None:
       component.with_platform_config(spec)
 
 
-def check_artifact_types(pipeline: tfx.dsl.Pipeline) -> None:
+def check_artifact_types(pipeline: tfx_pipeline.Pipeline) -> None:
   """Each custom artifact type must be a KFP schema title that imports as itself.
 
   KFP v2 needs `namespace.Name` (TFX's compiler says only `Invalid custom
@@ -161,8 +162,8 @@ def compile_job(cfg: C.PipelineConfig, image: Optional[str] = None) -> Dict[str,
   # Spec 2.1: parameters as `parameterValues` (google.protobuf.Value), the
   # only form the open-source KFP v2 launcher fills; TFX's entrypoint reads
   # them when the spec passes `--json_serialized_inputs_spec_args` (2.1 only).
-  runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+  runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+      config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
           default_image=kf.image, use_pipeline_spec_2_1=True))
   job = runner.run(pipeline, write_out=False)
   disable_caching(job, P.uncached_nodes(cfg))

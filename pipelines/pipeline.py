@@ -40,7 +40,11 @@ import os
 import re
 from typing import Any, Dict, List, Optional
 
-from tfx import v1 as tfx
+# The modules, not `from tfx import v1` (which imports google-cloud-aiplatform).
+from tfx import components as tfx_components
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import pusher_pb2
+from tfx.proto import trainer_pb2
 
 from components.pretrained_checkpoint import spec as ckpt_spec
 from components.pretrained_checkpoint.component import PretrainedCheckpointComponent
@@ -166,8 +170,8 @@ def ranker_trainer(node_id: str, examples, custom_config: dict, train_splits: Li
   """
   return RankerTrainer(
       run_fn=TRAINER_RUN_FN, examples=examples, base_model=base_model, checkpoint=checkpoint,
-      train_args=tfx.proto.TrainArgs(splits=train_splits),
-      eval_args=tfx.proto.EvalArgs(splits=[eval_split]),
+      train_args=trainer_pb2.TrainArgs(splits=train_splits),
+      eval_args=trainer_pb2.EvalArgs(splits=[eval_split]),
       custom_config=dict(custom_config, **{
           code_version.CODE_FINGERPRINT_KEY: fps.of_module(TRAINER_RUN_FN.rsplit('.', 1)[0])})
   ).with_id(node_id)
@@ -291,7 +295,7 @@ def create_pipeline(cfg: C.PipelineConfig,
                     metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None,
                     code_fingerprint: Optional[str] = None,
-                    code_root: Optional[str] = None) -> tfx.dsl.Pipeline:
+                    code_root: Optional[str] = None) -> tfx_pipeline.Pipeline:
   """Builds the TFX pipeline described by `cfg`.
 
   Every execution that runs project code gets the fingerprint of the code
@@ -310,7 +314,7 @@ def create_pipeline(cfg: C.PipelineConfig,
   components += ingest + teacher
   if cfg.semi_supervised:
     components += semi_supervised_stages(w, teacher_evaluator)
-  return tfx.dsl.Pipeline(
+  return tfx_pipeline.Pipeline(
       pipeline_name=cfg.pipeline_name,
       pipeline_root=cfg.pipeline_root,
       components=components,
@@ -345,17 +349,17 @@ def ingestion(w: _Wiring):
 def data_validation(w: _Wiring):
   """(nodes, gate): TFX's statistics, schema and validator, and the AnomaliesGate in `fail` mode."""
   cfg = w.cfg
-  statistics_gen = tfx.components.StatisticsGen(examples=w.examples).with_id(STATISTICS_GEN)
+  statistics_gen = tfx_components.StatisticsGen(examples=w.examples).with_id(STATISTICS_GEN)
   if cfg.data_validation_schema:
     # A curated (or frozen) schema: checking the data against a schema
     # inferred from that same data finds little.
-    schema_gen = tfx.components.ImportSchemaGen(
+    schema_gen = tfx_components.ImportSchemaGen(
         schema_file=cfg.data_validation_schema).with_id(SCHEMA_GEN)
   else:
-    schema_gen = tfx.components.SchemaGen(
+    schema_gen = tfx_components.SchemaGen(
         statistics=statistics_gen.outputs['statistics'],
         infer_feature_shape=True).with_id(SCHEMA_GEN)
-  validator = tfx.components.ExampleValidator(
+  validator = tfx_components.ExampleValidator(
       statistics=statistics_gen.outputs['statistics'],
       schema=schema_gen.outputs['schema']).with_id(EXAMPLE_VALIDATOR)
   gate = None
@@ -496,9 +500,9 @@ def student_stage(w: _Wiring, teacher, prior) -> list:
       prior_evaluation=prior)
   nodes.append(evaluator)
   if cfg.push.enabled:
-    nodes.append(tfx.components.Pusher(
+    nodes.append(tfx_components.Pusher(
         model=student.outputs['model'], model_blessing=evaluator.outputs['blessing'],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir(cfg))),
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir(cfg))),
     ).with_id(STUDENT_PUSHER))
   return nodes
