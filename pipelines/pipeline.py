@@ -42,6 +42,7 @@ from typing import Any, Dict, List, Optional
 
 # The modules, not `from tfx import v1` (which imports google-cloud-aiplatform).
 from tfx import components as tfx_components
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2
 from tfx.proto import trainer_pb2
@@ -353,7 +354,7 @@ def data_validation(w: _Wiring):
   if cfg.data_validation_schema:
     # A curated (or frozen) schema: checking the data against a schema
     # inferred from that same data finds little.
-    schema_gen = tfx_components.ImportSchemaGen(
+    schema_gen = ImportSchemaGen(
         schema_file=cfg.data_validation_schema).with_id(SCHEMA_GEN)
   else:
     schema_gen = tfx_components.SchemaGen(

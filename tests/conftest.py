@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny BERT vocabulary and encoder config for fast tests; the
-SSD loop run two e2e files share; how xdist schedules the files."""
+SSD loop run two e2e files share; the zygote that four e2e files start
+their processes from; how xdist schedules the files."""
 
 import sys
 
@@ -51,6 +52,20 @@ def ssd_loop_run(tmp_path_factory):
   return cfg, local_runner.run(cfg)
 
 
+@pytest.fixture(scope='session')
+def zygote(tmp_path_factory):
+  """A tests/zygote.py process that imported what the KFP entrypoint and
+  `ssd run` import: the KFP harness's tasks and the `ssd run` processes of
+  tests/crash_util.py and tests/test_concurrency_e2e.py fork from it. Its
+  files are in one xdist group (below), so it starts once per `make test`."""
+  from tests import kfp_harness  # pylint: disable=g-import-not-at-top
+  from tests import zygote as zygote_lib  # pylint: disable=g-import-not-at-top
+  process = zygote_lib.Zygote(kfp_harness.ENTRYPOINT_PRELOAD + zygote_lib.RUN_PRELOAD,
+                              str(tmp_path_factory.mktemp('zygote')))
+  yield process
+  process.close()
+
+
 # --- xdist: which worker runs what, and in what order ---------------------------
 #
 # `make test` runs `pytest -n 2 --dist loadfile --no-loadscope-reorder`: each
@@ -61,24 +76,27 @@ def ssd_loop_run(tmp_path_factory):
 # pytest-xdist 3.8 renames node ids through an attribute pytest 9 no longer
 # reads, so its groups are ignored.)
 SHARED_GROUPS = {
-    'test_loop_e2e.py': 'ssd_loop',                  # ssd_loop_run
-    'test_kubeflow_harness_e2e.py': 'ssd_loop',
+    'test_loop_e2e.py': 'shared',                  # ssd_loop_run
+    'test_kubeflow_harness_e2e.py': 'shared',      # ssd_loop_run, zygote
+    'test_lineage_e2e.py': 'shared',               # zygote
+    'test_concurrency_e2e.py': 'shared',           # zygote
 }
 # The costliest groups first (CPU seconds, measured per test with
 # getrusage on 2026-12-03, the KFP harness forking its tasks from a zygote), so the cheap unit
 # test files fill in the end of both workers' queues instead of leaving one
 # worker finishing a long end-to-end file alone.
 HEAVY_FIRST = (
-    'ssd_loop',                             # ~240: two local loops + two KFP harness runs
-    'test_lineage_e2e.py',                  # ~140: eight runs
-    'test_bench_speed.py',                  # ~110
-    'test_embedding_targets.py',            # ~65
-    'test_pseudo_labeler_executor.py',      # ~60
-    'test_concurrency_e2e.py',              # ~50
-    'test_checkpoint_artifact_e2e.py',      # ~30
-    'test_pipeline_e2e.py',                 # ~25
+    'shared',                               # ~240: a local loop + two KFP harness runs, a second loop, lineage's runs, concurrency's
+    'test_bench_speed.py',                  # ~90
+    'test_embedding_targets.py',            # ~55
+    'test_pseudo_labeler_executor.py',      # ~50
+    'test_rankers_models.py',               # ~30
+    'test_pseudo_labeler_beam_fns.py',      # ~25
+    'test_rankers_mpnet.py',                # ~20
+    'test_checkpoint_artifact_e2e.py',      # ~20
+    'test_pipeline_e2e.py',                 # ~20
     'test_pseudo_labeler_portable.py',      # ~15
-    'test_data_validation_e2e.py',          # ~15
+    'test_data_validation_e2e.py',          # ~10
 )
 
 

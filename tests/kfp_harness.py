@@ -19,12 +19,12 @@ metadata/client.go, cacheutils/cache.go):
   by the ExecutorInput JSON and `python` by this interpreter (the image holds
   the same lock and project as this venv), in an empty working directory
   under an empty HOME, so nothing of this machine's home or checkout leaks in.
-  With `preload` (modules), a `python -m` command runs in a child forked
-  from a zygote (tests/kfp_zygote.py) that imported those third-party
-  modules once, itself in an empty directory under an empty HOME: the same
-  module, arguments, environment, directory and exit status, without paying
-  the entrypoint's ~7 CPU-s of imports per task. Without it (the default),
-  every task is a fresh interpreter;
+  With `preload` (modules) or a running `zygote` (tests/zygote.py), a
+  `python -m` command runs in a child forked from a zygote that imported
+  those third-party modules once, itself in an empty directory under an
+  empty HOME: the same module, arguments, environment, directory and exit
+  status, without paying the entrypoint's ~7 CPU-s of imports per task.
+  Without either (the default), every task is a fresh interpreter;
 - the launcher's bookkeeping lands in an ML Metadata store with KFP's names:
   contexts `system.Pipeline` and `system.PipelineRun`, executions
   `system.DAGExecution` / `system.ContainerExecution` /
@@ -42,12 +42,12 @@ metadata/client.go, cacheutils/cache.go):
 import collections
 import concurrent.futures
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -57,7 +57,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 import yaml
 
-from tests import kfp_zygote
+from tests import zygote as zygote_lib
 
 PIPELINE_CONTEXT = 'system.Pipeline'
 RUN_CONTEXT = 'system.PipelineRun'
@@ -72,7 +72,6 @@ _STATE = metadata_store_pb2.Execution
 # What the TFX KFP v2 entrypoint imports at its top (TFX, TensorFlow, Beam,
 # TFMA): a zygote's preload for tasks whose command runs that entrypoint.
 ENTRYPOINT_PRELOAD = ('tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor',)
-ZYGOTE = os.path.abspath(kfp_zygote.__file__)   # run as a script, never imported there
 
 
 class TaskFailed(RuntimeError):
@@ -143,7 +142,8 @@ class KfpHarness:
   def __init__(self, job: Dict[str, Any], metadata_path: str, work_dir: str,
                pipeline_root: Optional[str] = None, parallelism: int = 2,
                parameter_values: Optional[Dict[str, Any]] = None,
-               env: Optional[Dict[str, str]] = None, preload: Sequence[str] = ()):
+               env: Optional[Dict[str, str]] = None, preload: Sequence[str] = (),
+               zygote: Optional[zygote_lib.Zygote] = None):
     json_format.ParseDict(job, pipeline_spec_pb2.PipelineJob())   # strict: a cluster would refuse
     self.job = job
     self.spec = job['pipelineSpec']
@@ -159,7 +159,10 @@ class KfpHarness:
     self.work_dir = work_dir
     self.env = env
     self.preload = tuple(preload)
-    self._zygote: Optional[Zygote] = None
+    # A zygote passed in is the caller's (it must have imported what the
+    # tasks' entrypoint imports); one started from `preload` is closed here.
+    self._zygote: Optional[zygote_lib.Zygote] = zygote
+    self._owns_zygote = False
     cfg = metadata_store_pb2.ConnectionConfig()
     self.store_path = metadata_path
     cfg.sqlite.filename_uri = metadata_path
@@ -167,18 +170,20 @@ class KfpHarness:
     self.store = metadata_store.MetadataStore(cfg)
 
   def close(self) -> None:
-    """Stops the zygote, if one was started."""
-    if self._zygote is not None:
+    """Stops the zygote, if this harness started one."""
+    if self._owns_zygote:
       self._zygote.close()
-      self._zygote = None
+      self._zygote, self._owns_zygote = None, False
 
   def _launcher(self):
     """How a task's command runs: a fresh subprocess, or a fork of the zygote."""
-    if not self.preload:
-      return _run_command
     if self._zygote is None:
-      self._zygote = Zygote(self.preload, os.path.join(self.work_dir, 'zygote'), self.env)
-    return self._zygote.run_command
+      if not self.preload:
+        return _run_command
+      self._zygote = zygote_lib.Zygote(self.preload, os.path.join(self.work_dir, 'zygote'),
+                                       self.env)
+      self._owns_zygote = True
+    return functools.partial(_run_forked, self._zygote)
 
   # --- MLMD bookkeeping (metadata/client.go) -------------------------------
 
@@ -447,58 +452,10 @@ def _task_dirs(task_dir: str):
   return home, os.path.join(task_dir, 'log.txt')
 
 
-class Zygote:
-  """tests/kfp_zygote.py as a subprocess: forks a child per `python -m` command."""
-
-  def __init__(self, preload: Sequence[str], work_dir: str, env: Optional[Dict[str, str]]):
-    home = os.path.join(work_dir, 'home')
-    os.makedirs(home, exist_ok=True)
-    self.log_path = os.path.join(work_dir, 'zygote.log')
-    with open(self.log_path, 'w', encoding='utf-8') as log:
-      self.proc = subprocess.Popen(
-          [sys.executable, ZYGOTE, *preload], cwd=home,
-          env=dict(os.environ if env is None else env, HOME=home),
-          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
-    self._lock = threading.Lock()
-    self._answers: Dict[int, concurrent.futures.Future] = {}
-    self._next = 0
-    self._reader = threading.Thread(target=self._read, daemon=True)
-    self._reader.start()
-
-  def _read(self) -> None:
-    for line in self.proc.stdout:
-      answer = json.loads(line)
-      with self._lock:
-        self._answers.pop(answer['id']).set_result(answer['code'])
-    with self._lock:   # the zygote died: nothing more will answer
-      for future in self._answers.values():
-        future.set_exception(RuntimeError(f'the KFP harness zygote exited '
-                                          f'({self.proc.poll()}); see {self.log_path}'))
-      self._answers.clear()
-
-  def run_command(self, command: List[str], task_dir: str, env: Optional[Dict[str, str]]):
-    """As _run_command, in a child of the zygote when the command is `python -m ...`."""
-    if command[0] != sys.executable or command[1:2] != ['-m']:
-      return _run_command(command, task_dir, env)
-    home, log_path = _task_dirs(task_dir)
-    future: concurrent.futures.Future = concurrent.futures.Future()
-    with self._lock:
-      self._next += 1
-      request = {'id': self._next, 'argv': command, 'cwd': home, 'log': log_path,
-                 'env': dict(os.environ if env is None else env, HOME=home)}
-      self._answers[self._next] = future
-      self.proc.stdin.write((json.dumps(request) + '\n').encode('utf-8'))
-      self.proc.stdin.flush()
-    t0 = time.time()
-    code = future.result()
-    with open(log_path, encoding='utf-8', errors='replace') as f:
-      return code, time.time() - t0, f.read()
-
-  def close(self) -> None:
-    self.proc.stdin.close()
-    try:
-      self.proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-      self.proc.kill()
-      self.proc.wait()
-    self._reader.join(timeout=10)
+def _run_forked(zygote: zygote_lib.Zygote, command: List[str], task_dir: str,
+                env: Optional[Dict[str, str]]):
+  """As _run_command, in a child of the zygote when the command is `python -m ...`."""
+  if command[0] != sys.executable or command[1:2] != ['-m']:
+    return _run_command(command, task_dir, env)
+  home, log_path = _task_dirs(task_dir)
+  return zygote.run(command, home, dict(os.environ if env is None else env, HOME=home), log_path)

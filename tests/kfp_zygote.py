@@ -1,5 +1,6 @@
-"""A zygote for tests/kfp_harness.py: imports a task entrypoint's libraries once,
-then forks one child per task, which runs the task's `python -m MODULE ARGS`.
+"""A zygote for tests that start `python -m MODULE ARGS` processes (the KFP
+harness's tasks, `ssd run` processes that a test kills or runs side by side):
+imports their third-party libraries once, then forks one child per command.
 
 Why: every task of a compiled pipeline is a fresh `python -m
 tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor ...` process,
@@ -17,8 +18,13 @@ uncaught exception.
 
 Run as `python kfp_zygote.py MODULE...` (the modules to import). Protocol, one
 JSON object per line: requests on stdin `{"id", "argv", "cwd", "env", "log"}`
-(argv = [python, "-m", module, args...]), answers on stdout `{"id", "code"}`.
+and optionally `"err"` (argv = [python, "-m", module, args...]; stdout goes
+to `log`, stderr to `err` or else `log` too); answers on stdout: `{"id",
+"pid"}` once the child is forked (so a test can signal it), `{"id", "code"}`
+when it has exited (the status as subprocess reports it: -9 for SIGKILL).
 EOF on stdin: the zygote waits for its children and exits.
+
+tests/zygote.py is the client.
 """
 
 import json
@@ -34,10 +40,13 @@ def _child(request) -> None:
     os.chdir(request['cwd'])
     os.environ.clear()
     os.environ.update(request['env'])
-    log = os.open(request['log'], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    log = os.open(request['log'], flags, 0o644)
+    err = os.open(request['err'], flags, 0o644) if request.get('err') else log
     os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
+    os.dup2(err, 2)
+    for fd in {log, err}:
+      os.close(fd)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -92,6 +101,7 @@ def main(modules) -> None:
         if pid == 0:
           _child(request)
         children[pid] = request['id']
+        os.write(1, (json.dumps({'id': request['id'], 'pid': pid}) + '\n').encode('utf-8'))
     while children:
       pid, status = os.waitpid(-1, os.WNOHANG)
       if pid == 0:

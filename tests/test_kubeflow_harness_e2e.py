@@ -3,7 +3,7 @@
 `ssd compile`'s spec for a tiny SSD config (tests/e2e_util.py) runs under
 tests/kfp_harness.py: every task is its container command with a
 launcher-style ExecutorInput, in a child process forked from a zygote that
-imported the TFX entrypoint's libraries once (tests/kfp_zygote.py: the
+imported the TFX entrypoint's libraries once (conftest's `zygote`, tests/kfp_zygote.py: the
 same module, arguments, empty directory and HOME as `python -m`, ~7 CPU-s
 less per task), recorded in an ML Metadata store with KFP's names. The same config also runs under LocalDagRunner (the
 run tests/test_loop_e2e.py checks as its run A: one run serves both files,
@@ -39,14 +39,14 @@ def _config(root, name):
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory, ssd_loop_run):
+def runs(tmp_path_factory, ssd_loop_run, zygote):
   # The LocalDagRunner side is test_loop_e2e.py's run A, run once for both (tests/conftest.py).
   local_cfg, _ = ssd_loop_run
   tmp = tmp_path_factory.mktemp('kfp')
   kf_cfg = _config(tmp / 'kfp', 'ssd-tiny-kfp')
   job = kubeflow_runner.compile_job(kf_cfg, image='registry.example.com/ssd-rankers:test')
   harness = H.KfpHarness(job, str(tmp / 'kfp' / 'kfp_mlmd.sqlite'), str(tmp / 'kfp' / 'work'),
-                         preload=H.ENTRYPOINT_PRELOAD)
+                         zygote=zygote)
   try:
     first = harness.run('run-1')
     second = harness.run('run-2')

@@ -7,7 +7,8 @@ One module fixture makes two real MLMD stores with tiny full-loop runs
               so both share that stage instead of training it twice)
            #2 the full loop, uninterrupted (the reference)
            #3 the same config again (the README's "second run")
-  store K  #2 `ssd run` in a child process, SIGKILLed while pseudo_labeler_r1 runs
+  store K  #2 `ssd run` in a child process (forked from conftest's zygote),
+              SIGKILLed while pseudo_labeler_r1 runs
            #3 again, SIGKILLed while teacher_prime_trainer_r1 runs
            #4 started again: resumes and completes
            #5 a bad value read only at run time (student soft_loss): FAILED
@@ -68,7 +69,7 @@ def _run_states(store, run_index):
 
 
 @pytest.fixture(scope='module')
-def stores(tmp_path_factory):
+def stores(tmp_path_factory, zygote):
   tmp = tmp_path_factory.mktemp('lineage')
   out = {'tmp': tmp}
   raw_l = _raw(tmp, 'L')
@@ -87,7 +88,8 @@ def stores(tmp_path_factory):
   out['killed'] = {}
   for node in (P.pseudo_labeler_id(1), P.teacher_prime_trainer_id(1)):
     out['killed'][node] = crash_util.run_and_kill(
-        config_path, cfg_k.metadata_sqlite, cfg_k.pipeline_name, node, str(tmp / f'{node}.log'))
+        config_path, cfg_k.metadata_sqlite, cfg_k.pipeline_name, node, str(tmp / f'{node}.log'),
+        zygote=zygote)
   out['resumed'] = local_runner.run(cfg_k)
   # A config the one validation function refuses never starts a run (no run context).
   runs_before = len(S.open_store(cfg_k.metadata_sqlite).get_contexts_by_type(
