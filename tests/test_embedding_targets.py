@@ -91,8 +91,10 @@ def _teacher_table(data, width, seed=0):
 
 @pytest.fixture(scope='module')
 def tiny_bi_config(tiny_vocab_file, tiny_encoder_config):
-  return RC.RankerConfig(architecture='bi_encoder', encoder=tiny_encoder_config(hidden_dropout=0.0,
-                         attention_dropout=0.0), vocab_file=tiny_vocab_file,
+  # 1 layer: these tests train and export; depth adds only tracing time.
+  return RC.RankerConfig(architecture='bi_encoder', encoder=tiny_encoder_config(
+                         num_layers=1, hidden_dropout=0.0, attention_dropout=0.0),
+                         vocab_file=tiny_vocab_file,
                          max_length=16, query_max_length=8)
 
 
