@@ -81,22 +81,22 @@ SHARED_GROUPS = {
     'test_lineage_e2e.py': 'shared',               # zygote
     'test_concurrency_e2e.py': 'shared',           # zygote
 }
-# The costliest groups first (CPU seconds, measured per test with
-# getrusage on 2026-12-03, the KFP harness forking its tasks from a zygote), so the cheap unit
-# test files fill in the end of both workers' queues instead of leaving one
-# worker finishing a long end-to-end file alone.
+# The costliest groups first (seconds per file, measured with getrusage per
+# test on 2026-12-03: 1-layer tiny models, the shared zygote), so the cheap
+# unit test files fill in the end of both workers' queues instead of leaving
+# one worker finishing a long end-to-end file alone.
 HEAVY_FIRST = (
-    'shared',                               # ~240: a local loop + two KFP harness runs, a second loop, lineage's runs, concurrency's
-    'test_bench_speed.py',                  # ~90
-    'test_embedding_targets.py',            # ~55
-    'test_pseudo_labeler_executor.py',      # ~50
-    'test_rankers_models.py',               # ~30
-    'test_pseudo_labeler_beam_fns.py',      # ~25
-    'test_rankers_mpnet.py',                # ~20
+    'shared',                               # ~240: KFP harness 86, lineage 70, loop 57, concurrency 25
+    'test_bench_speed.py',                  # ~85
+    'test_pseudo_labeler_executor.py',      # ~45
+    'test_embedding_targets.py',            # ~40
+    'test_rankers_models.py',               # ~33
+    'test_rankers_mpnet.py',                # ~25
+    'test_pseudo_labeler_beam_fns.py',      # ~22
     'test_checkpoint_artifact_e2e.py',      # ~20
-    'test_pipeline_e2e.py',                 # ~20
-    'test_pseudo_labeler_portable.py',      # ~15
-    'test_data_validation_e2e.py',          # ~10
+    'test_pseudo_labeler_portable.py',      # ~18
+    'test_pipeline_e2e.py',                 # ~17
+    'test_data_validation_e2e.py',          # ~6
 )
 
 
