@@ -88,14 +88,14 @@ SHARED_GROUPS = {
 HEAVY_FIRST = (
     'shared',                               # ~240: KFP harness 86, lineage 70, loop 57, concurrency 25
     'test_bench_speed.py',                  # ~85
-    'test_pseudo_labeler_executor.py',      # ~45
     'test_embedding_targets.py',            # ~40
+    'test_pseudo_labeler_executor.py',      # ~45
     'test_rankers_models.py',               # ~33
-    'test_rankers_mpnet.py',                # ~25
     'test_pseudo_labeler_beam_fns.py',      # ~22
+    'test_rankers_mpnet.py',                # ~25
     'test_checkpoint_artifact_e2e.py',      # ~20
-    'test_pseudo_labeler_portable.py',      # ~18
     'test_pipeline_e2e.py',                 # ~17
+    'test_pseudo_labeler_portable.py',      # ~18
     'test_data_validation_e2e.py',          # ~6
 )
 
