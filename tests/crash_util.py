@@ -1,15 +1,14 @@
 """Running the pipeline in a real child process and killing it mid-step.
 
 `ssd run` is started as a process of its own (the worktree's code first on
-its path): a child forked from the tests' zygote (tests/zygote.py), or a
-fresh subprocess without one. The parent polls the MLMD store, read-only,
+its path), forked from the tests' zygote (tests/zygote.py), which imported
+its libraries once. The parent polls the MLMD store, read-only,
 until the wanted node's execution is RUNNING, then sends SIGKILL: no
 handler runs, exactly like an OOM kill or a lost machine.
 """
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from typing import Any, Dict, Optional
@@ -43,26 +42,22 @@ def _running_execution(metadata_path: str, pipeline: str, node: str, known: set)
   return None
 
 
-def start_run(config_path: str, out_path: str, err_path: Optional[str] = None, zygote=None):
-  """Starts `ssd run --config=...` in the project root; stdout to out_path,
-  stderr to err_path (default: out_path too). A Popen, or a zygote child
-  (same pid, poll and wait)."""
+def start_run(zygote, config_path: str, out_path: str, err_path: Optional[str] = None):
+  """Starts `ssd run --config=...` in the project root as a child of `zygote`
+  (tests/zygote.py; conftest's `zygote` fixture); stdout to out_path, stderr
+  to err_path (default: out_path too). Returns the child (pid, poll, wait)."""
   command = [sys.executable, '-m', 'ssd.cli', 'run', f'--config={config_path}']
   env = dict(os.environ, PYTHONPATH=e2e_util.ROOT, TF_CPP_MIN_LOG_LEVEL='2')
-  if zygote is not None:
-    return zygote.start(command, e2e_util.ROOT, env, out_path, err_path)
-  with open(out_path, 'w') as out, open(err_path or os.devnull, 'w') as err:
-    return subprocess.Popen(command, cwd=e2e_util.ROOT, env=env, stdout=out,
-                            stderr=err if err_path else subprocess.STDOUT)
+  return zygote.start(command, e2e_util.ROOT, env, out_path, err_path)
 
 
-def run_and_kill(config_path: str, metadata_path: str, pipeline: str, node: str, log_path: str,
-                 timeout_s: float = 900, zygote=None) -> int:
+def run_and_kill(zygote, config_path: str, metadata_path: str, pipeline: str, node: str,
+                 log_path: str, timeout_s: float = 900) -> int:
   """Runs `ssd run --config=...` and SIGKILLs it once `node` is RUNNING; returns that execution id."""
   known = set()
   if os.path.exists(metadata_path):
     known = {e.id for e in S.node_executions(S.open_store(metadata_path), pipeline, node)}
-  proc = start_run(config_path, log_path, zygote=zygote)
+  proc = start_run(zygote, config_path, log_path)
   deadline = time.time() + timeout_s
   try:
     while time.time() < deadline:

@@ -43,7 +43,7 @@ def _run_all(config_paths, logs, zygote, timeout=1800):
   *it* exited (polled, so a fast failure is timed as such even while the
   other run goes on)."""
   t0 = time.time()
-  procs = [crash_util.start_run(path, str(logs / f'{i}.out'), str(logs / f'{i}.err'), zygote)
+  procs = [crash_util.start_run(zygote, path, str(logs / f'{i}.out'), str(logs / f'{i}.err'))
            for i, path in enumerate(config_paths)]
   seconds = {}
   while len(seconds) < len(procs) and time.time() - t0 < timeout:

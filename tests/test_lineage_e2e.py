@@ -88,8 +88,8 @@ def stores(tmp_path_factory, zygote):
   out['killed'] = {}
   for node in (P.pseudo_labeler_id(1), P.teacher_prime_trainer_id(1)):
     out['killed'][node] = crash_util.run_and_kill(
-        config_path, cfg_k.metadata_sqlite, cfg_k.pipeline_name, node, str(tmp / f'{node}.log'),
-        zygote=zygote)
+        zygote, config_path, cfg_k.metadata_sqlite, cfg_k.pipeline_name, node,
+        str(tmp / f'{node}.log'))
   out['resumed'] = local_runner.run(cfg_k)
   # A config the one validation function refuses never starts a run (no run context).
   runs_before = len(S.open_store(cfg_k.metadata_sqlite).get_contexts_by_type(
