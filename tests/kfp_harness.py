@@ -455,7 +455,7 @@ def _task_dirs(task_dir: str):
 def _run_forked(zygote: zygote_lib.Zygote, command: List[str], task_dir: str,
                 env: Optional[Dict[str, str]]):
   """As _run_command, in a child of the zygote when the command is `python -m ...`."""
-  if command[0] != sys.executable or command[1:2] != ['-m']:
+  if not zygote_lib.forkable(command):
     return _run_command(command, task_dir, env)
   home, log_path = _task_dirs(task_dir)
   return zygote.run(command, home, dict(os.environ if env is None else env, HOME=home), log_path)

@@ -27,6 +27,11 @@ RUN_PRELOAD = ('tfx.orchestration.local.local_dag_runner', 'tfx.components',
                'tensorflow_text', 'tf_keras', 'apache_beam')
 
 
+def forkable(command: List[str]) -> bool:
+  """Whether a zygote can run `command`: `<this interpreter> -m MODULE ...`."""
+  return command[0] == sys.executable and command[1:2] == ['-m']
+
+
 class Child:
   """A started command: its pid (to signal it) and its exit status."""
 
@@ -82,7 +87,7 @@ class Zygote:
             err: Optional[str] = None) -> Child:
     """Starts `command` ([sys.executable, '-m', module, args...]) in `cwd` with
     exactly `env`; stdout to `log`, stderr to `err` (default: `log`)."""
-    if command[0] != sys.executable or command[1:2] != ['-m']:
+    if not forkable(command):
       raise ValueError(f'a zygote runs `{sys.executable} -m ...` commands only: {command}')
     pid: concurrent.futures.Future = concurrent.futures.Future()
     code: concurrent.futures.Future = concurrent.futures.Future()
