@@ -60,6 +60,7 @@ from components.ranking_evaluator.component import RankingEvaluator
 from components.ranking_example_gen import spec as eg_spec
 from components.ranking_example_gen.component import RankingExampleGen
 from pipelines import code_fingerprint as code_fp
+from pipelines import stage_configs
 from pipelines import validation
 from rankdata import features as F
 from runconfig import checkpoints
@@ -425,11 +426,8 @@ def teacher_prime_rounds(w: _Wiring, teacher_evaluator):
   noise = C.resolve_noise(tp.mode, tp.noise)
   teacher, teacher_role = teacher_evaluator.outputs['selected_model'], ROLE_TEACHER
   prior, gate, nodes = teacher_evaluator.outputs['evaluation'], None, []
-  pl_cfg = dict(tp.pseudo_label)
-  pl_cfg.setdefault('splits', [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED])
-  pl_cfg['emit_embeddings'] = C.uses_teacher_embeddings(tp.objective)
   for r in range(1, tp.rounds + 1):
-    labeler = w.labeller(pseudo_labeler_id(r), teacher, dict(pl_cfg, teacher_role=teacher_role),
+    labeler = w.labeller(pseudo_labeler_id(r), teacher, stage_configs.teacher_prime_labelling(cfg, teacher_role),
                          gate_blessing=gate)
     trainer = w.trainer(
         teacher_prime_trainer_id(r), labeler.outputs['pseudo_labelled'],
@@ -457,16 +455,10 @@ def teacher_prime_rounds(w: _Wiring, teacher_evaluator):
 def student_stage(w: _Wiring, teacher, prior) -> list:
   """The best teacher labels the transfer set; S learns it, S_sup the labels; evaluate, push."""
   cfg, st = w.cfg, w.cfg.student
-  transfer_cfg = dict(st.transfer, teacher_role=ROLE_BEST_TEACHER,
-                      emit_embeddings=C.uses_teacher_embeddings(st.objective))
-  # The calibration split is scored too (never trained on) so the student
-  # trainer can fit the hybrid weight on it.
-  calibration = [F.SPLIT_CALIBRATION] if cfg.splits.calibration_queries else []
-  transfer_cfg.setdefault('splits', [F.SPLIT_TRAIN, F.SPLIT_UNLABELLED] + calibration)
   # The trainers' eval split: where the hybrid weight is fitted (run_fn reads
   # it for nothing else).
   fit_split = F.SPLIT_CALIBRATION if st.hybrid else F.SPLIT_TRAIN
-  transfer = w.labeller(TRANSFER_LABELER, teacher, transfer_cfg)
+  transfer = w.labeller(TRANSFER_LABELER, teacher, stage_configs.transfer_labelling(cfg, ROLE_BEST_TEACHER))
   student = w.trainer(
       STUDENT_TRAINER, transfer.outputs['pseudo_labelled'],
       trainer_custom_config(st.model, st.train, ROLE_STUDENT,

@@ -25,6 +25,7 @@ import re
 from typing import Any, Iterable, List, Optional, Tuple
 
 from components.pseudo_labeler import config as pl_config
+from pipelines import stage_configs
 from rankdata import cranfield
 from rankdata import features as F
 from rankdata import loaders
@@ -341,9 +342,19 @@ def _check_noise(out: _Problems, key: str, noise: C.NoiseConfig) -> None:
   out.at_least(f'{key}.shuffle_window', noise.shuffle_window, 0)
 
 
-def _check_pseudo_label(out: _Problems, key: str, raw: dict) -> None:
+def _check_pseudo_label(out: _Problems, key: str, raw: dict, completed: dict,
+                        cfg: C.PipelineConfig) -> None:
+  """`raw` as the user wrote it, `completed` as the pipeline will run it
+  (pipelines/stage_configs.py)."""
+  if (raw.get('fuse_first_stage') and raw.get('first_stage_weight') is None
+      and not cfg.splits.calibration_queries):
+    out.add(f'{key}.fuse_first_stage', 'fits the fusion weight on the calibration split, '
+            'so it needs splits.calibration_queries > 0 (or set '
+            f'{key}.first_stage_weight); never on dev, which decides blessing')
+    return
   try:
-    parsed = C.from_dict(pl_config.PseudoLabelConfig, dict(raw), prefix=key)
+    C.from_dict(pl_config.PseudoLabelConfig, dict(raw), prefix=key)
+    parsed = C.from_dict(pl_config.PseudoLabelConfig, dict(completed), prefix=key)
     parsed.validate()
   except C.ConfigError as e:
     message = str(e)
@@ -459,14 +470,21 @@ def problems(cfg: C.PipelineConfig, files: bool = True) -> List[str]:
     _check_embedding_targets(out, 'teacher_prime.objective', tp.objective, tp_model,
                              [cfg.teacher.model, tp_model])
     _check_noise(out, 'teacher_prime.noise', tp.noise)
-    _check_pseudo_label(out, 'teacher_prime.pseudo_label', tp.pseudo_label)
+    _check_pseudo_label(out, 'teacher_prime.pseudo_label', tp.pseudo_label,
+                        stage_configs.teacher_prime_labelling(cfg, 'teacher'), cfg)
     st = cfg.student
     model_size(out, 'student.model', st.model, cfg.cache_dir)
     _check_train(out, 'student.train', st.train)
     _check_objective(out, 'student.objective', st.objective, 'student.train', st.train)
     _check_embedding_targets(out, 'student.objective', st.objective, st.model,
                              [cfg.teacher.model] + ([tp_model] if tp.rounds else []))
-    _check_pseudo_label(out, 'student.transfer', st.transfer)
+    _check_pseudo_label(out, 'student.transfer', st.transfer,
+                        stage_configs.transfer_labelling(cfg, 'best_teacher'), cfg)
+    if st.transfer.get('fuse_first_stage') and st.objective.in_batch_negatives:
+      out.add('student.objective.in_batch_negatives', 'cannot be combined with '
+              'student.transfer.fuse_first_stage: the in-batch pairs (a query with another '
+              "list's documents) have no first-stage score, so their targets would be the "
+              "teacher's alone beside fused in-list targets")
     out.at_least('blessing.retention', cfg.blessing.retention, 0)
     if st.hybrid and not cfg.splits.calibration_queries:
       out.add('student.hybrid', 'needs splits.calibration_queries > 0: the fusion weight is '

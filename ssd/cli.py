@@ -63,9 +63,11 @@ flags.DEFINE_integer('seeds', None, '`ssd bench quality`: training seeds per dat
 flags.DEFINE_bool('quick', False, '`ssd bench`: small budgets (minutes), to check the harness.')
 flags.DEFINE_bool('levers', False, '`ssd bench quality`: the lever study (one config change '
                   'per row, one seed) instead of the main table.')
-flags.DEFINE_enum('variant', None, ['larger_teacher'], '`ssd bench quality`: a study of '
-                  'its own section instead of the main table: larger_teacher (T\' = MPNet, '
-                  'students with embedding targets; one seed).')
+flags.DEFINE_enum('variant', None, ['larger_teacher', 'distill_target'],
+                  '`ssd bench quality`: a study of its own section instead of the main '
+                  'table, one seed: larger_teacher (T\' = MPNet, students with embedding '
+                  'targets), distill_target (S, then T\' too, learn the teacher fused with '
+                  'BM25).')
 flags.DEFINE_list('budgets', None, '`ssd bench quality`: label-budget fractions of the '
                  'NFCorpus label-efficiency curve (default 0.1,0.25; 100% is the main table).')
 flags.DEFINE_string('work_dir', 'outputs/bench', '`ssd bench`: pipeline roots and JSON results.')

@@ -7,6 +7,7 @@ serialized tf.Example of a split):
   parse.py      ReadSplits, ParsePairs: bytes -> pair dicts | dead letters
   teacher.py    ScoreCrossEncoder / ScoreBiEncoder: pairs -> scored pairs
   joins.py      the bi-encoder's joins of embeddings back to pairs
+  fusion.py     FuseFirstStage (fuse_first_stage): teacher + w * first stage
   labelling.py  LabelLists (per query: dedup, soft/hard labels, selection)
                 and PseudoLabel, the whole transform from records to outputs
   outputs.py    CountOutcomes, SampleForPlot, WriteSplits, WriteDeadLetters
@@ -37,6 +38,7 @@ UNIQUE = 'unique_texts'
 EMBEDDED = 'embedded_texts'
 EMBED_FAILED = 'embed_failed'
 TEXTS = 'texts'   # PseudoLabel's output key of the above, by side
+FUSION = 'fusion'   # fuse_first_stage: the fusion weight and its fit (fusion.py)
 
 # Pair dict fields besides the feature keys.
 SPLIT = 'split'

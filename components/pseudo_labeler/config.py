@@ -6,7 +6,8 @@ before any TFX module is loaded. spec.py re-exports every name here.
 """
 
 import dataclasses
-from typing import List, Optional
+import math
+from typing import Any, Dict, List, Optional
 
 from rankdata import features as F
 from runconfig import config as C
@@ -72,6 +73,28 @@ class PseudoLabelConfig:
   # the trainer reading this output learns embeddings
   # (runconfig.config.uses_teacher_embeddings).
   emit_embeddings: bool = False
+  # Distil from a hybrid of the teacher and the first stage: every pair's
+  # target score is teacher_score + w * first_stage_score (the example's
+  # `first_stage_score`, e.g. BM25), and the soft labels, hard labels,
+  # confidence and selection are computed from it. The teacher's own
+  # ranking and the first stage's are different views of relevance; their
+  # fusion is a better ranker than either on both collections here, and a
+  # student of it learns the fusion (docs/design.md, "The distillation
+  # target"). Pairs without a first-stage score are dead letters
+  # (`missing_first_stage_score`).
+  fuse_first_stage: bool = False
+  # w of the fusion. null: fitted on the calibration split, by the same grid
+  # search as the evaluator's hybrid score (components/common/hybrid.py):
+  # that split must be in `splits` and labelled, and is never trained on
+  # or used for a decision.
+  first_stage_weight: Optional[float] = None
+  # The first stage's K for that fit (the fit reranks the top K only, as the
+  # evaluator does). Not a user setting: the pipeline sets splits.candidates_k.
+  fusion_candidates_k: Optional[int] = None
+
+  @property
+  def fits_first_stage_weight(self) -> bool:
+    return self.fuse_first_stage and self.first_stage_weight is None
 
   def validate(self) -> 'PseudoLabelConfig':
     """Raises runconfig.config.ConfigError naming the field; returns self."""
@@ -101,9 +124,45 @@ class PseudoLabelConfig:
                           f'{self.max_dead_letter_fraction}')
     if self.batch_size < 1:
       raise C.ConfigError(f'batch_size must be >= 1, got {self.batch_size}')
+    if self.first_stage_weight is not None:
+      if not self.fuse_first_stage:
+        raise C.ConfigError('first_stage_weight is set but fuse_first_stage is false; '
+                            'set fuse_first_stage: true to fuse, or drop the weight')
+      if not (math.isfinite(self.first_stage_weight) and self.first_stage_weight >= 0):
+        raise C.ConfigError('first_stage_weight must be a finite number >= 0 (null: fit it '
+                            f'on the calibration split), got {self.first_stage_weight}')
+    if self.fits_first_stage_weight and F.SPLIT_CALIBRATION not in self.splits:
+      raise C.ConfigError(f'fuse_first_stage fits its weight on the {F.SPLIT_CALIBRATION!r} '
+                          f'split, which is not in splits {self.splits}; add it, or set '
+                          'first_stage_weight')
+    if self.fusion_candidates_k is not None and self.fusion_candidates_k < 1:
+      raise C.ConfigError(f'fusion_candidates_k must be >= 1, got {self.fusion_candidates_k}')
     return self
 
 
 def parse_config(text: str) -> PseudoLabelConfig:
   """The component's config_json -> a validated PseudoLabelConfig."""
   return C.from_json(PseudoLabelConfig, text).validate()
+
+
+def stage_config(raw: Dict[str, Any], *, teacher_role: str, emit_embeddings: bool,
+                 calibration_split: bool, candidates_k: Optional[int],
+                 score_calibration: bool = False) -> Dict[str, Any]:
+  """A stage's PseudoLabelConfig fields (`teacher_prime.pseudo_label`,
+  `student.transfer`) completed as the pipeline runs them: one function for
+  the pipeline and for `ssd validate`, so both judge the same config.
+
+  Unless the user lists `splits`: train and unlabelled, plus the calibration
+  split when the run has one (`calibration_split`) and the stage scores it,
+  either for a trainer's hybrid fit (`score_calibration`) or to fit the
+  fusion weight.
+  """
+  out = dict(raw, teacher_role=teacher_role, emit_embeddings=emit_embeddings)
+  fit = bool(out.get('fuse_first_stage')) and out.get('first_stage_weight') is None
+  if fit:
+    out['fusion_candidates_k'] = candidates_k
+  if 'splits' not in out:
+    scores_calibration = calibration_split and (score_calibration or fit)
+    out['splits'] = ([F.SPLIT_TRAIN, F.SPLIT_UNLABELLED]
+                     + ([F.SPLIT_CALIBRATION] if scores_calibration else []))
+  return out

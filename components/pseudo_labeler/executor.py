@@ -16,6 +16,7 @@ import time
 from typing import Any, Dict, List
 
 from absl import logging
+import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 import tensorflow as tf
 from tfx import types
@@ -275,21 +276,39 @@ def log_outcome(result, counts: Dict[str, Dict[str, int]], seconds: float) -> Di
   return metrics
 
 
+def read_fusion(cfg, report_uri: str):
+  """fuse_first_stage: the weight and its fit the pipeline wrote (logged); else None."""
+  if not cfg.fuse_first_stage:
+    return None
+  fusion = _read_json(os.path.join(report_uri, S.FUSION_FILE))
+  if fusion['source'] == 'config':
+    logging.info('targets fuse the teacher with the first stage at w = %g (config)',
+                 fusion['weight'])
+  else:
+    logging.info('targets fuse the teacher with the first stage at w = %g, fitted on %d '
+                 'calibration queries: nDCG@10 %.4f fused, %.4f teacher, %.4f first stage',
+                 fusion['weight'], fusion['calibration_queries'], fusion['calibration_ndcg@10'],
+                 fusion['calibration_ndcg@10_model_only'],
+                 fusion['calibration_ndcg@10_first_stage'])
+  return fusion
+
+
 def write_report(report_uri: str, cfg, teacher: Dict[str, str], splits: List[str],
                  skipped: List[str], counts: Dict[str, Dict[str, int]], text_counts,
-                 metrics: Dict[str, int], seconds: float) -> None:
+                 metrics: Dict[str, int], seconds: float, fusion=None) -> None:
   """The report artifact's counts.json and plot."""
   total = counts[S.TOTAL]
   payload = {'counts': counts, 'teacher': teacher, 'splits': splits,
-             'embeddings': text_counts,
+             'embeddings': text_counts, 'fusion': fusion,
              'skipped_splits': skipped, 'config': C.to_dict(cfg),
              'beam_metrics': metrics, 'pipeline_seconds': seconds,
              'pairs_per_second': total[S.PAIRS_IN] / max(seconds, 1e-9)}
   io_utils.write_string_file(os.path.join(report_uri, S.COUNTS_FILE),
                              json.dumps(payload, indent=1, sort_keys=True))
+  fused = f' + {fusion["weight"]:g} x first stage' if fusion else ''
   png = R.plot_png(_read_json(os.path.join(report_uri, S.PLOT_SAMPLE_FILE)),
-                   f'{cfg.teacher_role} {teacher["teacher_id"]}: {total[S.KEPT]} kept of '
-                   f'{total[S.PAIRS_IN]} pairs')
+                   f'{cfg.teacher_role} {teacher["teacher_id"]}{fused}: {total[S.KEPT]} kept '
+                   f'of {total[S.PAIRS_IN]} pairs')
   with tf.io.gfile.GFile(os.path.join(report_uri, S.PLOT_FILE), 'wb') as f:
     f.write(png)
 
@@ -345,6 +364,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       return
 
     splits, skipped = splits_to_label(cfg.splits, examples)
+    if cfg.fits_first_stage_weight and F.SPLIT_CALIBRATION not in splits:
+      raise ValueError(f'fuse_first_stage fits its weight on the {F.SPLIT_CALIBRATION!r} split, '
+                       f'which the input Examples {examples.uri} do not have (they have '
+                       f'{artifact_utils.decode_split_names(examples.split_names)}); set '
+                       'splits.calibration_queries > 0 or first_stage_weight')
     model_dir = path_utils.serving_model_path(model.uri)
     fingerprint = teacher_fingerprint(model_dir)
     # The teacher's content fingerprint: meaningful on every platform (an
@@ -368,10 +392,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                S.TEACHER_ROLE_PROPERTY: cfg.teacher_role,
                'teacher_id': teacher_id,
                'architecture': 'bi_encoder' if bi_encoder else 'cross_encoder'}
+    fusion = read_fusion(cfg, report.uri)
     write_report(report.uri, cfg, teacher, splits, skipped, counts, text_counts, metrics,
-                 seconds)
+                 seconds, fusion)
     record_on_artifacts(labelled_out, report, splits, counts, teacher, text_counts)
     labelled_out.set_float_custom_property(S.TEMPERATURE_PROPERTY, float(cfg.temperature))
+    if fusion is not None:
+      for artifact in (labelled_out, report):
+        artifact.set_float_custom_property(S.FIRST_STAGE_WEIGHT_PROPERTY,
+                                           float(fusion['weight']))
 
   def _label(self, cfg, examples: types.Artifact, splits: List[str],
              split_dirs: Dict[str, str], model_dir: str, bi_encoder: bool, teacher_id: str,
@@ -397,6 +426,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
          | 'WriteSample' >> O.WriteJson(os.path.join(report_uri, S.PLOT_SAMPLE_FILE)))
     if cfg.emit_embeddings:
       add_embedding_outputs(outputs[K.TEXTS], labelled_uri, report_uri)
+    if cfg.fuse_first_stage:
+      _ = (outputs[K.FUSION]
+           | 'FusionJson' >> beam.Map(lambda fit: json.dumps(fit, sort_keys=True))
+           | 'WriteFusion' >> O.WriteJson(os.path.join(report_uri, S.FUSION_FILE)))
     result = pipeline.run()
     result.wait_until_finish()
     return result, time.time() - t0

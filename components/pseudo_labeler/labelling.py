@@ -11,7 +11,8 @@ would cost a second shuffle of the whole corpus.
                         └─ pairs ─ Score{Cross,Bi}Encoder ─┬─ dead letters
                                                           │  (scoring_error)
                                                           └─ scored pairs
-  scored pairs ─ GroupByKey (split, query_id) ─ LabelLists ─┬─ kept (+ pseudo-labels)
+  scored pairs ─ [FuseFirstStage: + w * first stage, w fitted on calibration]
+               ─ GroupByKey (split, query_id) ─ LabelLists ─┬─ kept (+ pseudo-labels)
                                                             ├─ filtered (by reason)
                                                             ├─ dead letters
                                                             │  (duplicate_pair)
@@ -24,12 +25,14 @@ import apache_beam as beam
 from apache_beam.utils import shared as beam_shared
 from tensorflow.core.example import example_pb2
 
+from components.pseudo_labeler import fusion
 from components.pseudo_labeler import parse
 from components.pseudo_labeler import selection
 from components.pseudo_labeler import spec as S
 from components.pseudo_labeler import teacher
 from components.pseudo_labeler.common import DEAD_LETTER
 from components.pseudo_labeler.common import FILTERED
+from components.pseudo_labeler.common import FUSION
 from components.pseudo_labeler.common import inc
 from components.pseudo_labeler.common import KEPT
 from components.pseudo_labeler.common import LABELLED
@@ -130,12 +133,14 @@ def PseudoLabel(records, model_dir: str, is_bi_encoder: bool,  # pylint: disable
   """(split, bytes) -> {KEPT, FILTERED, DEAD_LETTER, STATS} PCollections.
 
   With cfg.emit_embeddings (bi-encoder teachers only) also TEXTS: the
-  teacher's unique texts ({side: {UNIQUE, EMBEDDED, EMBED_FAILED}}).
+  teacher's unique texts ({side: {UNIQUE, EMBEDDED, EMBED_FAILED}}). With
+  cfg.fuse_first_stage the labels follow teacher + w * first stage
+  (fusion.py), and FUSION holds the weight and its fit.
   """
   if cfg.emit_embeddings and not is_bi_encoder:
     raise ValueError('emit_embeddings needs a bi-encoder teacher (embeddings of single '
                      'texts); this teacher is a cross-encoder')
-  parsed = records | 'ParsePairs' >> parse.ParsePairs()
+  parsed = records | 'ParsePairs' >> parse.ParsePairs(first_stage=cfg.fuse_first_stage)
   texts = None
   if is_bi_encoder:
     scored, scoring_dead, texts = parsed[PAIRS] | 'Score' >> teacher.ScoreBiEncoder(
@@ -144,6 +149,9 @@ def PseudoLabel(records, model_dir: str, is_bi_encoder: bool,  # pylint: disable
   else:
     scored, scoring_dead = parsed[PAIRS] | 'Score' >> teacher.ScoreCrossEncoder(
         model_dir, cfg.batch_size, shared=beam_shared.Shared(), loader=loader)
+  weight_fit = None
+  if cfg.fuse_first_stage:
+    scored, weight_fit = scored | 'FuseFirstStage' >> fusion.FuseFirstStage(cfg)
   labelled = scored | 'LabelLists' >> LabelLists(cfg, teacher_id)
   dead = ((parsed[DEAD_LETTER], scoring_dead, labelled[DEAD_LETTER])
           | 'FlattenDeadLetters' >> beam.Flatten())
@@ -151,4 +159,6 @@ def PseudoLabel(records, model_dir: str, is_bi_encoder: bool,  # pylint: disable
          STATS: labelled[STATS]}
   if cfg.emit_embeddings:
     out[TEXTS] = texts
+  if weight_fit is not None:
+    out[FUSION] = weight_fit
   return out

@@ -6,6 +6,7 @@ has empty documents). Unusable records become dead letters with the reason
 their bytes.
 """
 
+import math
 from typing import Any, Dict, Optional, Tuple
 
 import apache_beam as beam
@@ -43,6 +44,24 @@ def _text_feature(example: example_pb2.Example, key: str) -> Tuple[Optional[str]
     return None, f'not UTF-8: {e}'
 
 
+def _number_feature(example: example_pb2.Example, key: str) -> Tuple[Optional[float], str]:
+  """(value, '') or (None, why) for a one-value float or int feature."""
+  feature_map = example.features.feature
+  if key not in feature_map:
+    return None, 'absent'
+  feature = feature_map[key]
+  kind = feature.WhichOneof('kind')
+  if kind not in ('float_list', 'int64_list'):
+    return None, f'not a number ({kind})'
+  values = getattr(feature, kind).value
+  if len(values) != 1:
+    return None, f'expected one value, got {len(values)}'
+  value = float(values[0])
+  if not math.isfinite(value):
+    return None, f'not finite ({value})'
+  return value, ''
+
+
 def has_label(example: example_pb2.Example) -> bool:
   """A pair is labelled when its `label` feature holds a value."""
   if F.LABEL not in example.features.feature:
@@ -52,11 +71,15 @@ def has_label(example: example_pb2.Example) -> bool:
   return bool(kind) and len(getattr(feature, kind).value) > 0
 
 
-def parse_record(split: str, raw: bytes) -> Tuple[Optional[Pair], Optional[Dict[str, Any]]]:
+def parse_record(split: str, raw: bytes, first_stage: bool = False
+                 ) -> Tuple[Optional[Pair], Optional[Dict[str, Any]]]:
   """(pair, None) for a scorable record, else (None, dead letter).
 
   Ids must be non-empty; query and document texts may be empty (Cranfield
   has empty documents): the teacher scores them like any other text.
+  With `first_stage` (fusion with the first stage, fusion.py) the record
+  must also hold one finite `first_stage_score`; the pair then carries it,
+  its `first_stage_rank` and its `label` (None when absent).
   """
   example = example_pb2.Example()
   try:
@@ -81,16 +104,28 @@ def parse_record(split: str, raw: bytes) -> Tuple[Optional[Pair], Optional[Dict[
     pair[key] = text
   pair[LABELLED] = has_label(example)
   pair[RAW] = raw
+  if first_stage:
+    score, why = _number_feature(example, F.FIRST_STAGE_SCORE)
+    if score is None:
+      record = {F.QUERY_ID: pair[F.QUERY_ID], F.DOC_ID: pair[F.DOC_ID], 'detail': why}
+      record.update(raw_record(raw))
+      return None, dead_letter(S.missing_reason(F.FIRST_STAGE_SCORE), split, record)
+    pair[F.FIRST_STAGE_SCORE] = score
+    pair[F.FIRST_STAGE_RANK] = _number_feature(example, F.FIRST_STAGE_RANK)[0]
+    pair[F.LABEL] = _number_feature(example, F.LABEL)[0] if pair[LABELLED] else None
   return pair, None
 
 
 class ParseDoFn(beam.DoFn):
   """(split, bytes) -> pair dicts; unusable records -> DEAD_LETTER."""
 
+  def __init__(self, first_stage: bool = False):
+    self._first_stage = first_stage
+
   def process(self, element):  # (split, bytes)
     split, raw = element
     inc(split, S.PAIRS_IN)
-    pair, dead = parse_record(split, raw)
+    pair, dead = parse_record(split, raw, self._first_stage)
     if pair is not None:
       yield pair
     else:
@@ -112,6 +147,7 @@ def ReadSplits(pipeline: beam.Pipeline, patterns: Dict[str, str]):  # pylint: di
 
 
 @beam.ptransform_fn
-def ParsePairs(records):  # pylint: disable=invalid-name
+def ParsePairs(records, first_stage: bool = False):  # pylint: disable=invalid-name
   """(split, bytes) -> outputs PAIRS (pair dicts) and DEAD_LETTER."""
-  return records | 'Parse' >> beam.ParDo(ParseDoFn()).with_outputs(DEAD_LETTER, main=PAIRS)
+  return records | 'Parse' >> beam.ParDo(ParseDoFn(first_stage)).with_outputs(
+      DEAD_LETTER, main=PAIRS)

@@ -28,6 +28,7 @@ PLOT_SAMPLE_FILE = 'plot_sample.json'        # sample of (score, confidence) per
 PLOT_FILE = 'distribution.png'               # teacher score / confidence, kept vs filtered
 DEAD_LETTER_PREFIX = 'dead_letter'           # dead_letter-SSSSS-of-NNNNN.jsonl
 DEAD_LETTER_SUFFIX = '.jsonl'
+FUSION_FILE = 'fusion.json'                  # fuse_first_stage: the weight and its fit
 # Prefix of the kept examples' files inside each Split-<name> folder.
 OUTPUT_FILE_PREFIX = 'data_tfrecord'
 
@@ -50,8 +51,10 @@ def missing_reason(field: str) -> str:
   return f'missing_{field}'
 
 
+# With fuse_first_stage only: the record has no usable first_stage_score.
+DEAD_MISSING_FIRST_STAGE = missing_reason(F.FIRST_STAGE_SCORE)
 DEAD_LETTER_REASONS = ((DEAD_MALFORMED,) + tuple(missing_reason(f) for f in REQUIRED_FIELDS)
-                       + (DEAD_DUPLICATE, DEAD_SCORING_ERROR))
+                       + (DEAD_MISSING_FIRST_STAGE, DEAD_DUPLICATE, DEAD_SCORING_ERROR))
 
 # Count names: per split they become custom properties `<split>_<name>`
 # (and `total_<name>` over all splits).

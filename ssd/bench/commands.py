@@ -3,7 +3,8 @@
 `all` runs quality, then speed. `quality --levers` runs the lever study
 (one config change per row, one seed) instead of the main table;
 `quality --variant=larger_teacher` runs the larger-T' study the same way
-(T' = MPNet, embedding targets for S), in its own section.
+(T' = MPNet, embedding targets for S), in its own section, and
+`--variant=distill_target` the fused distillation target (teacher + w x BM25).
 
 The last line printed is a JSON summary, for scripts.
 """
@@ -139,7 +140,7 @@ def _fractions(values: Sequence[str]):
 def main(args: List[str], flags) -> int:
   if not args or args[0] not in ('quality', 'speed', 'all'):
     print('usage: ssd bench quality|speed|all [--dataset=cranfield|nfcorpus] [--seeds=3] '
-          '[--quick] [--levers | --variant=larger_teacher] [--budgets=0.1,0.25] [--work_dir=DIR] [--report=docs/benchmarks.md] [--set=key=value ...]',
+          '[--quick] [--levers | --variant=larger_teacher|distill_target] [--budgets=0.1,0.25] [--work_dir=DIR] [--report=docs/benchmarks.md] [--set=key=value ...]',
           file=sys.stderr)
     return 2
   if flags.levers and (args[0] != 'quality' or flags.quick):

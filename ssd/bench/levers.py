@@ -73,10 +73,24 @@ LARGER_TEACHER = (
     Lever("T' = MPNet, S with embedding targets (384 -> 768 projection)",
           lambda cfg: _mpnet_tp(cfg) + _EMBEDDING_TARGETS),
 )
+_FUSED_TRANSFER = ['student.transfer.fuse_first_stage=true']
+
+# `--variant=distill_target` (issue 21, the teacher-ensemble lever): the
+# distillation target is T' fused with the first stage (BM25) at the weight
+# fitted on the calibration split, the hybrid that beats T' and BM25 alone.
+# Student-only first (T' from TFX's cache), then T' learning fused targets too.
+DISTILL_TARGET = (
+    Lever("S distilled from T' + w x BM25 (w fitted on calibration)",
+          lambda cfg: list(_FUSED_TRANSFER)),
+    Lever("T' and S both learn teacher + w x BM25",
+          lambda cfg: ['teacher_prime.pseudo_label.fuse_first_stage=true'] + _FUSED_TRANSFER),
+)
 # Study name -> (report section suffix, heading, levers).
 STUDIES = {
     'levers': ('levers', 'Levers', LEVERS),
     'larger_teacher': ('larger-teacher', "Larger T' and embedding targets", LARGER_TEACHER),
+    'distill_target': ('distill-target', 'The distillation target: a teacher fused with BM25',
+                       DISTILL_TARGET),
 }
 
 
