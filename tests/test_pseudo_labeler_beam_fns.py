@@ -18,7 +18,9 @@ import pytest
 import tensorflow as tf
 
 from components.common import example_io
+from components.common import hybrid
 from components.pseudo_labeler import canonical
+from components.pseudo_labeler import fusion
 from components.pseudo_labeler import common as K
 from components.pseudo_labeler import labelling as L
 from components.pseudo_labeler import outputs as O
@@ -303,8 +305,9 @@ def run_pseudo_label(loader, is_bi, config, records):
     recs = p | beam.Create(records)
     out = recs | L.PseudoLabel('/nowhere', is_bi, config, b'7:abc', loader=loader)
     counts = dict(out, records=recs) | O.CountOutcomes()
-    for name in (K.KEPT, K.FILTERED, K.DEAD_LETTER, K.STATS):
-      assert_that(out[name], Collect(name), label=f'collect_{name}')
+    for name in (K.KEPT, K.FILTERED, K.DEAD_LETTER, K.STATS, K.FUSION):
+      if name in out:
+        assert_that(out[name], Collect(name), label=f'collect_{name}')
     assert_that(counts, Collect('counts'), label='collect_counts')
   return dict(_COLLECTED)
 
@@ -509,3 +512,140 @@ def test_teacher_scores_do_not_depend_on_arrival_order(loader, is_bi):
   forward = scores(run_pseudo_label(loader, is_bi, config, records))
   backward = scores(run_pseudo_label(loader, is_bi, config, records[::-1]))
   assert len(forward) == 33 and forward == backward   # 12 train + 21 unlabelled kept
+
+
+# --- fusion with the first stage (fuse_first_stage) --------------------------
+
+
+def staged(split, qid, did, query, doc, first_stage, rank, label=None):
+  row = {F.QUERY_ID: qid, F.DOC_ID: did, F.QUERY: query, F.DOC: doc, F.LABEL: label,
+         F.FIRST_STAGE_SCORE: first_stage, F.FIRST_STAGE_RANK: rank}
+  return split, example_io.to_tf_example(row).SerializeToString()
+
+
+def fusion_corpus():
+  """Calibration: 4 queries x 5 candidates; the first stage ranks the one
+  relevant document first (the fake teacher's ranking is arbitrary), plus a
+  judged document outside the top 5. Unlabelled: 3 queries x 5, one record
+  without a first-stage score."""
+  records = []
+  for q in range(4):
+    for rank in range(1, 6):
+      records.append(staged('calibration', f'c{q}', f'd{rank}', f'cal query {q}',
+                            f'cal doc {q} {rank}', 10.0 - 2 * rank, rank,
+                            label=1.0 if rank == 1 else 0.0))
+    records.append(staged('calibration', f'c{q}', 'far', f'cal query {q}', f'far doc {q}',
+                          0.5, 40, label=2.0))
+  for q in range(3):
+    for rank in range(1, 6):
+      records.append(staged('unlabelled', f'u{q}', f'd{rank}', f'query {q}', f'doc {rank}',
+                            8.0 - rank, rank))
+  bare = with_feature(staged('unlabelled', 'u0', 'bare', 'query 0', 'bare doc', 1.0, 6)[1],
+                      F.FIRST_STAGE_SCORE)
+  records.append(('unlabelled', bare))
+  return records
+
+
+def kept_by_pair(got):
+  out = {}
+  for split, raw in got[K.KEPT]:
+    f = tf.train.Example.FromString(raw).features.feature
+    out[(split, f[F.QUERY_ID].bytes_list.value[0].decode(),
+         f[F.DOC_ID].bytes_list.value[0].decode())] = {
+             'query': f[F.QUERY].bytes_list.value[0].decode(),
+             'doc': f[F.DOC].bytes_list.value[0].decode(),
+             'first_stage': f[F.FIRST_STAGE_SCORE].float_list.value[0],
+             'rank': f[F.FIRST_STAGE_RANK].int64_list.value[0],
+             'label': list(f[F.LABEL].float_list.value),
+             'score': f[F.TEACHER_SCORE].float_list.value[0],
+             'soft': f[F.SOFT_LABEL].float_list.value[0]}
+  return out
+
+
+def test_parse_record_needs_a_first_stage_score_only_to_fuse():
+  split, raw = staged('unlabelled', 'q', 'd', 'wing', 'flow', 3.5, 2)
+  pair, _ = P.parse_record(split, raw)
+  assert F.FIRST_STAGE_SCORE not in pair   # not fusing: not read
+  pair, _ = P.parse_record(split, raw, first_stage=True)
+  assert (pair[F.FIRST_STAGE_SCORE], pair[F.FIRST_STAGE_RANK], pair[F.LABEL]) == (3.5, 2.0, None)
+  for feature, detail in ((None, 'absent'),
+                          (tf.train.Feature(float_list=tf.train.FloatList(value=[math.nan])),
+                           'not finite (nan)'),
+                          (tf.train.Feature(bytes_list=tf.train.BytesList(value=[b'3'])),
+                           'not a number (bytes_list)')):
+    pair, dead = P.parse_record(split, with_feature(raw, F.FIRST_STAGE_SCORE, feature),
+                                first_stage=True)
+    assert pair is None and dead['reason'] == 'missing_first_stage_score'
+    assert dead['record']['detail'] == detail and dead['record'][F.DOC_ID] == 'd'
+
+
+def test_fused_targets_with_a_set_weight():
+  """teacher_score = teacher + 0.5 x first stage; soft labels are the softmax
+  of that over the list; a pair without a first-stage score is a dead letter."""
+  records = [r for r in fusion_corpus() if r[0] == 'unlabelled']
+  got = run_pseudo_label(load_fake_cross, False,
+                         cfg(splits=['unlabelled'], fuse_first_stage=True,
+                             first_stage_weight=0.5), records)
+  assert got[K.FUSION] == [{'weight': 0.5, 'source': 'config'}]
+  assert [(d['reason'], d['record'][F.DOC_ID]) for d in got[K.DEAD_LETTER]] == [
+      ('missing_first_stage_score', 'bare')]
+  kept = kept_by_pair(got)
+  assert len(kept) == 15
+  for q in range(3):
+    rows = [kept[('unlabelled', f'u{q}', f'd{r}')] for r in range(1, 6)]
+    teacher = np.array([float(_vector(x['query']) @ _vector(x['doc'])) for x in rows])
+    fused = teacher + 0.5 * np.array([8.0 - r for r in range(1, 6)])
+    np.testing.assert_allclose([x['score'] for x in rows], fused, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose([x['soft'] for x in rows], selection.softmax(fused, 1.0),
+                               rtol=1e-5, atol=1e-6)
+  counts = O.counts_from_rows(json.loads(got['counts'][0]), ['unlabelled'])
+  assert counts['unlabelled']['dead_letter_missing_first_stage_score'] == 1
+  assert counts['unlabelled']['pairs_in'] == 16 and O.unaccounted(counts['unlabelled']) == 0
+
+
+def test_fusion_weight_is_fitted_on_calibration_as_the_evaluator_fits_it():
+  """The weight equals components/common/hybrid.py's fit on the same
+  calibration rows and teacher scores (top-5 reranked, the judged document
+  at rank 40 only in the ideal DCG), and every pair is fused with it."""
+  records = fusion_corpus()
+  got = run_pseudo_label(load_fake_cross, False,
+                         cfg(splits=['calibration', 'unlabelled'], fuse_first_stage=True,
+                             fusion_candidates_k=5), records)
+  [fit] = got[K.FUSION]
+  rows = []
+  for split, raw in records:
+    if split == 'calibration':
+      f = tf.train.Example.FromString(raw).features.feature
+      rows.append({F.QUERY_ID: f[F.QUERY_ID].bytes_list.value[0].decode(),
+                   F.DOC_ID: f[F.DOC_ID].bytes_list.value[0].decode(),
+                   F.LABEL: f[F.LABEL].float_list.value[0],
+                   F.FIRST_STAGE_SCORE: f[F.FIRST_STAGE_SCORE].float_list.value[0],
+                   F.FIRST_STAGE_RANK: f[F.FIRST_STAGE_RANK].int64_list.value[0],
+                   'score': float(_vector(f[F.QUERY].bytes_list.value[0].decode())
+                                  @ _vector(f[F.DOC].bytes_list.value[0].decode()))})
+  scored, qrels = hybrid.calibration_rows(rows, 5)
+  assert len(scored) == 20 and len(qrels) == 4
+  expected = hybrid.fit_weight(scored, [r['score'] for r in scored], qrels)
+  assert fit['weight'] == expected['weight'] > 0
+  assert fit['calibration_ndcg@10'] == pytest.approx(expected['calibration_ndcg@10'])
+  assert fit['calibration_ndcg@10'] >= fit['calibration_ndcg@10_model_only']
+  assert (fit['source'], fit['calibration_queries'], fit['calibration_pairs'],
+          fit['candidates_k']) == ('calibration', 4, 20, 5)
+  # The first stage puts the relevant document first; the judged one at rank 40
+  # keeps its nDCG below 1.
+  assert 0 < fit['calibration_ndcg@10_first_stage'] < 1
+  kept = kept_by_pair(got)
+  assert len(kept) == 20 + 4 + 15   # calibration pairs are labelled: all kept
+  for x in kept.values():
+    teacher = float(_vector(x['query']) @ _vector(x['doc']))
+    assert x['score'] == pytest.approx(teacher + fit['weight'] * x['first_stage'],
+                                       rel=1e-5, abs=1e-5)
+  assert fusion.fit(rows, 5)['weight'] == fit['weight']
+
+
+def test_fitting_without_calibration_pairs_fails_naming_the_fix():
+  records = [r for r in fusion_corpus() if r[0] == 'unlabelled']
+  with pytest.raises(Exception, match='fuse_first_stage: no labelled .calibration. pairs'):
+    run_pseudo_label(load_fake_cross, False,
+                     cfg(splits=['calibration', 'unlabelled'], fuse_first_stage=True,
+                         fusion_candidates_k=5), records)

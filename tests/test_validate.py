@@ -362,3 +362,46 @@ def test_run_with_an_unknown_runner_stops_before_the_store_exists(tmp_path, caps
   assert "beam.runner: unknown runner 'NoSuchRunner'" in err and 'DirectRunner' in err
   store = C.load_config(str(path)).metadata_sqlite
   assert not os.path.exists(store) and not os.path.exists(raw['pipeline_root'])
+
+
+def test_fusion_with_the_first_stage_is_checked_as_the_pipeline_runs_it(tmp_path):
+  """fuse_first_stage fits w on the calibration split: the run needs one
+  (the pipeline adds it to the labeller's splits); a set weight needs none."""
+  no_calibration = _problems(tmp_path, ['student.transfer.fuse_first_stage=true'])
+  assert no_calibration == [
+      'student.transfer.fuse_first_stage: fits the fusion weight on the calibration split, so '
+      'it needs splits.calibration_queries > 0 (or set student.transfer.first_stage_weight); '
+      'never on dev, which decides blessing']
+  assert _problems(tmp_path, ['student.transfer.fuse_first_stage=true',
+                              'splits.calibration_queries=3']) == []
+  assert _problems(tmp_path, ['teacher_prime.pseudo_label.fuse_first_stage=true',
+                              'splits.calibration_queries=3']) == []
+  assert _problems(tmp_path, ['student.transfer={fuse_first_stage: true, '
+                              'first_stage_weight: 0.5}']) == []
+  found = _problems(tmp_path, [
+      'splits.calibration_queries=3',
+      'teacher_prime.pseudo_label={first_stage_weight: 0.5}',
+      'student.transfer={fuse_first_stage: true, first_stage_weight: -1}',
+  ])
+  assert found == [
+      'teacher_prime.pseudo_label.first_stage_weight is set but fuse_first_stage is false; set '
+      'fuse_first_stage: true to fuse, or drop the weight',
+      'student.transfer.first_stage_weight must be a finite number >= 0 (null: fit it on the '
+      'calibration split), got -1.0']
+  # Listing splits by hand without the calibration split, the fit has no data.
+  found = _problems(tmp_path, ['splits.calibration_queries=3',
+                               'student.transfer={fuse_first_stage: true, '
+                               'splits: [train, unlabelled]}'])
+  assert found == ["student.transfer.fuse_first_stage fits its weight on the 'calibration' "
+                   "split, which is not in splits ['train', 'unlabelled']; add it, or set "
+                   'first_stage_weight']
+
+
+def test_fused_targets_refuse_in_batch_negatives(tmp_path):
+  raw = C.apply_overrides(e2e_util.tiny_pipeline_config(tmp_path, architecture='bi_encoder'), [
+      'splits.calibration_queries=3', 'student.transfer.fuse_first_stage=true',
+      'student.objective.in_batch_negatives=true'])
+  found = V.problems(C.from_dict(C.PipelineConfig, raw))
+  assert len(found) == 1 and found[0].startswith(
+      'student.objective.in_batch_negatives: cannot be combined with '
+      'student.transfer.fuse_first_stage'), found

@@ -24,6 +24,3 @@ TEACHER_ROLE_PROPERTY = 'teacher_role'
 # labels, softmax(teacher_score / T); in-batch negatives rescale the
 # teacher's embedding scores by it.
 TEMPERATURE_PROPERTY = 'soft_label_temperature'
-# Float property of both outputs when the targets fuse the teacher with the
-# first stage (fuse_first_stage): w in teacher_score + w * first_stage_score.
-FIRST_STAGE_WEIGHT_PROPERTY = 'first_stage_weight'
