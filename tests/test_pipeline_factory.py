@@ -115,3 +115,26 @@ def test_the_factory_applies_the_validation_rules_but_not_this_machines_files(tm
   assert [p for p in validation.problems(elsewhere) if p.startswith('data.path')]
   assert validation.problems(elsewhere, files=False) == []
   assert P.create_pipeline(elsewhere).pipeline_info.pipeline_name == elsewhere.pipeline_name
+
+
+def test_fused_targets_score_the_calibration_split_where_w_is_fitted(tmp_path):
+  """fuse_first_stage: each labeller that fuses scores the calibration split
+  (where w is fitted) with the first stage's K; one that does not is as before."""
+  raw = C.apply_overrides(e2e_util.tiny_pipeline_config(tmp_path), [
+      'splits.calibration_queries=3', 'teacher_prime.pseudo_label.fuse_first_stage=true',
+      'student.transfer={fuse_first_stage: true, first_stage_weight: 0.5}'])
+  pipeline = P.create_pipeline(C.from_dict(C.PipelineConfig, raw))
+  configs = {c.id: json.loads(c.exec_properties['config_json']) for c in pipeline.components
+             if c.id in (P.pseudo_labeler_id(1), P.TRANSFER_LABELER)}
+  t_prime, transfer = configs[P.pseudo_labeler_id(1)], configs[P.TRANSFER_LABELER]
+  assert (t_prime['splits'], t_prime['fuse_first_stage'], t_prime['first_stage_weight'],
+          t_prime['fusion_candidates_k']) == (['train', 'unlabelled', 'calibration'], True,
+                                              None, 8)
+  # The transfer labeller scores calibration for the student's hybrid fit anyway;
+  # its weight is set, so it fits nothing.
+  assert (transfer['splits'], transfer['first_stage_weight'],
+          transfer['fusion_candidates_k']) == (['train', 'unlabelled', 'calibration'], 0.5, None)
+  plain = P.create_pipeline(_cfg(tmp_path))
+  labeller = next(c for c in plain.components if c.id == P.pseudo_labeler_id(1))
+  plain_config = json.loads(labeller.exec_properties['config_json'])
+  assert plain_config['splits'] == ['train', 'unlabelled'] and not plain_config['fuse_first_stage']

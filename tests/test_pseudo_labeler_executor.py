@@ -9,6 +9,7 @@ teacher, labelled pairs keep their labels, and scores equal direct scoring.
 """
 
 import collections
+import dataclasses
 import glob
 import json
 import os
@@ -439,3 +440,32 @@ def test_teacher_failures_below_the_threshold_are_dead_letters(workdir, poison_i
   assert total['kept'] == 47 == len(run['kept']['unlabelled'])
   assert run['out'].get_int_custom_property('total_dead_letter_scoring_error') == 3
   assert {d['record']['doc_id'] for d in dead_letters(run['report'].uri)} == {'dp'}
+
+
+@pytest.mark.e2e   # exports a real teacher; a real Beam run
+def test_fused_targets_are_recorded_and_add_the_first_stage(workdir, inputs, cross_run):
+  """fuse_first_stage with a set weight: every kept train pair's target is the
+  teacher's score (the plain run's) + 0.25 x its first-stage score; the
+  weight is on both artifacts and in counts.json."""
+  config = dataclasses.replace(CONFIG, fuse_first_stage=True, first_stage_weight=0.25)
+  run = run_executor(workdir, 'cross_fused', inputs['examples'], cross_run['model'], IN_PROCESS,
+                     config=config)
+  for artifact in (run['out'], run['report']):
+    assert artifact.get_float_custom_property(S.FIRST_STAGE_WEIGHT_PROPERTY) == 0.25
+  assert not cross_run['out'].has_custom_property(S.FIRST_STAGE_WEIGHT_PROPERTY)
+  assert run['payload']['fusion'] == {'weight': 0.25, 'source': 'config'}
+  assert cross_run['payload']['fusion'] is None
+  assert run['payload']['counts']['train']['kept'] == cross_run['payload']['counts']['train']['kept']
+  plain = {(r[F.QUERY_ID], r[F.DOC_ID]): r[F.TEACHER_SCORE] for r in cross_run['kept']['train']}
+  fused = {(r[F.QUERY_ID], r[F.DOC_ID]): r for r in run['kept']['train']}
+  assert fused.keys() == plain.keys()
+  for key, row in fused.items():
+    assert row[F.TEACHER_SCORE] == pytest.approx(plain[key] + 0.25 * row[F.FIRST_STAGE_SCORE],
+                                                 abs=1e-4)
+  # Fitting the weight needs the calibration split, which these Examples lack:
+  # refused before any Beam work.
+  fit = dataclasses.replace(CONFIG, fuse_first_stage=True, splits=SPLITS + ['calibration'])
+  with pytest.raises(ValueError, match="fits its weight on the 'calibration' split, which the "
+                                       'input Examples'):
+    run_executor(workdir, 'cross_fused_fit', inputs['examples'], cross_run['model'], IN_PROCESS,
+                 config=fit)

@@ -18,6 +18,13 @@ CONFIDENCE_ENTROPY = 'entropy'
 CONFIDENCE_NONE = 'none'
 CONFIDENCE_MEASURES = (CONFIDENCE_MARGIN, CONFIDENCE_ENTROPY, CONFIDENCE_NONE)
 
+# Float property of both outputs when the targets fuse the teacher with the
+# first stage (fuse_first_stage): w in teacher_score + w * first_stage_score.
+# Here (TFX-free, for `ssd lineage`), not in keys.py: the trainers import
+# keys.py, and a name only the pseudo-labeller writes should not change
+# their code fingerprint.
+FIRST_STAGE_WEIGHT_PROPERTY = 'first_stage_weight'
+
 
 @dataclasses.dataclass
 class PseudoLabelConfig:

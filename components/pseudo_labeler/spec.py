@@ -14,6 +14,7 @@ from components.pseudo_labeler.config import CONFIDENCE_ENTROPY  # pylint: disab
 from components.pseudo_labeler.config import CONFIDENCE_MARGIN  # pylint: disable=unused-import
 from components.pseudo_labeler.config import CONFIDENCE_MEASURES  # pylint: disable=unused-import
 from components.pseudo_labeler.config import CONFIDENCE_NONE  # pylint: disable=unused-import
+from components.pseudo_labeler.config import FIRST_STAGE_WEIGHT_PROPERTY  # pylint: disable=unused-import
 from components.pseudo_labeler.config import parse_config  # pylint: disable=unused-import
 from components.pseudo_labeler.config import PseudoLabelConfig  # pylint: disable=unused-import
 from rankdata import features as F
@@ -84,11 +85,6 @@ EMBEDDING_COUNTS_FILE = 'embedding_counts.json'
 # On both outputs when embeddings were written: the folder inside the
 # pseudo_labelled artifact (components/common/teacher_embeddings.py).
 TEACHER_EMBEDDINGS_PROPERTY = 'teacher_embeddings'
-# Float property of both outputs when the targets fuse the teacher with the
-# first stage (fuse_first_stage): w in teacher_score + w * first_stage_score.
-# (Here, not in keys.py: the trainers import keys.py, and a constant only the
-# pseudo-labeller writes should not change their code fingerprint.)
-FIRST_STAGE_WEIGHT_PROPERTY = 'first_stage_weight'
 
 
 

@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional
 from ml_metadata.proto import metadata_store_pb2
 
 from components.pretrained_checkpoint import keys as CK
+from components.pseudo_labeler import config as PL_CONFIG
 from components.pseudo_labeler import keys as PL
 from components.ranking_evaluator import keys as EV
 from pipelines import mlmd_store as S
@@ -153,6 +154,8 @@ def _trained_step(store, execution, model, names) -> Dict[str, Any]:
           'execution_id': labeler.id, 'selection': _json_prop(lab_props, PL.CONFIG_KEY),
           'teacher_uri': ex_props.get(PL.TEACHER_URI_PROPERTY),
           'teacher_fingerprint': ex_props.get(PL.TEACHER_FINGERPRINT_PROPERTY),
+          # fuse_first_stage: the targets are teacher + w x first stage.
+          'first_stage_weight': ex_props.get(PL_CONFIG.FIRST_STAGE_WEIGHT_PROPERTY),
           'counts': {k: v for k, v in sorted(ex_props.items()) if k.startswith('total_')},
           'skipped': bool(ex_props.get('skipped', 0)),
       }

@@ -102,8 +102,10 @@ def explain(doc: Dict[str, Any]) -> str:
       lines.append(head)
       labels = step.get('labels') or {}
       if labels.get('source') == 'teacher':
+        fused = labels.get('first_stage_weight')
         lines.append(f'      labels: pseudo-labels by {labels["node"]} from teacher Model#{_id(step["teacher_model_id"])}'
-                     f'{" (round skipped)" if labels.get("skipped") else ""}')
+                     + (f' + {fused:g} x first stage' if fused is not None else '')
+                     + (' (round skipped)' if labels.get('skipped') else ''))
         counts = labels.get('counts') or {}
         if counts:
           lines.append(f'      kept {_plain(counts.get("total_kept"))} of {_plain(counts.get("total_pairs_in"))} '
