@@ -158,13 +158,18 @@ class NodeFingerprints:
     self._fixed = fixed
     self._root = root or source_root()
 
-  @functools.lru_cache(maxsize=None)
   def of_module(self, module: str) -> str:
+    return self.of_modules((module,))
+
+  @functools.lru_cache(maxsize=None)
+  def of_modules(self, modules: Tuple[str, ...]) -> str:
+    """Of the code the modules reach together (a node running several)."""
     if self._fixed:
       return self._fixed
-    if module_file(self._root, module) is None:
-      raise ValueError(f'{module}: not a module of {PACKAGES} under {self._root}')
-    return compute(self._root, [module])
+    for module in modules:
+      if module_file(self._root, module) is None:
+        raise ValueError(f'{module}: not a module of {PACKAGES} under {self._root}')
+    return compute(self._root, list(modules))
 
   def of_component(self, component_class) -> str:
     """Of the module that holds the component's executor class."""

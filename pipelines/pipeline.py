@@ -166,17 +166,24 @@ def ranker_trainer(node_id: str, examples, custom_config: dict, train_splits: Li
 
   `checkpoint`: the PretrainedCheckpoint channel the model starts from (None
   for random initialisation or a warm start from `base_model`).
-  The fingerprint of the code run_fn reaches goes into custom_config: TFX's
-  cache key sees the run_fn import path only, not the code behind it
-  (pipelines/code_fingerprint.py).
+  The fingerprint of the code run_fn and the trainer's executor reach goes
+  into custom_config: TFX's cache key sees the run_fn import path only, not
+  the code behind it (pipelines/code_fingerprint.py).
   """
   return RankerTrainer(
       run_fn=TRAINER_RUN_FN, examples=examples, base_model=base_model, checkpoint=checkpoint,
       train_args=trainer_pb2.TrainArgs(splits=train_splits),
       eval_args=trainer_pb2.EvalArgs(splits=[eval_split]),
       custom_config=dict(custom_config, **{
-          code_version.CODE_FINGERPRINT_KEY: fps.of_module(TRAINER_RUN_FN.rsplit('.', 1)[0])})
+          code_version.CODE_FINGERPRINT_KEY: trainer_fingerprint(fps)})
   ).with_id(node_id)
+
+
+def trainer_fingerprint(fps: code_fp.NodeFingerprints) -> str:
+  """Of run_fn's module and of the executor that calls it (which passes it
+  the checkpoint and the teacher's embeddings): both run in a trainer."""
+  return fps.of_modules((TRAINER_RUN_FN.rsplit('.', 1)[0],
+                         RankerTrainer.EXECUTOR_SPEC.executor_class.__module__))
 
 
 def checkpoint_slug(source: str) -> str:

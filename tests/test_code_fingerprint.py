@@ -106,3 +106,17 @@ def test_each_node_fingerprints_the_code_it_reaches(tmp_path):
   changed = {n for n, v in _node_fingerprints(cfg, root).items() if v != after[n]}
   assert P.EXAMPLE_GEN not in changed
   assert {P.TEACHER_TRAINER, P.STUDENT_TRAINER} <= changed
+
+
+def test_the_trainer_executor_is_part_of_every_trainers_fingerprint(tmp_path):
+  """The RankerTrainer executor hands run_fn the checkpoint and the teacher's
+  embeddings: an edit there reruns every trainer, and nothing else."""
+  cfg = C.from_dict(C.PipelineConfig, e2e_util.tiny_pipeline_config(tmp_path / 'cfg'))
+  root = _copy_sources(tmp_path / 'src')
+  before = _node_fingerprints(cfg, root)
+  with open(os.path.join(root, 'components', 'ranker_trainer', 'component.py'), 'a') as f:
+    f.write('\n# a change to the trainer executor\n')
+  after = _node_fingerprints(cfg, root)
+  trainers = {P.TEACHER_TRAINER, P.TEACHER_PRETRAINED, P.teacher_prime_trainer_id(1),
+              P.STUDENT_TRAINER, P.STUDENT_SUPERVISED}
+  assert {n for n in before if before[n] != after[n]} == trainers

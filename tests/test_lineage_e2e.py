@@ -160,7 +160,7 @@ def test_second_identical_run_reuses_everything_but_the_last_blessed_comparison(
 def _node_fingerprint(execution_type: str, fps) -> str:
   """The fingerprint a node's execution should carry (pipelines/code_fingerprint.py: per node)."""
   if execution_type.endswith('Trainer'):
-    return fps.of_module(P.TRAINER_RUN_FN.rsplit('.', 1)[0])
+    return P.trainer_fingerprint(fps)
   module, name = execution_type.rsplit('.', 1)
   return fps.of_component(getattr(importlib.import_module(module), name))
 
@@ -254,9 +254,9 @@ def test_runs_shows_status_cached_steps_and_decision(stores, capsys):
   assert resumed['final_decision']['node'] == P.STUDENT_EVALUATOR
   assert resumed['final_decision']['pushed'] == resumed['final_decision']['blessed']
   assert resumed['config']['mode'] == 'ssd' and resumed['config']['rounds'] == 1
-  # The summary's fingerprint is the teacher trainer's (run_fn's code).
-  assert resumed['config']['code_fingerprint'] == code_fingerprint.NodeFingerprints().of_module(
-      P.TRAINER_RUN_FN.rsplit('.', 1)[0])
+  # The summary's fingerprint is the teacher trainer's (run_fn's and its executor's code).
+  assert resumed['config']['code_fingerprint'] == P.trainer_fingerprint(
+      code_fingerprint.NodeFingerprints())
   rc, text = _cli(['lineage', 'runs'], [f'--metadata={stores["K"].metadata_sqlite}'], capsys)
   assert rc == 0 and 'INTERRUPTED' in text.out and 'FAILED' in text.out
 
