@@ -5,8 +5,8 @@ Two real TFX runs (LocalDagRunner, Beam DirectRunner, SQLite MLMD):
      blessing rules (so the student is blessed and pushed);
   B. mode noisy_student, 1 round, T' warm-started from T and kept as the
      student's teacher whatever dev says (selection: always), bi-encoder
-     teacher -> cross-encoder student with hybrid scoring and MarginMSE,
-     default (strict) blessing rules.
+     teacher -> cross-encoder student with hybrid scoring and MarginMSE
+     on the teacher fused with BM25, default (strict) blessing rules.
 """
 
 import json
@@ -24,6 +24,8 @@ from rankdata import features as F
 from rankers import export as rexport
 from runconfig import config as C
 from ssd import lineage
+from ssd.lineage import explain as lineage_explain
+from ssd.lineage import text as lineage_text
 from tests import e2e_util
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # whole pipeline runs in fixtures
@@ -59,7 +61,9 @@ def run_b(tmp_path_factory):
       'pseudo_label': {'max_pairs_per_query': 4, 'hard_top_k': 2}},
       student={'model': _tiny_model(base, 'cross_encoder'), 'train': base['teacher']['train'],
                'hybrid': True, 'objective': {'soft_loss': 'margin_mse', 'hard_weight': 0.5,
-                                             'soft_on_labelled': True}})
+                                             'soft_on_labelled': True},
+               # The distillation target: T' + w x BM25, w fitted on calibration.
+               'transfer': {'fuse_first_stage': True}})
 
 
 def _store(cfg):
@@ -167,6 +171,35 @@ def test_strict_blessing_recorded_and_push_follows_it(run_b):
   blessing = lineage.latest_output(_store(cfg), cfg.pipeline_name, P.STUDENT_EVALUATOR,
                                    eval_spec.BLESSING_KEY)
   assert lineage.custom_props(blessing)['reason'] == student['reason']
+
+
+def test_the_student_learnt_the_teacher_fused_with_bm25(run_b):
+  """student.transfer.fuse_first_stage: the transfer labeller fitted w on the
+  3 calibration queries; each target is T' + w x BM25; lineage says so."""
+  cfg, _ = run_b
+  store = _store(cfg)
+  labelled = lineage.latest_output(store, cfg.pipeline_name, P.TRANSFER_LABELER,
+                                   pl_spec.PSEUDO_LABELLED_KEY)
+  report = lineage.latest_output(store, cfg.pipeline_name, P.TRANSFER_LABELER,
+                                 pl_spec.REPORT_KEY)
+  weight = lineage.custom_props(labelled)[pl_spec.FIRST_STAGE_WEIGHT_PROPERTY]
+  with open(os.path.join(report.uri, pl_spec.COUNTS_FILE)) as f:
+    fusion = json.load(f)['fusion']
+  assert fusion['source'] == 'calibration' and fusion['calibration_queries'] == 3
+  assert fusion['weight'] == pytest.approx(weight) and fusion['candidates_k'] == 8
+  assert fusion['calibration_ndcg@10'] >= fusion['calibration_ndcg@10_model_only']
+  teacher = lineage.latest_output(store, cfg.pipeline_name, P.teacher_prime_evaluator_id(1),
+                                  eval_spec.SELECTED_MODEL_KEY)
+  scorer = rexport.load_scorer(path_utils.serving_model_path(teacher.uri))
+  rows = example_io.read_split(labelled.uri, F.SPLIT_TRAIN)[:20]
+  direct = scorer.score([r[F.QUERY] for r in rows], [r[F.DOC] for r in rows])
+  for row, score in zip(rows, direct):
+    assert row[F.TEACHER_SCORE] == pytest.approx(score + weight * row[F.FIRST_STAGE_SCORE],
+                                                 abs=1e-3)
+  student = lineage.latest_output(store, cfg.pipeline_name, P.STUDENT_TRAINER, 'model')
+  text = lineage_text.explain(lineage_explain.explain(store, student))
+  assert f'labels: pseudo-labels by {P.TRANSFER_LABELER} from teacher Model#' in text
+  assert f' + {weight:g} x first stage' in text
 
 
 def test_lineage_names_teacher_corpus_and_round(run_a, tmp_path):
