@@ -16,6 +16,7 @@ import pytest
 from tfx.utils import path_utils
 
 from components.common import example_io
+from components.common import hybrid
 from components.pseudo_labeler import spec as pl_spec
 from components.ranking_evaluator import spec as eval_spec
 from pipelines import local_runner
@@ -27,6 +28,7 @@ from ssd import lineage
 from ssd.lineage import explain as lineage_explain
 from ssd.lineage import text as lineage_text
 from tests import e2e_util
+from tools import teacher_ensemble_probe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # whole pipeline runs in fixtures
 
@@ -200,6 +202,26 @@ def test_the_student_learnt_the_teacher_fused_with_bm25(run_b):
   text = lineage_text.explain(lineage_explain.explain(store, student))
   assert f'labels: pseudo-labels by {P.TRANSFER_LABELER} from teacher Model#' in text
   assert f' + {weight:g} x first stage' in text
+
+
+def test_teacher_ensemble_probe_reads_the_scores_the_evaluators_saved(run_b):
+  """tools/teacher_ensemble_probe.py on run B: its T and T' numbers are the
+  evaluators' own (the same saved scores, the same metric), and each
+  ensemble is scored on dev and test."""
+  cfg, summary = run_b
+  [result] = teacher_ensemble_probe.probe_store(cfg.metadata_sqlite, cfg.pipeline_name,
+                                                log=lambda *_: None)
+  tp = P.teacher_prime_role(1)
+  assert result['dev']["T'"] == pytest.approx(summary['dev_metrics'][tp]['ndcg@10'], abs=1e-9)
+  assert result['test']["T'"] == pytest.approx(summary['metrics'][tp]['ndcg@10'], abs=1e-9)
+  assert result['test']['T'] == pytest.approx(summary['metrics'][P.ROLE_TEACHER]['ndcg@10'],
+                                              abs=1e-9)
+  assert result['test']['BM25'] == pytest.approx(summary['metrics'][P.ROLE_BM25]['ndcg@10'],
+                                                 abs=1e-9)
+  a, w = result['fitted']['a'], result['fitted']['w']
+  assert a in teacher_ensemble_probe.A_GRID and w in hybrid.WEIGHTS
+  for split in ('dev', 'test'):
+    assert len(result[split]) == 6 and all(0 <= v <= 1 for v in result[split].values())
 
 
 def test_lineage_names_teacher_corpus_and_round(run_a, tmp_path):
