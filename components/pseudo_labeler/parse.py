@@ -26,37 +26,39 @@ from components.pseudo_labeler.common import SPLIT
 from rankdata import features as F
 
 
-def _text_feature(example: example_pb2.Example, key: str) -> Tuple[Optional[str], str]:
-  """(text, '') or (None, why) for a one-value UTF-8 bytes feature."""
+def _one_value(example: example_pb2.Example, key: str, kinds: Tuple[str, ...],
+               what: str) -> Tuple[Any, str]:
+  """(the feature's one value, '') or (None, why), for a feature of `kinds`."""
   feature_map = example.features.feature
   if key not in feature_map:
     return None, 'absent'
   feature = feature_map[key]
   kind = feature.WhichOneof('kind')
-  if kind != 'bytes_list':
-    return None, f'not bytes ({kind})'
-  values = feature.bytes_list.value
+  if kind not in kinds:
+    return None, f'not {what} ({kind})'
+  values = getattr(feature, kind).value
   if len(values) != 1:
     return None, f'expected one value, got {len(values)}'
+  return values[0], ''
+
+
+def _text_feature(example: example_pb2.Example, key: str) -> Tuple[Optional[str], str]:
+  """(text, '') or (None, why) for a one-value UTF-8 bytes feature."""
+  value, why = _one_value(example, key, ('bytes_list',), 'bytes')
+  if value is None:
+    return None, why
   try:
-    return values[0].decode('utf-8'), ''
+    return value.decode('utf-8'), ''
   except UnicodeDecodeError as e:
     return None, f'not UTF-8: {e}'
 
 
 def _number_feature(example: example_pb2.Example, key: str) -> Tuple[Optional[float], str]:
-  """(value, '') or (None, why) for a one-value float or int feature."""
-  feature_map = example.features.feature
-  if key not in feature_map:
-    return None, 'absent'
-  feature = feature_map[key]
-  kind = feature.WhichOneof('kind')
-  if kind not in ('float_list', 'int64_list'):
-    return None, f'not a number ({kind})'
-  values = getattr(feature, kind).value
-  if len(values) != 1:
-    return None, f'expected one value, got {len(values)}'
-  value = float(values[0])
+  """(value, '') or (None, why) for a one-value, finite float or int feature."""
+  value, why = _one_value(example, key, ('float_list', 'int64_list'), 'a number')
+  if value is None:
+    return None, why
+  value = float(value)
   if not math.isfinite(value):
     return None, f'not finite ({value})'
   return value, ''
