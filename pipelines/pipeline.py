@@ -434,7 +434,8 @@ def teacher_prime_rounds(w: _Wiring, teacher_evaluator):
   teacher, teacher_role = teacher_evaluator.outputs['selected_model'], ROLE_TEACHER
   prior, gate, nodes = teacher_evaluator.outputs['evaluation'], None, []
   for r in range(1, tp.rounds + 1):
-    labeler = w.labeller(pseudo_labeler_id(r), teacher, stage_configs.teacher_prime_labelling(cfg, teacher_role),
+    labeler = w.labeller(pseudo_labeler_id(r), teacher,
+                         stage_configs.teacher_prime_labelling(cfg, teacher_role),
                          gate_blessing=gate)
     trainer = w.trainer(
         teacher_prime_trainer_id(r), labeler.outputs['pseudo_labelled'],
@@ -465,7 +466,8 @@ def student_stage(w: _Wiring, teacher, prior) -> list:
   # The trainers' eval split: where the hybrid weight is fitted (run_fn reads
   # it for nothing else).
   fit_split = F.SPLIT_CALIBRATION if st.hybrid else F.SPLIT_TRAIN
-  transfer = w.labeller(TRANSFER_LABELER, teacher, stage_configs.transfer_labelling(cfg, ROLE_BEST_TEACHER))
+  transfer = w.labeller(TRANSFER_LABELER, teacher,
+                        stage_configs.transfer_labelling(cfg, ROLE_BEST_TEACHER))
   student = w.trainer(
       STUDENT_TRAINER, transfer.outputs['pseudo_labelled'],
       trainer_custom_config(st.model, st.train, ROLE_STUDENT,

@@ -480,11 +480,14 @@ def problems(cfg: C.PipelineConfig, files: bool = True) -> List[str]:
                              [cfg.teacher.model] + ([tp_model] if tp.rounds else []))
     _check_pseudo_label(out, 'student.transfer', st.transfer,
                         stage_configs.transfer_labelling(cfg, 'best_teacher'), cfg)
-    if st.transfer.get('fuse_first_stage') and st.objective.in_batch_negatives:
-      out.add('student.objective.in_batch_negatives', 'cannot be combined with '
-              'student.transfer.fuse_first_stage: the in-batch pairs (a query with another '
-              "list's documents) have no first-stage score, so their targets would be the "
-              "teacher's alone beside fused in-list targets")
+    for stage, labelling, objective in (
+        ('teacher_prime', 'pseudo_label', tp.objective), ('student', 'transfer', st.objective)):
+      if getattr(getattr(cfg, stage), labelling).get('fuse_first_stage') and (
+          objective.in_batch_negatives):
+        out.add(f'{stage}.objective.in_batch_negatives', 'cannot be combined with '
+                f'{stage}.{labelling}.fuse_first_stage: the in-batch pairs (a query with '
+                "another list's documents) have no first-stage score, so their targets would "
+                "be the teacher's alone beside fused in-list targets")
     out.at_least('blessing.retention', cfg.blessing.retention, 0)
     if st.hybrid and not cfg.splits.calibration_queries:
       out.add('student.hybrid', 'needs splits.calibration_queries > 0: the fusion weight is '

@@ -405,3 +405,10 @@ def test_fused_targets_refuse_in_batch_negatives(tmp_path):
   assert len(found) == 1 and found[0].startswith(
       'student.objective.in_batch_negatives: cannot be combined with '
       'student.transfer.fuse_first_stage'), found
+  raw = C.apply_overrides(e2e_util.tiny_pipeline_config(tmp_path, architecture='bi_encoder'), [
+      'splits.calibration_queries=3', 'teacher_prime.pseudo_label.fuse_first_stage=true',
+      'teacher_prime.objective.in_batch_negatives=true'])
+  found = V.problems(C.from_dict(C.PipelineConfig, raw))
+  assert len(found) == 1 and found[0].startswith(
+      'teacher_prime.objective.in_batch_negatives: cannot be combined with '
+      'teacher_prime.pseudo_label.fuse_first_stage'), found

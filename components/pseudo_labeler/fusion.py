@@ -31,8 +31,6 @@ from components.pseudo_labeler.common import SPLIT
 from rankdata import features as F
 from rankdata import metrics as M
 
-# Pair field: the teacher's own score, kept beside the fused SCORE.
-MODEL_SCORE = 'model_score'
 SOURCE_CONFIG = 'config'
 SOURCE_CALIBRATION = F.SPLIT_CALIBRATION
 
@@ -62,10 +60,8 @@ def fit(rows: List[Dict[str, Any]], candidates_k: Optional[int]) -> Dict[str, An
 
 def fuse(pair: Pair, weight_fit: Dict[str, Any]) -> Pair:
   """The pair with SCORE = teacher score + w * first-stage score."""
-  out = dict(pair)
-  out[MODEL_SCORE] = pair[SCORE]
-  out[SCORE] = float(pair[SCORE]) + weight_fit['weight'] * pair[F.FIRST_STAGE_SCORE]
-  return out
+  return dict(pair, **{SCORE: float(pair[SCORE])
+                             + weight_fit['weight'] * pair[F.FIRST_STAGE_SCORE]})
 
 
 def _calibration_row(pair: Pair) -> Dict[str, Any]:
