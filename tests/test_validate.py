@@ -8,6 +8,7 @@ import sys
 import time
 
 from absl import flags
+import pytest
 
 from rankdata import metrics
 from rankers import config as RC
@@ -397,18 +398,13 @@ def test_fusion_with_the_first_stage_is_checked_as_the_pipeline_runs_it(tmp_path
                    'first_stage_weight']
 
 
-def test_fused_targets_refuse_in_batch_negatives(tmp_path):
+@pytest.mark.parametrize('stage,labelling', [('student', 'transfer'),
+                                              ('teacher_prime', 'pseudo_label')])
+def test_fused_targets_refuse_in_batch_negatives(tmp_path, stage, labelling):
   raw = C.apply_overrides(e2e_util.tiny_pipeline_config(tmp_path, architecture='bi_encoder'), [
-      'splits.calibration_queries=3', 'student.transfer.fuse_first_stage=true',
-      'student.objective.in_batch_negatives=true'])
+      'splits.calibration_queries=3', f'{stage}.{labelling}.fuse_first_stage=true',
+      f'{stage}.objective.in_batch_negatives=true'])
   found = V.problems(C.from_dict(C.PipelineConfig, raw))
   assert len(found) == 1 and found[0].startswith(
-      'student.objective.in_batch_negatives: cannot be combined with '
-      'student.transfer.fuse_first_stage'), found
-  raw = C.apply_overrides(e2e_util.tiny_pipeline_config(tmp_path, architecture='bi_encoder'), [
-      'splits.calibration_queries=3', 'teacher_prime.pseudo_label.fuse_first_stage=true',
-      'teacher_prime.objective.in_batch_negatives=true'])
-  found = V.problems(C.from_dict(C.PipelineConfig, raw))
-  assert len(found) == 1 and found[0].startswith(
-      'teacher_prime.objective.in_batch_negatives: cannot be combined with '
-      'teacher_prime.pseudo_label.fuse_first_stage'), found
+      f'{stage}.objective.in_batch_negatives: cannot be combined with '
+      f'{stage}.{labelling}.fuse_first_stage'), found
